@@ -1,0 +1,16 @@
+"""Helpers for the course on regularization and hyperparameter tuning.
+
+The modules each own one job (see ``DESIGN.md`` of the project):
+
+- :mod:`course_utils.config`: run scale, per-chapter sizes, seeds, cache paths;
+- :mod:`course_utils.data`: the dataset registry, verified downloads, loaders;
+- :mod:`course_utils.simulate`: ground-truth generators;
+- :mod:`course_utils.training`: device choice and the torch training loop;
+- :mod:`course_utils.metrics` and :mod:`course_utils.plotting`: scores and figure style;
+- :mod:`course_utils.workshop`: the environment check and the command line.
+
+Submodules are imported on demand so that ``import course_utils`` stays fast and does not
+pull in torch or jax.
+"""
+
+__version__ = "0.1.0"

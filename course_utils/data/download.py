@@ -1,0 +1,467 @@
+"""Verified downloads into the course cache, built on pooch.
+
+Each file is streamed by pooch to a temporary file in the cache folder, checked against its
+sha256 and only then renamed to its final name, so an interrupted or corrupted download never
+leaves a file that looks complete. The addresses of a dataset are tried in order (the
+``COURSE_DATA_MIRROR`` mirror first when set, then the registry's URLs); transient failures
+(timeouts, cut-off bodies, server errors) are retried a bounded number of times per address.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import re
+import socket
+import time
+import warnings
+from pathlib import Path
+from typing import Iterable, Iterator
+from urllib.parse import urlsplit
+
+import pooch
+import requests
+import urllib3.exceptions
+
+from course_utils.config import data_dir
+from course_utils.data.errors import (
+    Attempt,
+    CacheWriteError,
+    ChecksumError,
+    DataFetchError,
+    DownloadError,
+    OfflineError,
+)
+from course_utils.data.registry import REGISTRY, Dataset, get_dataset
+
+MIRROR_ENV = "COURSE_DATA_MIRROR"
+#: When set (to anything but "" or "0"), nothing is downloaded: a dataset missing from the
+#: cache raises OfflineError at once. ``make test`` sets it, so tests never reach a network.
+OFFLINE_ENV = "COURSE_OFFLINE"
+#: Seconds to wait before the n-th retry of one URL is ``n * RETRY_BACKOFF_S``.
+RETRY_BACKOFF_S = 0.5
+#: A leftover pooch temporary file untouched for this long belongs to no live download
+#: (a live one is written at least every ``timeout`` seconds).
+STALE_TEMP_AGE_S = 600.0
+# Names made by tempfile.NamedTemporaryFile, which pooch uses for its partial downloads.
+_POOCH_TEMP_NAME = re.compile(r"^tmp[a-z0-9_]{8}$")
+_TRANSIENT_KINDS = frozenset({"timeout", "truncated", "dropped", "network"})
+
+_OFFLINE_ADVICE = (
+    "You seem to be offline: no server could be reached. Where you have network, run "
+    "`python -m course_utils fetch --all`, then copy the cache folder to this machine (or "
+    "point COURSE_DATA_DIR at the copy); or set {env} to a local mirror, e.g. "
+    "{env}=http://127.0.0.1:8000/ (see `help(course_utils.data)`)."
+)
+_ADVICE = {
+    "timeout": (
+        "A server accepted the connection but sent nothing for {timeout:g} s. Try again "
+        "later, pass a longer timeout, e.g. fetch({name!r}, timeout=120), or set {env} to a "
+        "local mirror."
+    ),
+    "http": (
+        "A server answered with an HTTP error: the file may have moved or the server may be "
+        "down. If {env} is set, check that the mirror serves {filename}; if the primary URL is "
+        "gone, report it to the course maintainers (the URLs are in "
+        "course_utils/data/registry.py)."
+    ),
+    "broken": (
+        "The connection broke before the download finished. Try again; on an unstable "
+        "network, set {env} to a local mirror."
+    ),
+    "checksum": (
+        "The downloaded file did not match its sha256 checksum: it was corrupted on the way "
+        "or the file changed upstream. The download was deleted. Try again; if it fails the "
+        "same way, the file changed upstream: report it to the course maintainers."
+    ),
+    "bad_url": "An address is not a valid http(s) URL: check {env} and the registry.",
+}
+
+
+# Which advice follows which kinds of failure, in the order the advice is given.
+_ADVICE_GROUPS = (
+    ("checksum", {"checksum"}),
+    ("http", {"http"}),
+    ("timeout", {"timeout"}),
+    ("broken", {"truncated", "dropped", "network"}),
+    ("bad_url", {"bad_url"}),
+)
+
+
+def cache_path(name: str) -> Path:
+    """Return where dataset ``name`` is (or will be) stored; the file may not exist yet.
+
+    Parameters
+    ----------
+    name
+        Short dataset name, e.g. ``"place_cells"``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``<cache folder>/<filename>``, the cache folder being :func:`course_utils.config.data_dir`.
+
+    Raises
+    ------
+    UnknownDatasetError
+        If ``name`` is not registered.
+    """
+    return data_dir() / get_dataset(name).filename
+
+
+def is_cached(name: str) -> bool:
+    """Return whether dataset ``name`` is in the cache with the right sha256.
+
+    Hashing reads the whole file, which takes a moment for large files.
+
+    Parameters
+    ----------
+    name
+        Short dataset name.
+
+    Returns
+    -------
+    bool
+        ``True`` only if the file exists and its checksum matches the registry.
+    """
+    path = cache_path(name)
+    return path.is_file() and _sha256_matches(path, get_dataset(name).sha256)
+
+
+def candidate_urls(dataset: Dataset) -> tuple[str, ...]:
+    """Return the addresses to try for ``dataset``, in order, without duplicates.
+
+    Parameters
+    ----------
+    dataset
+        A registry entry.
+
+    Returns
+    -------
+    tuple of str
+        ``<COURSE_DATA_MIRROR>/<filename>`` first when the variable is set, then the
+        registry's URLs (primary, then mirrors).
+
+    Raises
+    ------
+    DataFetchError
+        If ``COURSE_DATA_MIRROR`` is set but is not an http(s) URL.
+    """
+    urls = list(dataset.urls)
+    mirror = os.environ.get(MIRROR_ENV, "").strip()
+    if mirror:
+        parts = urlsplit(mirror)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise DataFetchError(
+                f"{MIRROR_ENV}={mirror!r} is not an http(s) base URL. Set it to the address "
+                f"of a server that holds the data files, e.g. http://127.0.0.1:8000/, or unset it."
+            )
+        urls.insert(0, f"{mirror.rstrip('/')}/{dataset.filename}")
+    return tuple(dict.fromkeys(urls))
+
+
+def fetch(name: str, *, progress: bool = True, timeout: float = 30.0, retries: int = 2) -> Path:
+    """Return the local path of dataset ``name``, downloading and verifying it if needed.
+
+    Parameters
+    ----------
+    name
+        Short dataset name, e.g. ``"place_cells"`` (see :func:`dataset_names`).
+    progress
+        Show a progress bar while downloading.
+    timeout
+        Seconds to wait for a connection and for each read from the server (not for the
+        whole download).
+    retries
+        Extra attempts per URL after a transient failure (timeout, cut-off download,
+        server error). A missing file (HTTP 404), a refused connection or a wrong checksum
+        moves on to the next URL at once.
+
+    Returns
+    -------
+    pathlib.Path
+        The verified file in the cache folder.
+
+    Raises
+    ------
+    UnknownDatasetError
+        If ``name`` is not registered.
+    OfflineError
+        If no URL could be reached.
+    ChecksumError
+        If a downloaded file did not match the registry's sha256 (it is deleted).
+    DownloadError
+        If servers were reached but every download failed (HTTP error, timeout, cut-off).
+    CacheWriteError
+        If the cache folder could not be written (disk full, no permission).
+    DataFetchError
+        The base class of the four above, also raised for a malformed ``COURSE_DATA_MIRROR``.
+
+    Notes
+    -----
+    A cached file whose checksum does not match is deleted (with a warning) and downloaded
+    again. No failure leaves a partial file in the cache.
+    """
+    _check_options(timeout, retries)
+    dataset = get_dataset(name)
+    folder = data_dir()
+    target = folder / dataset.filename
+    if target.is_file():
+        if _sha256_matches(target, dataset.sha256):
+            return target
+        warnings.warn(
+            f"The cached file {target} does not match the sha256 of dataset {name!r} "
+            "(corrupted or replaced): deleting it and downloading it again.",
+            stacklevel=2,
+        )
+        _remove(target, dataset, folder)
+    if os.environ.get(OFFLINE_ENV, "").strip() not in ("", "0"):
+        raise OfflineError(
+            f"Dataset {name!r} ({dataset.filename}) is not in the cache folder {folder}, and "
+            f"{OFFLINE_ENV} is set, so no download was attempted. Unset {OFFLINE_ENV} to "
+            f"download it, or pre-download it with `python -m course_utils fetch {name}`.",
+            summary=f"{name!r} is not downloaded and {OFFLINE_ENV} is set "
+            f"(pre-download with `python -m course_utils fetch {name}`).",
+        )
+    urls = candidate_urls(dataset)
+    _remove_stale_temporaries(folder)
+
+    failures = []
+    for url in urls:
+        failure = _try_url(
+            url, dataset, folder, progress=progress, timeout=timeout, retries=retries
+        )
+        if failure is None:
+            return target
+        failures.append(failure)
+    raise _failure_error(dataset, folder, tuple(failures), timeout)
+
+
+def fetch_all(
+    names: Iterable[str] | None = None,
+    *,
+    progress: bool = True,
+    timeout: float = 30.0,
+    retries: int = 2,
+) -> dict[str, Path]:
+    """Fetch several datasets (all registered ones by default), e.g. before going offline.
+
+    Every dataset is attempted even when an earlier one fails.
+
+    Parameters
+    ----------
+    names
+        Short dataset names; ``None`` means every registered dataset.
+    progress, timeout, retries
+        As in :func:`fetch`.
+
+    Returns
+    -------
+    dict
+        Dataset name to verified local path.
+
+    Raises
+    ------
+    DataFetchError
+        After trying them all, if any dataset failed; the message gives each failure. It is
+        an :class:`OfflineError` when every failure was one.
+    """
+    wanted = list(REGISTRY) if names is None else list(names)
+    for name in wanted:
+        get_dataset(name)  # unknown names fail before any download
+    paths: dict[str, Path] = {}
+    errors: dict[str, DataFetchError] = {}
+    for name in wanted:
+        try:
+            paths[name] = fetch(name, progress=progress, timeout=timeout, retries=retries)
+        except DataFetchError as exc:
+            errors[name] = exc
+    if errors:
+        done = ", ".join(paths) or "none"
+        details = "\n\n".join(f"[{name}] {exc}" for name, exc in errors.items())
+        all_offline = all(isinstance(e, OfflineError) for e in errors.values())
+        raise (OfflineError if all_offline else DataFetchError)(
+            f"{len(errors)} of {len(wanted)} datasets could not be fetched "
+            f"(fetched: {done}).\n\n{details}",
+            tuple(a for exc in errors.values() for a in exc.attempts),
+        )
+    return paths
+
+
+def _check_options(timeout: float, retries: int) -> None:
+    if not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}.")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ValueError(f"retries must be a non-negative integer, got {retries!r}.")
+
+
+def _sha256_matches(path: Path, sha256: str) -> bool:
+    return pooch.file_hash(str(path), alg="sha256") == sha256
+
+
+def _make_downloader(timeout: float, progress: bool) -> pooch.HTTPDownloader:
+    """The downloader of one attempt (a seam for tests that break the disk mid-download)."""
+    return pooch.HTTPDownloader(timeout=timeout, progressbar=progress)
+
+
+def _try_url(
+    url: str, dataset: Dataset, folder: Path, *, progress: bool, timeout: float, retries: int
+) -> Attempt | None:
+    """Download from one URL with bounded retries; return ``None`` or the last failure."""
+    for attempt in range(retries + 1):
+        try:
+            with _pooch_log_level(logging.INFO if progress else logging.WARNING):
+                pooch.retrieve(
+                    url,
+                    known_hash=f"sha256:{dataset.sha256}",
+                    fname=dataset.filename,
+                    path=folder,
+                    downloader=_make_downloader(timeout, progress),
+                )
+            return None
+        except (requests.RequestException, ValueError) as exc:
+            failure, transient = _classify(url, exc, timeout)
+        except OSError as exc:  # after RequestException, which is an OSError too
+            raise _cache_write_error(dataset, folder, exc) from exc
+        if not transient or attempt == retries:
+            break
+        time.sleep(RETRY_BACKOFF_S * (attempt + 1))
+    if attempt:
+        failure = Attempt(failure.url, failure.kind, f"{failure.reason} ({attempt + 1} attempts)")
+    return failure
+
+
+def _classify(url: str, exc: Exception, timeout: float) -> tuple[Attempt, bool]:
+    """Turn a download exception into a one-line reason, and say if a retry may help."""
+    if isinstance(exc, ValueError):
+        if "hash" not in str(exc).lower():
+            raise exc
+        got = re.search(r"but got (\w+)", str(exc))
+        detail = f" (got {got.group(1)[:12]}...)" if got else ""
+        return Attempt(url, "checksum", f"sha256 did not match the registry{detail}"), False
+    if isinstance(exc, requests.HTTPError):
+        response = exc.response
+        status = response.status_code if response is not None else 0
+        text = response.reason if response is not None else ""
+        return Attempt(url, "http", f"HTTP {status} {text}".strip()), status >= 500 or status == 429
+    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                        requests.exceptions.InvalidSchema)):
+        return Attempt(url, "bad_url", f"not a valid URL ({exc})"), False
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        reason = "the connection closed before the whole file arrived"
+        return Attempt(url, "truncated", reason), True
+    chain = _exception_chain(exc)
+    if any(isinstance(e, urllib3.exceptions.NameResolutionError) for e in chain):
+        return Attempt(url, "unreachable", "could not resolve the host name"), False
+    if any(isinstance(e, urllib3.exceptions.NewConnectionError) for e in chain):
+        return Attempt(url, "unreachable", f"could not connect ({_os_reason(chain)})"), False
+    if isinstance(exc, requests.ConnectTimeout) or any(
+        isinstance(e, urllib3.exceptions.ConnectTimeoutError) for e in chain
+    ):
+        return Attempt(url, "unreachable", f"no connection within {timeout:g} s"), False
+    if isinstance(exc, requests.Timeout) or any(
+        isinstance(e, (urllib3.exceptions.ReadTimeoutError, socket.timeout)) for e in chain
+    ):
+        return Attempt(url, "timeout", f"the server sent nothing for {timeout:g} s"), True
+    if isinstance(exc, requests.ConnectionError):
+        return Attempt(url, "dropped", f"the connection broke ({_os_reason(chain)})"), True
+    return Attempt(url, "network", f"{type(exc).__name__}: {exc}"), True
+
+
+def _exception_chain(exc: BaseException) -> list[BaseException]:
+    """The exception and what it wraps (causes, contexts, urllib3 reasons, exception args)."""
+    found: list[BaseException] = []
+    todo = [exc]
+    while todo and len(found) < 20:
+        current = todo.pop()
+        if any(current is seen for seen in found):
+            continue
+        found.append(current)
+        wrapped = [getattr(current, "reason", None), current.__cause__, current.__context__]
+        wrapped += list(current.args)
+        todo += [w for w in wrapped if isinstance(w, BaseException)]
+    return found
+
+
+def _os_reason(chain: list[BaseException]) -> str:
+    for exc in chain:
+        if type(exc).__module__ == "builtins" and isinstance(exc, OSError) and exc.strerror:
+            return exc.strerror
+    return str(chain[-1])
+
+
+def _failure_error(
+    dataset: Dataset, folder: Path, failures: tuple[Attempt, ...], timeout: float
+) -> DataFetchError:
+    kinds = {f.kind for f in failures}
+    if "checksum" in kinds:
+        error_class: type[DataFetchError] = ChecksumError
+    elif kinds == {"unreachable"}:
+        error_class = OfflineError
+    else:
+        error_class = DownloadError
+    fields = dict(env=MIRROR_ENV, name=dataset.name, filename=dataset.filename, timeout=timeout)
+    advice = []
+    if kinds == {"unreachable"}:
+        advice.append(_OFFLINE_ADVICE.format(**fields))
+    for advice_key, group in _ADVICE_GROUPS:
+        if kinds & group:
+            advice.append(_ADVICE[advice_key].format(**fields))
+    if "unreachable" in kinds and kinds != {"unreachable"}:
+        advice.append(f"Some servers could not be reached: check the network or {MIRROR_ENV}.")
+    tried = "\n".join(f"  {i}. {f.url}: {f.reason}" for i, f in enumerate(failures, start=1))
+    message = (
+        f"Could not download dataset {dataset.name!r} ({dataset.filename}). Tried:\n{tried}\n"
+        + "\n".join(advice)
+        + f"\nNo partial file was left in the cache folder {folder}."
+    )
+    if error_class is OfflineError:
+        summary = (f"{dataset.name!r} could not be downloaded: no network (pre-download with "
+                   f"`python -m course_utils fetch {dataset.name}` where you have network).")
+    else:
+        summary = f"{dataset.name!r} could not be downloaded ({failures[-1].reason})."
+    return error_class(message, failures, summary=summary)
+
+
+def _cache_write_error(dataset: Dataset, folder: Path, exc: OSError) -> CacheWriteError:
+    hint = "The disk is full: free some space" if exc.errno == errno.ENOSPC else "Check the folder"
+    return CacheWriteError(
+        f"Could not write {dataset.filename} (dataset {dataset.name!r}) to the cache folder "
+        f"{folder}: {exc}. {hint}, or set COURSE_DATA_DIR to a writable folder with enough "
+        "space. No partial file was kept."
+    )
+
+
+def _remove(path: Path, dataset: Dataset, folder: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise _cache_write_error(dataset, folder, exc) from exc
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Delete pooch temporary files left by a download that was killed (not interrupted)."""
+    if not folder.is_dir():
+        return
+    now = time.time()
+    for path in folder.iterdir():
+        if not _POOCH_TEMP_NAME.match(path.name):
+            continue
+        with contextlib.suppress(OSError):  # gone already, or not ours to delete
+            if path.is_file() and now - path.stat().st_mtime > STALE_TEMP_AGE_S:
+                path.unlink()
+
+
+@contextlib.contextmanager
+def _pooch_log_level(level: int) -> Iterator[None]:
+    logger = pooch.get_logger()
+    previous = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)

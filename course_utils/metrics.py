@@ -1,0 +1,96 @@
+"""Scores shared by the chapters.
+
+Every score takes plain arrays, checks their shapes and values, and says clearly what was
+wrong when the input cannot be scored.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import gammaln
+
+ArrayLike = np.ndarray
+
+
+def _as_checked_pair(counts: ArrayLike, rate: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(counts, dtype=float)
+    mu = np.asarray(rate, dtype=float)
+    if y.shape != mu.shape:
+        raise ValueError(
+            f"counts and predicted rate must have the same shape, got {y.shape} and {mu.shape}."
+        )
+    if y.size == 0:
+        raise ValueError("counts are empty: there is nothing to score.")
+    if not (np.all(np.isfinite(y)) and np.all(np.isfinite(mu))):
+        raise ValueError("counts or predicted rate contain NaN or inf; check the model's fit.")
+    if np.any(y < 0) or np.any(y != np.round(y)):
+        raise ValueError("counts must be non-negative integers (spike counts per bin).")
+    if np.any(mu < 0):
+        raise ValueError("predicted rate must be non-negative (expected spike count per bin).")
+    return y, mu
+
+
+def poisson_log_likelihood(counts: ArrayLike, rate: ArrayLike) -> float:
+    """Mean Poisson log-likelihood per bin, in nats, including the ``log(y!)`` term.
+
+    Parameters
+    ----------
+    counts
+        Observed spike counts per bin.
+    rate
+        Predicted mean count per bin (same shape); a zero rate where a spike occurred gives
+        ``-inf``.
+
+    Returns
+    -------
+    float
+        ``mean(y log(mu) - mu - log(y!))``.
+    """
+    y, mu = _as_checked_pair(counts, rate)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(y > 0, y * np.log(mu), 0.0) - mu - gammaln(y + 1)
+    return float(np.mean(terms))
+
+
+def pseudo_r2(counts: ArrayLike, rate: ArrayLike, null_rate: ArrayLike | float | None = None) -> float:
+    """McFadden's pseudo-R² of a Poisson model: ``1 - LL(model) / LL(null)``.
+
+    Parameters
+    ----------
+    counts
+        Observed spike counts per bin.
+    rate
+        The model's predicted mean count per bin.
+    null_rate
+        The null model's predicted count per bin; by default the mean of ``counts``
+        (a constant-rate model). Pass the training-set mean when scoring held-out data.
+
+    Returns
+    -------
+    float
+        0 for a model no better than the null, 1 for a perfect model; negative on held-out
+        data when the model is worse than the null.
+    """
+    y, mu = _as_checked_pair(counts, rate)
+    if null_rate is None:
+        null = np.full(y.shape, y.mean())
+    else:
+        null = np.broadcast_to(np.asarray(null_rate, dtype=float), y.shape)
+    ll_model = poisson_log_likelihood(y, mu)
+    ll_null = poisson_log_likelihood(y, null)
+    if ll_null == 0:
+        raise ValueError("The null model's log-likelihood is 0 (all counts zero?): pseudo-R² is undefined.")
+    return float(1.0 - ll_model / ll_null)
+
+
+def pearson_r(a: ArrayLike, b: ArrayLike) -> float:
+    """Pearson correlation of two equally shaped arrays (flattened), with shape and NaN checks."""
+    x = np.asarray(a, dtype=float).ravel()
+    z = np.asarray(b, dtype=float).ravel()
+    if x.shape != z.shape:
+        raise ValueError(f"Arrays must have the same number of elements, got {x.size} and {z.size}.")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(z))):
+        raise ValueError("Inputs contain NaN or inf.")
+    if x.std() == 0 or z.std() == 0:
+        raise ValueError("A constant array has no correlation.")
+    return float(np.corrcoef(x, z)[0, 1])

@@ -1,0 +1,84 @@
+"""Build the executed book at a chosen scale: the one place that knows how.
+
+``make book`` and ``make test`` both call :func:`build_book` (through
+``python -m course_utils build-book``). Each scale builds into its own folder,
+``_build/<scale>``, so that cached outputs of one scale are never shown as another's.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from course_utils.config import SCALES, SCALE_ENV
+
+EXECUTION_MODES: tuple[str, ...] = ("cache", "force", "off")
+
+
+def find_book_root(start: Path | None = None) -> Path:
+    """Return the folder holding ``_config.yml`` and ``_toc.yml``, searching upwards.
+
+    Raises
+    ------
+    FileNotFoundError
+        If no such folder is found: run the command from inside the course checkout.
+    """
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_config.yml").is_file() and (folder / "_toc.yml").is_file():
+            return folder
+    raise FileNotFoundError(
+        f"No _config.yml and _toc.yml found in {here} or above: run this from the course checkout."
+    )
+
+
+def write_build_config(root: Path, out_dir: Path, execution: str) -> Path:
+    """Write a copy of ``_config.yml`` with the execution mode set, and return its path."""
+    config = yaml.safe_load((root / "_config.yml").read_text())
+    config.setdefault("execute", {})["execute_notebooks"] = execution
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "_config.generated.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def build_book(scale: str = "default", execution: str = "cache", *, strict: bool = True,
+               root: Path | None = None) -> int:
+    """Build the HTML book with every notebook executed at ``scale``.
+
+    Parameters
+    ----------
+    scale
+        Run scale exported to the notebooks' kernels as ``COURSE_SCALE``.
+    execution
+        ``"cache"`` re-executes only notebooks whose code changed, ``"force"`` executes all
+        (CI), ``"off"`` executes none.
+    strict
+        Turn Sphinx warnings into errors (``-W``), so a missing glue key or a broken
+        reference fails the build.
+    root
+        The book's folder; found from the working directory by default.
+
+    Returns
+    -------
+    int
+        The exit code of ``jupyter-book build``.
+    """
+    if scale not in SCALES:
+        raise ValueError(f"Unknown scale {scale!r}; use one of {', '.join(SCALES)}.")
+    if execution not in EXECUTION_MODES:
+        raise ValueError(f"Unknown execution mode {execution!r}; use one of {', '.join(EXECUTION_MODES)}.")
+    root = root or find_book_root()
+    out_dir = root / "_build" / scale
+    config = write_build_config(root, out_dir, execution)
+    jupyter_book = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or "jupyter-book"
+    command = [jupyter_book, "build", str(root), "--path-output", str(out_dir), "--config", str(config)]
+    if strict:
+        command += ["-W", "-n", "--keep-going"]
+    env = {**os.environ, SCALE_ENV: scale}
+    return subprocess.run(command, env=env, cwd=root).returncode

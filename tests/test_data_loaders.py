@@ -1,0 +1,205 @@
+"""Tests of course_utils.data's loaders: simulated default and real files in the real format.
+
+The "real" files are small NWB files written by ``nwb_fixtures`` and served from a local
+HTTP server, so ``source="real"`` runs the whole path: registry, download, sha256, pynapple.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pynapple as nap
+import pytest
+
+from course_utils.data import (
+    CurrentInjectionSession,
+    DatasetFormatError,
+    OfflineError,
+    PlaceCellSession,
+    load_current_injection,
+    load_place_cells,
+)
+from course_utils.data.loaders import _has_tag
+from course_utils.data.registry import REGISTRY
+from course_utils.simulate.glm import CurrentInjectionSimulation, LinearMazeSimulation
+from nwb_fixtures import write_current_injection_nwb, write_place_cell_nwb
+
+SMALL = dict(seed=3, duration_s=120.0)
+
+
+@pytest.fixture(scope="module")
+def place_cell_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("nwb") / "place_cells.nwb"
+    return path, write_place_cell_nwb(path)
+
+
+@pytest.fixture(scope="module")
+def current_injection_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("nwb") / "current_injection.nwb"
+    return path, write_current_injection_nwb(path)
+
+
+@pytest.fixture
+def serve(http_server, register, data_cache):
+    """``serve(name, path)``: serve the file at the dataset's file name and register it."""
+
+    def _serve(name: str, path: Path) -> None:
+        body = path.read_bytes()
+        url = http_server.route(REGISTRY[name].filename, http_server.file(body))
+        register(name, body, (url,))
+
+    return _serve
+
+
+def interval_bounds(intervals: nap.IntervalSet) -> np.ndarray:
+    return np.column_stack([intervals.start, intervals.end])
+
+
+# --------------------------------------------------------------------------- real files
+
+
+def test_real_place_cells(serve, place_cell_file):
+    path, written = place_cell_file
+    serve("place_cells", path)
+
+    session = load_place_cells(source="real")
+
+    assert isinstance(session, PlaceCellSession)
+    assert session.source == "real" and session.truth is None
+    assert isinstance(session.units, nap.TsGroup) and len(session.units) == len(written.cell_types)
+    assert list(session.units["cell_type"]) == list(written.cell_types)
+    for unit, times in zip(session.units.values(), written.spike_times):
+        np.testing.assert_allclose(unit.t, times)
+    np.testing.assert_allclose(interval_bounds(session.epochs), written.trials)
+    np.testing.assert_allclose(interval_bounds(session.position.time_support), written.trials)
+    in_trial = np.any((written.position_t[:, None] >= written.trials[:, 0])
+                      & (written.position_t[:, None] <= written.trials[:, 1]), axis=1)
+    np.testing.assert_allclose(session.position.t, written.position_t[in_trial])
+    np.testing.assert_allclose(session.position.values, written.position_cm[in_trial])
+
+
+def test_real_current_injection_in_picoamperes(serve, current_injection_file):
+    path, written = current_injection_file
+    serve("current_injection", path)
+
+    session = load_current_injection(source="real")
+
+    assert isinstance(session, CurrentInjectionSession)
+    assert session.source == "real" and session.truth is None
+    assert len(session.units) == 1
+    np.testing.assert_allclose(session.units[0].t, written.spike_times)
+    noise = np.array([(s, e) for s, e, tag in written.epochs if tag == "Noise 1"])
+    np.testing.assert_allclose(interval_bounds(session.epochs), noise)
+    np.testing.assert_allclose(interval_bounds(session.current.time_support), noise)
+    inside = np.any((written.stimulus_t[:, None] >= noise[:, 0])
+                    & (written.stimulus_t[:, None] <= noise[:, 1]), axis=1)
+    np.testing.assert_allclose(session.current.values, written.stimulus_a[inside] * 1e12)
+    assert 50 < np.median(session.current.values) < 150  # ~100 pA, not 1e-10 A
+
+
+def test_real_data_through_the_mirror_variable(
+    http_server, register, data_cache, refused_url, monkeypatch, place_cell_file
+):
+    path, _ = place_cell_file
+    body = path.read_bytes()
+    entry = register("place_cells", body, (refused_url,))
+    http_server.route(entry.filename, http_server.file(body))
+    monkeypatch.setenv("COURSE_DATA_MIRROR", http_server.base_url)
+
+    assert load_place_cells(source="real").source == "real"
+    assert http_server.hits[f"/{entry.filename}"] == 1
+    assert (data_cache / entry.filename).is_file()
+
+
+def test_real_data_offline_says_what_to_do(register, data_cache, refused_url):
+    register("current_injection", b"whatever", (refused_url,))
+    with pytest.raises(OfflineError, match="python -m course_utils fetch --all"):
+        load_current_injection(source="real")
+
+
+def test_real_file_without_trials(serve, tmp_path):
+    path = tmp_path / "no_trials.nwb"
+    write_place_cell_nwb(path, with_trials=False)
+    serve("place_cells", path)
+    with pytest.raises(DatasetFormatError, match="has no 'trials' .*it has: .*position"):
+        load_place_cells(source="real")
+
+
+def test_real_file_without_noise_sweeps(serve, tmp_path):
+    path = tmp_path / "no_noise.nwb"
+    write_current_injection_nwb(path, noise_tag="Ramp")
+    serve("current_injection", path)
+    with pytest.raises(DatasetFormatError, match="no epoch is tagged 'Noise 1' .*Long Square"):
+        load_current_injection(source="real")
+
+
+@pytest.mark.parametrize("load", [load_place_cells, load_current_injection])
+def test_unknown_source(load):
+    with pytest.raises(ValueError, match="'simulated' .*'real'.*got 'recorded'"):
+        load(source="recorded")
+
+
+def test_tags_as_list_or_string():
+    assert _has_tag(np.array(["Noise 1"]), "Noise 1")
+    assert _has_tag(["Long Square", "Noise 1"], "Noise 1")
+    assert _has_tag("Noise 1", "Noise 1")
+    assert not _has_tag(np.array(["Noise 10"]), "Noise 1")
+    assert not _has_tag("Noise 10", "Noise 1")
+
+
+# --------------------------------------------------------------------------- simulated
+
+
+def field_types(session) -> dict[str, type]:
+    return {name: type(getattr(session, name)) for name in ("units", "epochs", "source")}
+
+
+def test_simulated_and_real_have_the_same_shape(serve, place_cell_file, current_injection_file):
+    serve("place_cells", place_cell_file[0])
+    serve("current_injection", current_injection_file[0])
+    pairs = [
+        (load_place_cells(**SMALL), load_place_cells(source="real"), "position"),
+        (load_current_injection(**SMALL), load_current_injection(source="real"), "current"),
+    ]
+    for simulated, real, series in pairs:
+        assert type(simulated) is type(real)
+        assert field_types(simulated) == field_types(real)
+        assert type(getattr(simulated, series)) is type(getattr(real, series)) is nap.Tsd
+        assert getattr(simulated, series).ndim == getattr(real, series).ndim == 1
+        assert set(simulated.units.metadata_columns) <= set(real.units.metadata_columns)
+
+
+def test_simulated_place_cells():
+    session = load_place_cells(**SMALL)
+    sim = session.truth
+    assert isinstance(sim, LinearMazeSimulation) and session.source == "simulated"
+    assert len(session.units) == sim.counts.shape[1]
+    assert set(session.units["cell_type"]) == {"pE"}
+    assert [len(unit) for unit in session.units.values()] == list(sim.counts.sum(axis=0))
+    np.testing.assert_allclose(interval_bounds(session.epochs), sim.lap_bounds)
+    np.testing.assert_allclose(interval_bounds(session.position.time_support), sim.lap_bounds)
+    position = session.position.values
+    assert 0 <= position.min() <= position.max() <= sim.track_length_cm
+    assert session.units.time_support.end[0] == pytest.approx(SMALL["duration_s"])
+
+
+def test_simulated_current_injection():
+    session = load_current_injection(**SMALL)
+    sim = session.truth
+    assert isinstance(sim, CurrentInjectionSimulation) and session.source == "simulated"
+    assert len(session.units) == 1 and len(session.units[0]) == sim.counts.sum()
+    np.testing.assert_allclose(interval_bounds(session.epochs), sim.sweep_bounds)
+    in_sweep = np.any((sim.t[:, None] >= sim.sweep_bounds[:, 0])
+                      & (sim.t[:, None] <= sim.sweep_bounds[:, 1]), axis=1)
+    np.testing.assert_allclose(session.current.values, sim.current[in_sweep])
+
+
+def test_simulated_data_follow_the_seed():
+    first, again = load_place_cells(**SMALL), load_place_cells(**SMALL)
+    other = load_place_cells(seed=4, duration_s=120.0)
+    np.testing.assert_array_equal(first.units[0].t, again.units[0].t)
+    assert len(first.units[0]) != len(other.units[0]) or not np.array_equal(
+        first.units[0].t, other.units[0].t
+    )

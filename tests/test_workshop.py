@@ -1,0 +1,104 @@
+"""The command line, the environment check and the book-build configuration."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from course_utils.workshop import book, cli, environment
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, env_extra: dict[str, str] | None = None, tmp_path: Path | None = None):
+    import os
+
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "course_utils", *args], capture_output=True, text=True, env=env)
+
+
+def test_check_reports_and_passes_on_this_environment(tmp_path):
+    result = run_cli("check", env_extra={"COURSE_DATA_DIR": str(tmp_path), "COURSE_SCALE": "smoke"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    for expected in ("nemos", "torch", "scale: smoke", "device: cpu", str(tmp_path), "place_cells", "Ready."):
+        assert expected in result.stdout
+
+
+def test_check_fails_on_a_bad_scale_and_says_why(tmp_path):
+    result = run_cli("check", env_extra={"COURSE_DATA_DIR": str(tmp_path), "COURSE_SCALE": "huge"})
+    assert result.returncode == 1
+    assert "NOT READY" in result.stdout and "COURSE_SCALE" in result.stdout
+
+
+def test_check_fails_when_a_device_is_not_there(tmp_path):
+    result = run_cli("check", env_extra={"COURSE_DATA_DIR": str(tmp_path), "COURSE_DEVICE": "cuda"})
+    assert result.returncode == 1 and "device" in result.stdout
+
+
+def test_check_require_data_lists_what_to_fetch(tmp_path):
+    result = run_cli("check", "--require-data", env_extra={"COURSE_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 1
+    assert "python -m course_utils fetch place_cells" in result.stdout
+
+
+def test_missing_package_is_reported(monkeypatch):
+    monkeypatch.setitem(environment.REQUIRED_PACKAGES, "no_such_package_xyz", "no-such-package")
+    problems = environment.missing_requirements()
+    assert any("no-such-package" in p for p in problems)
+
+
+def test_fetch_needs_a_name_or_all(capsys):
+    assert cli.main(["fetch"]) == 2
+    assert "--all" in capsys.readouterr().err
+
+
+def test_fetch_unknown_name_is_a_clear_error(capsys):
+    assert cli.main(["fetch", "no_such_data"]) == 1
+    assert "known" in capsys.readouterr().err.lower()
+
+
+def test_fetch_offline_is_a_clear_error(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    assert cli.main(["fetch", "--all"]) == 1
+    assert "COURSE_OFFLINE" in capsys.readouterr().err
+
+
+def test_fetch_downloads_from_a_mirror(capsys, data_cache, register, http_server):
+    body = b"from the mirror"
+    register("cli_test", body, (http_server.route("cli.bin", http_server.file(body)),))
+    assert cli.main(["fetch", "cli_test", "--timeout", "5"]) == 0
+    assert (data_cache / "cli_test.bin").read_bytes() == body
+
+
+def test_report_prints_one_line(capsys, monkeypatch):
+    monkeypatch.setenv("COURSE_SCALE", "smoke")
+    environment.report(packages=("numpy",))
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "scale: smoke" in out and "numpy" in out
+
+
+def test_build_config_sets_the_execution_mode(tmp_path):
+    path = book.write_build_config(ROOT, tmp_path, "force")
+    config = yaml.safe_load(path.read_text())
+    assert config["execute"]["execute_notebooks"] == "force"
+    original = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert original["execute"]["execute_notebooks"] == "cache"
+    assert original["execute"]["allow_errors"] is False
+
+
+def test_build_book_rejects_unknown_scale_and_mode():
+    with pytest.raises(ValueError, match="scale"):
+        book.build_book("huge")
+    with pytest.raises(ValueError, match="execution"):
+        book.build_book("smoke", "sometimes")
+
+
+def test_book_root_is_found_from_a_subfolder():
+    assert book.find_book_root(ROOT / "notebooks") == ROOT
+    with pytest.raises(FileNotFoundError, match="checkout"):
+        book.find_book_root(Path("/"))
