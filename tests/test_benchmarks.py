@@ -1,0 +1,47 @@
+"""The README's timing table and the chapters' run-time lines match the recorded results."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("bench_chapters", ROOT / "benchmarks" / "chapters.py")
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+
+
+def test_readme_table_is_rendered_from_the_results():
+    readme = (ROOT / "README.md").read_text()
+    assert bench.readme_table() in readme, "run `python benchmarks/chapters.py --render`"
+
+
+@pytest.mark.parametrize("source", bench.chapter_sources(), ids=lambda p: p.stem)
+def test_chapter_header_is_rendered_from_the_results(source):
+    assert f"# {bench.header_line(source.stem)}\n" in source.read_text(), (
+        "run `python benchmarks/chapters.py --render`")
+
+
+@pytest.mark.parametrize("scale", ["smoke", "default"])
+def test_every_chapter_was_measured_within_budget(scale):
+    results = bench.load_results(scale)
+    assert results is not None, f"no benchmarks/results/chapters-{scale}.json"
+    for source in bench.chapter_sources():
+        record = results["chapters"].get(source.stem)
+        assert record is not None, f"{source.stem} was never measured at {scale}"
+        assert record["within_budget"], f"{source.stem} is over its {scale} budget: {record}"
+
+
+def test_describe_and_budget_logic():
+    assert bench.describe(None, "smoke") == "not measured yet"
+    assert bench.describe({"wall_s": 12.3, "peak_mb": 512, "within_budget": True}, "default") == "12 s (0.5 GB)"
+    assert "over budget" in bench.describe({"wall_s": 400, "peak_mb": 512, "within_budget": False}, "default")
+
+
+def test_results_files_are_valid_json():
+    for path in (ROOT / "benchmarks" / "results").glob("chapters-*.json"):
+        record = json.loads(path.read_text())
+        assert record["scale"] in bench.SCALES and record["machine"]["cpus"]
