@@ -48,7 +48,7 @@ def write_build_config(root: Path, out_dir: Path, execution: str) -> Path:
 
 
 def build_book(scale: str = "default", execution: str = "cache", *, strict: bool = True,
-               root: Path | None = None) -> int:
+               root: Path | None = None, out_dir: Path | None = None) -> int:
     """Build the HTML book with every notebook executed at ``scale``.
 
     Parameters
@@ -63,6 +63,9 @@ def build_book(scale: str = "default", execution: str = "cache", *, strict: bool
         reference fails the build.
     root
         The book's folder; found from the working directory by default.
+    out_dir
+        Where to build; ``<root>/_build/<scale>`` by default. Each folder keeps its own
+        execution cache.
 
     Returns
     -------
@@ -74,7 +77,7 @@ def build_book(scale: str = "default", execution: str = "cache", *, strict: bool
     if execution not in EXECUTION_MODES:
         raise ValueError(f"Unknown execution mode {execution!r}; use one of {', '.join(EXECUTION_MODES)}.")
     root = root or find_book_root()
-    out_dir = root / "_build" / scale
+    out_dir = Path(out_dir).resolve() if out_dir else root / "_build" / scale
     config = write_build_config(root, out_dir, execution)
     jupyter_book = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or "jupyter-book"
     command = [jupyter_book, "build", str(root), "--path-output", str(out_dir), "--config", str(config)]

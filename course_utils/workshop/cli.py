@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from course_utils.config import SCALES
@@ -58,7 +59,7 @@ def _list(args: argparse.Namespace) -> int:
 def _build_book(args: argparse.Namespace) -> int:
     from course_utils.workshop.book import build_book
 
-    return build_book(args.scale, args.execute, strict=not args.no_strict)
+    return build_book(args.scale, args.execute, strict=not args.no_strict, out_dir=args.out)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -84,6 +85,7 @@ def parser() -> argparse.ArgumentParser:
     book.add_argument("--scale", choices=SCALES, default="default")
     book.add_argument("--execute", choices=("cache", "force", "off"), default="cache")
     book.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
+    book.add_argument("--out", type=Path, default=None, help="build folder (default: _build/<scale>)")
     book.set_defaults(run=_build_book)
     return main_parser
 
