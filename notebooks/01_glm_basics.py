@@ -64,7 +64,9 @@ from course_utils.data import DataFetchError, load_current_injection, load_place
 from course_utils.workshop import report
 
 plotting.use_course_style()
-nap.nap_config.suppress_conversion_warnings = True  # nemos returns jax arrays; the copy is intended
+nap.nap_config.suppress_conversion_warnings = (
+    True  # nemos returns jax arrays; the copy is intended
+)
 report(packages=("nemos", "pynapple", "numpy"))
 
 # %% tags=["parameters"]
@@ -75,10 +77,12 @@ N_POSITION_BINS = SIZES["n_position_bins"]  # one-hot position features
 N_BASIS = SIZES["n_basis"]  # smooth basis functions per variable
 INJECTION_DURATION_S = SIZES["injection_duration_s"]  # current-injection recording
 N_KERNEL_BASIS = SIZES["n_kernel_basis"]  # temporal basis functions
-N_SURFACE_GRID = SIZES["n_surface_grid"]  # grid points per axis of the likelihood surface
+N_SURFACE_GRID = SIZES[
+    "n_surface_grid"
+]  # grid points per axis of the likelihood surface
 SEED = 2026
 rng = config.seed_everything(SEED)
-SIZES
+dict(SIZES)
 
 # %% [markdown]
 # ## 1. A linear maze where the answer is known
@@ -90,7 +94,9 @@ SIZES
 # really follows. The same call with `source="real"` loads the recording itself (last section).
 
 # %%
-session = load_place_cells(source="simulated", seed=SEED, duration_s=DURATION_S, bin_s=BIN_S)
+session = load_place_cells(
+    source="simulated", seed=SEED, duration_s=DURATION_S, bin_s=BIN_S
+)
 truth = session.truth
 units, position, runs = session.units, session.position, session.epochs
 units
@@ -98,6 +104,7 @@ units
 # %% [markdown]
 # Speed is not in the file: like an experimenter, we compute it from the position, run by
 # run, so that a jump from one end of the track to the other never counts as motion.
+
 
 # %%
 def running_speed(position: nap.Tsd, runs: nap.IntervalSet) -> nap.Tsd:
@@ -119,17 +126,32 @@ speed_position_r = metrics.pearson_r(speed.values, np.abs(position.values - 50.0
 glue("n_runs", len(runs), display=False)
 glue("speed_position_r", float(speed_position_r), display=False)
 
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), gridspec_kw=dict(width_ratios=[2, 1]))
 window = runs[:6]
-axes[0].plot(position.restrict(window).t, position.restrict(window).values, ".", ms=1.5,
-             color=plotting.COLORS["position"])
+axes[0].plot(
+    position.restrict(window).t,
+    position.restrict(window).values,
+    ".",
+    ms=1.5,
+    color=plotting.COLORS["position"],
+)
 axes[0].set(xlabel="time (s)", ylabel="position (cm)", title="Six runs along the track")
 twin = axes[0].twinx()
-twin.plot(speed.restrict(window).t, speed.restrict(window).values, ".", ms=1.5,
-          color=plotting.COLORS["speed"])
+twin.plot(
+    speed.restrict(window).t,
+    speed.restrict(window).values,
+    ".",
+    ms=1.5,
+    color=plotting.COLORS["speed"],
+)
 twin.set_ylabel("speed (cm/s)", color=plotting.COLORS["speed"])
-axes[1].hexbin(position.values, speed.values, gridsize=25, bins="log", cmap="Greys", mincnt=1)
-axes[1].set(xlabel="position (cm)", ylabel="speed (cm/s)", title="Speed against position")
+axes[1].hexbin(
+    position.values, speed.values, gridsize=25, bins="log", cmap="Greys", mincnt=1
+)
+axes[1].set(
+    xlabel="position (cm)", ylabel="speed (cm/s)", title="Speed against position"
+)
 plotting.label_panels(axes)
 plt.show()
 
@@ -148,6 +170,7 @@ plt.show()
 tuning = nap.compute_tuning_curves(units, position, bins=N_POSITION_BINS, epochs=runs)
 kinds = truth.neuron_kinds
 
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, len(kinds), figsize=(9, 2.8))
 centres = tuning.coords[tuning.dims[1]].values
 for ax, unit, kind in zip(axes, tuning.coords["unit"].values, kinds):
@@ -190,7 +213,10 @@ counts = units.count(BIN_S, ep=runs)
 speed_binned = speed.interpolate(counts, ep=runs)
 position_binned = position.interpolate(counts, ep=runs)
 assert len(counts) == len(speed_binned) == len(position_binned)
-assert not np.isnan(speed_binned.values).any() and not np.isnan(position_binned.values).any()
+assert (
+    not np.isnan(speed_binned.values).any()
+    and not np.isnan(position_binned.values).any()
+)
 
 y0 = counts[:, 0].values.astype(float)
 s = speed_binned.values
@@ -198,23 +224,50 @@ intercepts = np.linspace(np.log(0.2 * BIN_S), np.log(4.0 * BIN_S), N_SURFACE_GRI
 slopes = np.linspace(0.0, 0.12, N_SURFACE_GRID)
 # log L(b, w) = b*sum(y) + w*sum(y*s) - exp(b)*sum(exp(w*s)) + const: one pass per slope.
 sum_exp = np.exp(np.outer(slopes, s)).sum(axis=1)
-surface = (intercepts[None, :] * y0.sum() + slopes[:, None] * (y0 * s).sum()
-           - np.exp(intercepts)[None, :] * sum_exp[:, None]) / y0.size
+surface = (
+    intercepts[None, :] * y0.sum()
+    + slopes[:, None] * (y0 * s).sum()
+    - np.exp(intercepts)[None, :] * sum_exp[:, None]
+) / y0.size
 
 speed_only = nmo.glm.GLM(solver_name="LBFGS").fit(s[:, None], y0)
 true_intercept = truth.neurons[0].baseline_log_rate + np.log(BIN_S)
 
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(5.2, 3.8))
 levels = np.quantile(surface, np.linspace(0.3, 1.0, 15))
-contours = ax.contourf(intercepts, slopes, surface, levels=levels, cmap="viridis", extend="min")
-fig.colorbar(contours, ax=ax, format="%.3f", ticks=levels[::3],
-             label="log-likelihood per bin (nats, up to a constant)")
-ax.plot(speed_only.intercept_[0], speed_only.coef_[0], "o", color="white", mec="k",
-        label="nemos fit (maximum)")
-ax.plot(true_intercept, truth.neurons[0].speed_weight, "x", color=plotting.COLORS["alternative"],
-        ms=9, mew=2, label="truth")
-ax.set(xlabel="intercept b (log count per bin)", ylabel="speed weight w (per cm/s)",
-       title="Log-likelihood over two weights")
+contours = ax.contourf(
+    intercepts, slopes, surface, levels=levels, cmap="viridis", extend="min"
+)
+fig.colorbar(
+    contours,
+    ax=ax,
+    format="%.3f",
+    ticks=levels[::3],
+    label="log-likelihood per bin (nats, up to a constant)",
+)
+ax.plot(
+    speed_only.intercept_[0],
+    speed_only.coef_[0],
+    "o",
+    color="white",
+    mec="k",
+    label="nemos fit (maximum)",
+)
+ax.plot(
+    true_intercept,
+    truth.neurons[0].speed_weight,
+    "x",
+    color=plotting.COLORS["alternative"],
+    ms=9,
+    mew=2,
+    label="truth",
+)
+ax.set(
+    xlabel="intercept b (log count per bin)",
+    ylabel="speed weight w (per cm/s)",
+    title="Log-likelihood over two weights",
+)
 ax.legend(loc="lower left")
 plt.show()
 
@@ -240,21 +293,50 @@ grid = np.linspace(0, speed_edges[-1], 100)
 ols_at_rest = ols_intercept / BIN_S
 glue("ols_rate_at_rest", float(ols_at_rest), display=False)
 glue("glm_rate_at_rest", float(np.exp(speed_only.intercept_[0])) / BIN_S, display=False)
-glue("true_rate_at_rest", float(np.exp(truth.neurons[0].baseline_log_rate)), display=False)
+glue(
+    "true_rate_at_rest",
+    float(np.exp(truth.neurons[0].baseline_log_rate)),
+    display=False,
+)
 
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-axes[0].plot(speed_centres, mean_count / BIN_S, "o", color=plotting.COLORS["data"], label="data")
-axes[0].plot(grid, (ols_intercept + ols_slope * grid) / BIN_S, color=plotting.COLORS["alternative"],
-             label="linear regression")
-axes[0].plot(grid, np.exp(speed_only.intercept_[0] + speed_only.coef_[0] * grid) / BIN_S,
-             color=plotting.COLORS["model"], label="Poisson GLM")
+axes[0].plot(
+    speed_centres, mean_count / BIN_S, "o", color=plotting.COLORS["data"], label="data"
+)
+axes[0].plot(
+    grid,
+    (ols_intercept + ols_slope * grid) / BIN_S,
+    color=plotting.COLORS["alternative"],
+    label="linear regression",
+)
+axes[0].plot(
+    grid,
+    np.exp(speed_only.intercept_[0] + speed_only.coef_[0] * grid) / BIN_S,
+    color=plotting.COLORS["model"],
+    label="Poisson GLM",
+)
 axes[0].axhline(0, color="k", lw=0.6)
-axes[0].set(xlabel="speed (cm/s)", ylabel="firing rate (Hz)", title="Mean: exponential, not linear")
+axes[0].set(
+    xlabel="speed (cm/s)",
+    ylabel="firing rate (Hz)",
+    title="Mean: exponential, not linear",
+)
 axes[0].legend()
-axes[1].plot(mean_count, var_count, "o", color=plotting.COLORS["data"], label="speed bins")
-axes[1].plot([0, mean_count.max()], [0, mean_count.max()], color=plotting.COLORS["model"],
-             label="Poisson: variance = mean")
-axes[1].set(xlabel="mean count per bin", ylabel="variance of count", title="Variance grows with the mean")
+axes[1].plot(
+    mean_count, var_count, "o", color=plotting.COLORS["data"], label="speed bins"
+)
+axes[1].plot(
+    [0, mean_count.max()],
+    [0, mean_count.max()],
+    color=plotting.COLORS["model"],
+    label="Poisson: variance = mean",
+)
+axes[1].set(
+    xlabel="mean count per bin",
+    ylabel="variance of count",
+    title="Variance grows with the mean",
+)
 axes[1].legend()
 plotting.label_panels(axes)
 plt.show()
@@ -278,7 +360,9 @@ plt.show()
 
 # %%
 position_edges = np.linspace(0, truth.track_length_cm, N_POSITION_BINS + 1)
-position_bin = np.clip(np.digitize(position_binned.values, position_edges) - 1, 0, N_POSITION_BINS - 1)
+position_bin = np.clip(
+    np.digitize(position_binned.values, position_edges) - 1, 0, N_POSITION_BINS - 1
+)
 one_hot = np.eye(N_POSITION_BINS)[position_bin][:, 1:]
 designs = {
     "position only": one_hot,
@@ -290,7 +374,7 @@ is_test = ~np.isnan(test_runs.in_interval(counts))
 
 
 def fit_and_score(X: np.ndarray, y: np.ndarray) -> tuple[nmo.glm.GLM, float, float]:
-    """Fit a Poisson GLM on the training runs; return it with its held-out LL and pseudo-R²."""
+    """Fit on the training runs; return the model, held-out LL and pseudo-R²."""
     model = nmo.glm.GLM(solver_name="LBFGS").fit(X[is_train], y[is_train])
     rate = np.asarray(model.predict(X[is_test]))
     ll = metrics.poisson_log_likelihood(y[is_test], rate)
@@ -312,21 +396,41 @@ glue("speed_weight_true", float(speed_weight_true), display=False)
 glue("r2_pos_only", float(scores[0, "position only"]["r2"]), display=False)
 glue("r2_pos_speed", float(scores[0, "position + speed"]["r2"]), display=False)
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.3))
 bin_centres = 0.5 * (position_edges[1:] + position_edges[:-1])
-for name, color in zip(designs, (plotting.COLORS["alternative"], plotting.COLORS["model"])):
-    weights = np.concatenate([[0.0], np.asarray(fits[0, name].coef_)[: N_POSITION_BINS - 1]])
+for name, color in zip(
+    designs, (plotting.COLORS["alternative"], plotting.COLORS["model"])
+):
+    weights = np.concatenate(
+        [[0.0], np.asarray(fits[0, name].coef_)[: N_POSITION_BINS - 1]]
+    )
     axes[0].plot(bin_centres, weights, "o-", color=color, label=name)
-axes[0].axhline(0, color=plotting.COLORS["truth"], lw=1, ls="--", label="truth (no position effect)")
-axes[0].set(xlabel="position (cm)", ylabel="position weight (log-rate)", title="Neuron 0: position weights")
+axes[0].axhline(
+    0, color=plotting.COLORS["truth"], lw=1, ls="--", label="truth (no position effect)"
+)
+axes[0].set(
+    xlabel="position (cm)",
+    ylabel="position weight (log-rate)",
+    title="Neuron 0: position weights",
+)
 axes[0].legend()
 
 width = 0.38
-for k, (name, color) in enumerate(zip(designs, (plotting.COLORS["alternative"], plotting.COLORS["model"]))):
+for k, (name, color) in enumerate(
+    zip(designs, (plotting.COLORS["alternative"], plotting.COLORS["model"]))
+):
     values = [scores[n, name]["r2"] for n in range(len(kinds))]
-    axes[1].bar(np.arange(len(kinds)) + (k - 0.5) * width, values, width, color=color, label=name)
-axes[1].set_xticks(np.arange(len(kinds)), [f"neuron {n}\n({kind})" for n, kind in enumerate(kinds)])
+    axes[1].bar(
+        np.arange(len(kinds)) + (k - 0.5) * width,
+        values,
+        width,
+        color=color,
+        label=name,
+    )
+axes[1].set_xticks(
+    np.arange(len(kinds)), [f"neuron {n}\n({kind})" for n, kind in enumerate(kinds)]
+)
 axes[1].set(ylabel="held-out pseudo-R²", title="Scored on held-out runs")
 axes[1].legend()
 plotting.label_panels(axes)
@@ -355,8 +459,12 @@ plt.show()
 # their features.
 
 # %%
-position_basis = nmo.basis.BSplineEval(N_BASIS, bounds=(0.0, truth.track_length_cm), label="position")
-speed_basis = nmo.basis.BSplineEval(N_BASIS, bounds=(0.0, float(s.max()) + 1e-6), label="speed")
+position_basis = nmo.basis.BSplineEval(
+    N_BASIS, bounds=(0.0, truth.track_length_cm), label="position"
+)
+speed_basis = nmo.basis.BSplineEval(
+    N_BASIS, bounds=(0.0, float(s.max()) + 1e-6), label="speed"
+)
 smooth_basis = position_basis + speed_basis
 X_smooth = smooth_basis.compute_features(position_binned.values, s)
 both = 2  # the neuron that encodes position and speed
@@ -382,16 +490,31 @@ glue("position_curve_r", float(position_curve_r), display=False)
 glue("speed_curve_r", float(speed_curve_r), display=False)
 glue("n_basis_total", int(2 * N_BASIS), display=False)
 
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 3, figsize=(10, 3))
 axes[0].plot(pos_grid, pos_features, lw=1)
-axes[0].set(xlabel="position (cm)", ylabel="feature value", title=f"{N_BASIS} B-splines over position")
-axes[1].plot(pos_grid, pos_true_curve, "--", color=plotting.COLORS["truth"], label="truth")
+axes[0].set(
+    xlabel="position (cm)",
+    ylabel="feature value",
+    title=f"{N_BASIS} B-splines over position",
+)
+axes[1].plot(
+    pos_grid, pos_true_curve, "--", color=plotting.COLORS["truth"], label="truth"
+)
 axes[1].plot(pos_grid, pos_fit_curve, color=plotting.COLORS["model"], label="GLM")
-axes[1].set(xlabel="position (cm)", ylabel="log-rate (centred)", title="Neuron 2: position effect")
+axes[1].set(
+    xlabel="position (cm)",
+    ylabel="log-rate (centred)",
+    title="Neuron 2: position effect",
+)
 axes[1].legend()
-axes[2].plot(spd_grid, spd_true_curve, "--", color=plotting.COLORS["truth"], label="truth")
+axes[2].plot(
+    spd_grid, spd_true_curve, "--", color=plotting.COLORS["truth"], label="truth"
+)
 axes[2].plot(spd_grid, spd_fit_curve, color=plotting.COLORS["model"], label="GLM")
-axes[2].set(xlabel="speed (cm/s)", ylabel="log-rate (centred)", title="Neuron 2: speed effect")
+axes[2].set(
+    xlabel="speed (cm/s)", ylabel="log-rate (centred)", title="Neuron 2: speed effect"
+)
 axes[2].legend()
 plotting.label_panels(axes)
 plt.show()
@@ -411,15 +534,21 @@ plt.show()
 # where the kernel changes fast, and wide ones at long lags.
 
 # %%
-injection = load_current_injection(source="simulated", seed=SEED, duration_s=INJECTION_DURATION_S)
+injection = load_current_injection(
+    source="simulated", seed=SEED, duration_s=INJECTION_DURATION_S
+)
 inj_truth = injection.truth
 inj_bin = inj_truth.bin_s
 window_size = inj_truth.kernel.size
 inj_counts = injection.units.count(inj_bin, ep=injection.epochs)[:, 0]
 current = injection.current.bin_average(inj_bin, ep=injection.epochs)
 
-temporal_basis = nmo.basis.RaisedCosineLogConv(N_KERNEL_BASIS, window_size=window_size, label="current")
-X_current = temporal_basis.compute_features(current)  # NaN for the first window of each sweep
+temporal_basis = nmo.basis.RaisedCosineLogConv(
+    N_KERNEL_BASIS, window_size=window_size, label="current"
+)
+X_current = temporal_basis.compute_features(
+    current
+)  # NaN for the first window of each sweep
 kernel_glm = nmo.glm.GLM(solver_name="LBFGS").fit(X_current, inj_counts)
 lag_grid, kernel_features = temporal_basis.evaluate_on_grid(window_size)
 kernel_fit = kernel_features @ np.asarray(kernel_glm.coef_)
@@ -428,15 +557,31 @@ glue("kernel_r", float(kernel_r), display=False)
 glue("n_spikes_injection", int(inj_counts.values.sum()), display=False)
 
 lags_ms = inj_truth.kernel_lags_s * 1e3
+
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 3, figsize=(10, 3))
-shown = current.restrict(nap.IntervalSet(injection.epochs.start[0], injection.epochs.start[0] + 1.0))
+shown = current.restrict(
+    nap.IntervalSet(injection.epochs.start[0], injection.epochs.start[0] + 1.0)
+)
 axes[0].plot(shown.t - shown.t[0], shown.values, color=plotting.COLORS["data"], lw=1)
 spikes_shown = injection.units[0].restrict(shown.time_support).t - shown.t[0]
-axes[0].plot(spikes_shown, np.full(spikes_shown.size, shown.values.max() * 1.1), "|", color="k", ms=8)
-axes[0].set(xlabel="time in sweep (s)", ylabel="current (pA)", title="Injected current and spikes")
+axes[0].plot(
+    spikes_shown,
+    np.full(spikes_shown.size, shown.values.max() * 1.1),
+    "|",
+    color="k",
+    ms=8,
+)
+axes[0].set(
+    xlabel="time in sweep (s)",
+    ylabel="current (pA)",
+    title="Injected current and spikes",
+)
 axes[1].plot(lags_ms, kernel_features, lw=1)
 axes[1].set(xlabel="lag (ms)", ylabel="basis function", title="Raised-cosine basis")
-axes[2].plot(lags_ms, inj_truth.kernel, "--", color=plotting.COLORS["truth"], label="truth")
+axes[2].plot(
+    lags_ms, inj_truth.kernel, "--", color=plotting.COLORS["truth"], label="truth"
+)
 axes[2].plot(lags_ms, kernel_fit, color=plotting.COLORS["model"], label="GLM")
 axes[2].axhline(0, color="k", lw=0.5)
 axes[2].set(xlabel="lag (ms)", ylabel="log-rate per pA", title="Recovered kernel")
@@ -459,18 +604,21 @@ plt.show()
 # compare its position weights with and without speed, and report its fitted speed weight.
 # Plot the position weights of both models as in section 4.
 
+
 # %% tags=["exercise"]
 def neuron_one_weights() -> dict[str, np.ndarray]:
-    """Return neuron 1's position weights for each model in `designs` (reference bin = 0)."""
+    """Neuron 1's position weights for each model in `designs` (reference bin: 0)."""
     # Your code: read the coefficients of fits[1, name] for each name in designs.
     ...
 
 
 # %% tags=["solution", "hide-cell"]
 def neuron_one_weights() -> dict[str, np.ndarray]:
-    """Return neuron 1's position weights for each model in `designs` (reference bin = 0)."""
+    """Neuron 1's position weights for each model in `designs` (reference bin: 0)."""
     return {
-        name: np.concatenate([[0.0], np.asarray(fits[1, name].coef_)[: N_POSITION_BINS - 1]])
+        name: np.concatenate(
+            [[0.0], np.asarray(fits[1, name].coef_)[: N_POSITION_BINS - 1]]
+        )
         for name in designs
     }
 
@@ -478,10 +626,15 @@ def neuron_one_weights() -> dict[str, np.ndarray]:
 weights_1 = neuron_one_weights()
 speed_weight_1 = float(fits[1, "position + speed"].coef_[-1])
 fig, ax = plt.subplots(figsize=(5, 3))
-for name, color in zip(designs, (plotting.COLORS["alternative"], plotting.COLORS["model"])):
+for name, color in zip(
+    designs, (plotting.COLORS["alternative"], plotting.COLORS["model"])
+):
     ax.plot(bin_centres, weights_1[name], "o-", color=color, label=name)
-ax.set(xlabel="position (cm)", ylabel="position weight (log-rate)",
-       title=f"Neuron 1: speed weight {speed_weight_1:.4f} per cm/s")
+ax.set(
+    xlabel="position (cm)",
+    ylabel="position weight (log-rate)",
+    title=f"Neuron 1: speed weight {speed_weight_1:.4f} per cm/s",
+)
 ax.legend()
 glue("exercise1_figure", fig, display=False)
 glue("speed_weight_1", float(speed_weight_1), display=False)
@@ -505,46 +658,61 @@ plt.close(fig)
 # do both too few and too many lose?
 
 # %% tags=["exercise"]
-held_out = injection.epochs[-max(1, len(injection.epochs) // 4):]  # the last sweeps
+held_out = injection.epochs[-max(1, len(injection.epochs) // 4) :]  # the last sweeps
 train_sweeps = injection.epochs.set_diff(held_out)
 
 
 def kernel_for(n_basis: int, train_ep: nap.IntervalSet) -> tuple[np.ndarray, float]:
-    """Fit the current-injection GLM on `train_ep`; return the kernel and held-out LL per bin."""
+    """Fit on `train_ep`; return the kernel and the held-out LL per bin."""
     # Your code: build nmo.basis.RaisedCosineLogConv(n_basis, window_size=window_size),
-    # compute its features of `current`, fit on train_ep, evaluate the kernel on the grid,
-    # and score the model on `held_out` with metrics.poisson_log_likelihood.
+    # compute its features of `current`, fit on train_ep, evaluate the kernel on the
+    # grid, and score the model on `held_out` with metrics.poisson_log_likelihood.
     ...
 
 
 # %% tags=["solution", "hide-cell"]
 def kernel_for(n_basis: int, train_ep: nap.IntervalSet) -> tuple[np.ndarray, float]:
-    """Fit the current-injection GLM on `train_ep`; return the kernel and held-out LL per bin."""
+    """Fit on `train_ep`; return the kernel and the held-out LL per bin."""
     basis = nmo.basis.RaisedCosineLogConv(n_basis, window_size=window_size)
     X = basis.compute_features(current)
-    model = nmo.glm.GLM(solver_name="LBFGS").fit(X.restrict(train_ep), inj_counts.restrict(train_ep))
+    model = nmo.glm.GLM(solver_name="LBFGS").fit(
+        X.restrict(train_ep), inj_counts.restrict(train_ep)
+    )
     X_test, y_test = X.restrict(held_out), inj_counts.restrict(held_out)
     keep = ~np.any(np.isnan(X_test.values), axis=1)
     rate = np.asarray(model.predict(X_test.values[keep]))
-    return basis.evaluate_on_grid(window_size)[1] @ np.asarray(model.coef_), \
-        metrics.poisson_log_likelihood(y_test.values[keep], rate)
+    return basis.evaluate_on_grid(window_size)[1] @ np.asarray(
+        model.coef_
+    ), metrics.poisson_log_likelihood(y_test.values[keep], rate)
 
 
 basis_sizes = [3, N_KERNEL_BASIS, 3 * N_KERNEL_BASIS]
 results = {n: kernel_for(n, train_sweeps) for n in basis_sizes}
 fig, axes = plt.subplots(1, 2, figsize=(9, 3))
-axes[0].plot(lags_ms, inj_truth.kernel, "--", color=plotting.COLORS["truth"], label="truth")
+axes[0].plot(
+    lags_ms, inj_truth.kernel, "--", color=plotting.COLORS["truth"], label="truth"
+)
 for n, (kernel, _) in results.items():
     axes[0].plot(lags_ms, kernel, label=f"{n} basis functions")
 axes[0].set(xlabel="lag (ms)", ylabel="log-rate per pA", title="Recovered kernels")
 axes[0].legend()
-axes[1].plot(basis_sizes, [ll for _, ll in results.values()], "o-", color=plotting.COLORS["model"])
-axes[1].set(xlabel="number of basis functions", ylabel="held-out log-likelihood per bin",
-            title="Held-out fit")
+axes[1].plot(
+    basis_sizes,
+    [ll for _, ll in results.values()],
+    "o-",
+    color=plotting.COLORS["model"],
+)
+axes[1].set(
+    xlabel="number of basis functions",
+    ylabel="held-out log-likelihood per bin",
+    title="Held-out fit",
+)
 plotting.label_panels(axes)
 glue("exercise2_figure", fig, display=False)
 plt.close(fig)
-kernel_r_by_size = {n: metrics.pearson_r(k, inj_truth.kernel) for n, (k, _) in results.items()}
+kernel_r_by_size = {
+    n: metrics.pearson_r(k, inj_truth.kernel) for n, (k, _) in results.items()
+}
 kernel_r_by_size
 
 # %% [markdown]
@@ -581,13 +749,20 @@ if real is not None:
     real_pos = real_position.interpolate(real_counts, ep=real.epochs).values
     real_spd = real_speed.interpolate(real_counts, ep=real.epochs).values
     edges = np.linspace(np.nanmin(real_pos), np.nanmax(real_pos), N_POSITION_BINS + 1)
-    real_one_hot = np.eye(N_POSITION_BINS)[np.clip(np.digitize(real_pos, edges) - 1, 0, N_POSITION_BINS - 1)][:, 1:]
+    real_one_hot = np.eye(N_POSITION_BINS)[
+        np.clip(np.digitize(real_pos, edges) - 1, 0, N_POSITION_BINS - 1)
+    ][:, 1:]
     neuron = int(np.argmax(pyramidal.rate.values))
     y_real = real_counts[:, neuron].values.astype(float)
-    for name, X in {"position only": real_one_hot, "position + speed": np.column_stack([real_one_hot, real_spd])}.items():
+    for name, X in {
+        "position only": real_one_hot,
+        "position + speed": np.column_stack([real_one_hot, real_spd]),
+    }.items():
         model = nmo.glm.GLM(solver_name="LBFGS").fit(X, y_real)
-        print(f"{name:>17}: in-sample pseudo-R² "
-              f"{metrics.pseudo_r2(y_real, np.asarray(model.predict(X))):.3f}")
+        print(
+            f"{name:>17}: in-sample pseudo-R² "
+            f"{metrics.pseudo_r2(y_real, np.asarray(model.predict(X))):.3f}"
+        )
 
 # %% [markdown]
 # ## Checks
@@ -596,15 +771,26 @@ if real is not None:
 # at every scale and fail the book build if the science breaks.
 
 # %%
-speed_tolerance = 0.25 * speed_weight_true  # a generous band that even the smoke scale meets
-assert abs(speed_weight_fit - speed_weight_true) < speed_tolerance, (speed_weight_fit, speed_weight_true)
+speed_tolerance = (
+    0.25 * speed_weight_true
+)  # a generous band that even the smoke scale meets
+assert abs(speed_weight_fit - speed_weight_true) < speed_tolerance, (
+    speed_weight_fit,
+    speed_weight_true,
+)
 assert scores[0, "position only"]["ll"] < scores[0, "position + speed"]["ll"], scores
-position_weights_with_speed = np.asarray(fits[0, "position + speed"].coef_)[: N_POSITION_BINS - 1]
-position_weights_alone = np.asarray(fits[0, "position only"].coef_)[: N_POSITION_BINS - 1]
+position_weights_with_speed = np.asarray(fits[0, "position + speed"].coef_)[
+    : N_POSITION_BINS - 1
+]
+position_weights_alone = np.asarray(fits[0, "position only"].coef_)[
+    : N_POSITION_BINS - 1
+]
 assert np.ptp(position_weights_with_speed) < 0.5 * np.ptp(position_weights_alone)
 assert abs(float(fits[1, "position + speed"].coef_[-1])) < speed_tolerance
 assert kernel_r > (0.7 if config.get_scale() == "smoke" else 0.85), kernel_r
-assert ols_at_rest < 0, "the text says linear regression predicts a negative rate at rest"
+assert ols_at_rest < 0, (
+    "the text says linear regression predicts a negative rate at rest"
+)
 assert position_curve_r > 0.8 and speed_curve_r > 0.8, (position_curve_r, speed_curve_r)
 print("All checks passed.")
 

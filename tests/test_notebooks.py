@@ -67,7 +67,7 @@ def test_every_glue_reference_is_glued(source):
     cells = _cells(source)
     code = "\n".join(c.source for c in cells if c.cell_type == "code")
     markdown = "\n".join(c.source for c in cells if c.cell_type == "markdown")
-    glued = set(re.findall(r'glue\("([^"]+)"', code))
+    glued = set(re.findall(r'glue\(\s*"([^"]+)"', code))
     used = set(re.findall(r"\{glue:\w+\}`([^`:]+)", markdown)) | set(re.findall(r"\{glue:figure\}\s+(\S+)", markdown))
     assert used, "the prose quotes no computed number"
     assert used <= glued, f"referenced but never glued: {used - glued}"
