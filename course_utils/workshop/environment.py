@@ -29,6 +29,7 @@ REQUIRED_PACKAGES: dict[str, str] = {
     "tqdm": "tqdm",
     "myst_nb": "myst-nb",
     "jupytext": "jupytext",
+    "hnn_core": "hnn-core",
 }
 
 
