@@ -32,6 +32,7 @@ book: $(STAMP)
 test: $(STAMP)
 	$(TOOL_DIRS) COURSE_OFFLINE=1 $(PY) -m pytest
 	$(TOOL_DIRS) COURSE_OFFLINE=1 $(PY) -m course_utils build-book --scale smoke --execute force
+	$(TOOL_DIRS) $(PY) -m pytest -m browser tests/test_browser.py
 
 clean:
 	rm -rf _build .cache

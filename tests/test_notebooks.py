@@ -58,6 +58,9 @@ def test_chapter_shape(source):
         assert "hide-cell" in tags[s] or "hide-input" in tags[s], "solutions are hidden in the book"
         following = "\n".join(c.source for c in cells[s + 1 : s + 3] if c.cell_type == "markdown")
         assert "Figure check" in following, "a figure check follows each solution"
+    for kind in ("attendee", "presenter"):
+        link = f'href="../_static/variants/{kind}/{source.stem}.ipynb" download'
+        assert link in text, f"{source.name}: no {kind} download link in the header"
     checks = [i for i, c in enumerate(cells) if c.cell_type == "markdown" and "## Checks" in c.source]
     assert cells[checks[0] + 1].cell_type == "code" and "assert" in cells[checks[0] + 1].source
 

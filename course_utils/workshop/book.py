@@ -3,6 +3,8 @@
 ``make book`` and ``make test`` both call :func:`build_book` (through
 ``python -m course_utils build-book``). Each scale builds into its own folder,
 ``_build/<scale>``, so that cached outputs of one scale are never shown as another's.
+After a successful build the attendee and presenter notebooks are written into the HTML
+(:mod:`course_utils.workshop.variants`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from course_utils.config import SCALES, SCALE_ENV
+from course_utils.workshop.variants import write_variants
 
 EXECUTION_MODES: tuple[str, ...] = ("cache", "force", "off")
 
@@ -84,4 +87,20 @@ def build_book(scale: str = "default", execution: str = "cache", *, strict: bool
     if strict:
         command += ["-W", "-n", "--keep-going"]
     env = {**os.environ, SCALE_ENV: scale}
-    return subprocess.run(command, env=env, cwd=root).returncode
+    code = subprocess.run(command, env=env, cwd=root).returncode
+    if code == 0:
+        write_variants(chapter_sources(root), out_dir, variants_dir(out_dir))
+    return code
+
+
+def chapter_sources(root: Path) -> list[Path]:
+    """The chapter sources the table of contents lists (``notebooks/NN_slug.py``), in order."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files = [entry["file"] for part in toc.get("parts", []) for entry in part.get("chapters", [])]
+    return [root / f for f in files if f.startswith("notebooks/") and f.endswith(".py")]
+
+
+def variants_dir(out_dir: Path) -> Path:
+    """Where a build keeps the attendee and presenter notebooks: inside its HTML, so that
+    each chapter's download links (``../_static/variants/...``) resolve."""
+    return out_dir / "_build" / "html" / "_static" / "variants"

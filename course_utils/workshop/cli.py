@@ -62,6 +62,21 @@ def _build_book(args: argparse.Namespace) -> int:
     return build_book(args.scale, args.execute, strict=not args.no_strict, out_dir=args.out)
 
 
+def _variants(args: argparse.Namespace) -> int:
+    from course_utils.workshop.book import chapter_sources, find_book_root, variants_dir
+    from course_utils.workshop.variants import write_variants
+
+    root = find_book_root()
+    build = (args.build or root / "_build" / args.scale).resolve()
+    try:
+        paths = write_variants(chapter_sources(root), build, variants_dir(build))
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(*paths, sep="\n")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``python -m course_utils``."""
     main_parser = argparse.ArgumentParser(prog="python -m course_utils", description=__doc__)
@@ -87,6 +102,13 @@ def parser() -> argparse.ArgumentParser:
     book.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
     book.add_argument("--out", type=Path, default=None, help="build folder (default: _build/<scale>)")
     book.set_defaults(run=_build_book)
+
+    variants = commands.add_parser(
+        "variants", help="write attendee and presenter notebooks into a built book")
+    variants.add_argument("--scale", choices=SCALES, default="default",
+                          help="which build to use (_build/<scale>)")
+    variants.add_argument("--build", type=Path, default=None, help="a build folder instead")
+    variants.set_defaults(run=_variants)
     return main_parser
 
 

@@ -1,0 +1,125 @@
+"""The built book in a real browser: pages load cleanly, images show, solutions open.
+
+Runs after the smoke build (``make test`` builds first, then runs ``pytest -m browser``),
+against Debian's Chromium driven by Playwright (no browser download). Screenshots of each
+chapter's first screen are saved in ``_build/smoke/screenshots/`` as test artifacts.
+Without Chromium the tests skip, unless ``COURSE_REQUIRE_BROWSER=1`` (CI) makes that a failure.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from course_utils.workshop import book
+
+pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "_build" / "smoke"
+HTML = BUILD / "_build" / "html"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHAPTERS = book.chapter_sources(ROOT)
+
+
+def _require(condition: bool, reason: str) -> None:
+    if condition:
+        return
+    if os.environ.get("COURSE_REQUIRE_BROWSER") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[str]:
+    _require((HTML / "index.html").is_file(), f"no smoke build in {HTML}: run `make test` (it builds first)")
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(HTML))
+    handler.log_message = lambda *args: None
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    _require(CHROMIUM is not None, "Chromium is not installed (Debian: apt-get install chromium)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        launched = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.problems = []
+    page.on("console", lambda m: page.problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: page.problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: page.problems.append(f"failed request: {r.url}"))
+    yield page
+    context.close()
+
+
+def _open(page, url: str) -> None:
+    response = page.goto(url, wait_until="networkidle")
+    assert response is not None and response.ok, f"{url}: HTTP {response and response.status}"
+
+
+def test_front_page_loads(page, site):
+    _open(page, f"{site}/index.html")
+    assert page.problems == []
+    assert page.locator("nav").count() > 0
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_page_loads_cleanly_with_its_figures(page, site, source):
+    url = f"{site}/notebooks/{source.stem}.html"
+    _open(page, url)
+    shots = BUILD / "screenshots"
+    shots.mkdir(exist_ok=True)
+    page.screenshot(path=str(shots / f"{source.stem}.png"))
+    assert page.problems == [], "\n".join(page.problems)
+    images = page.locator("main img")
+    assert images.count() >= 3, "a chapter shows its figures"
+    broken = page.evaluate("Array.from(document.querySelectorAll('main img')).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)")
+    assert broken == [], f"broken images: {broken}"
+    assert page.locator("mjx-container").count() > 0, "formulas are rendered by MathJax"
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.stem)
+def test_hidden_solution_opens_on_click(page, site, source):
+    _open(page, f"{site}/notebooks/{source.stem}.html")
+    hidden = page.locator("details.hide")
+    assert hidden.count() >= 2, "solutions are hidden behind a toggle"
+    solution = hidden.first
+    code = solution.locator("pre").first
+    assert not code.is_visible()
+    solution.locator("summary").first.click()
+    code.wait_for(state="visible", timeout=5000)
+    assert code.is_visible()
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.stem)
+def test_download_links_resolve(page, site, source):
+    _open(page, f"{site}/notebooks/{source.stem}.html")
+    for kind in ("attendee", "presenter"):
+        link = page.locator(f'a[href$="_static/variants/{kind}/{source.stem}.ipynb"]')
+        assert link.count() == 1, f"no {kind} download link"
+        href = link.first.get_attribute("href")
+        response = page.request.get(f"{site}/notebooks/{href}")
+        assert response.ok and b'"cells"' in response.body()
