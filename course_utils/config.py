@@ -34,7 +34,7 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "glm_basics": {
         "smoke": dict(
             duration_s=300.0, bin_s=0.02, n_position_bins=10, n_basis=6,
-            injection_duration_s=40.0, n_kernel_basis=6, n_surface_grid=15,
+            injection_duration_s=80.0, n_kernel_basis=6, n_surface_grid=15,
         ),
         "default": dict(
             duration_s=1800.0, bin_s=0.02, n_position_bins=20, n_basis=8,
