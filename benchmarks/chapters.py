@@ -157,9 +157,9 @@ def _replace_block(text: str, begin: str, end: str, body: str, prefix: str = "")
 
 def render() -> None:
     """Rewrite the README table and every chapter's run-time line from the results."""
-    readme = ROOT / "README.md"
-    readme.write_text(_replace_block(readme.read_text(), "<!-- timings:table -->",
-                                     "<!-- /timings:table -->", readme_table()))
+    for page in (ROOT / "README.md", ROOT / "book" / "instructors.md"):
+        page.write_text(_replace_block(page.read_text(), "<!-- timings:table -->",
+                                       "<!-- /timings:table -->", readme_table()))
     for source in chapter_sources():
         slug = source.stem
         key = slug.split("_", 1)[1]

@@ -14,9 +14,10 @@ bench = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench)
 
 
-def test_readme_table_is_rendered_from_the_results():
-    readme = (ROOT / "README.md").read_text()
-    assert bench.readme_table() in readme, "run `python benchmarks/chapters.py --render`"
+@pytest.mark.parametrize("page", ["README.md", "book/instructors.md"])
+def test_timing_tables_are_rendered_from_the_results(page):
+    text = (ROOT / page).read_text()
+    assert bench.readme_table() in text, "run `python benchmarks/chapters.py --render`"
 
 
 @pytest.mark.parametrize("source", bench.chapter_sources(), ids=lambda p: p.stem)
