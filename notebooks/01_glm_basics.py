@@ -762,7 +762,7 @@ except DataFetchError as error:
 
 if real is not None:
     pyramidal = real.units.getby_category("cell_type")["pE"]
-    pyramidal = pyramidal[pyramidal.rate > 0.3]
+    pyramidal = pyramidal.getby_threshold("rate", 0.3)
     real_position = real.position.restrict(real.epochs)
     real_speed = running_speed(real_position, real.epochs)
     real_counts = pyramidal.count(BIN_S, ep=real.epochs)
