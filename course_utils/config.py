@@ -45,6 +45,20 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
             injection_duration_s=800.0, n_kernel_basis=10, n_surface_grid=81,
         ),
     },
+    "beta_vae_hh": {
+        "smoke": dict(
+            digit_latents=(2,), digit_epochs=4, n_traces=240, n_test=60, downsample=20,
+            epochs=3, batch_size=32, kernel_size=5,
+        ),
+        "default": dict(
+            digit_latents=(2, 8), digit_epochs=20, n_traces=2000, n_test=400, downsample=20,
+            epochs=15, batch_size=32, kernel_size=5,
+        ),
+        "full": dict(
+            digit_latents=(2, 8, 16), digit_epochs=100, n_traces=10_000, n_test=2000, downsample=1,
+            epochs=100, batch_size=64, kernel_size=5,
+        ),
+    },
 }
 
 

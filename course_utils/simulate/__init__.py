@@ -2,6 +2,8 @@
 
 - :mod:`course_utils.simulate.glm`: linear-maze place/speed neurons, a current-injection
   neuron (chapter 1).
+- :mod:`course_utils.simulate.hodgkin_huxley`: batched Hodgkin-Huxley neurons (RK4 over all
+  traces at once), a ``solve_ivp`` reference, spike features (chapter 5).
 
 The generators know nothing of :mod:`course_utils.data`; the data loaders wrap their output.
 """
