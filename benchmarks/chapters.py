@@ -48,8 +48,10 @@ print("PEAK_RSS_BYTES", _resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss * _
 
 #: Time to learn per chapter (the README column that is not measured).
 TIME_TO_LEARN = {'01_glm_basics': '60 min + 20 min exercises',
+    '03_low_rank_ar': '75 min + 25 min exercises',
     '05_beta_vae_hh': '75 min + 20 min exercises'}
 TITLES = {'01_glm_basics': ('GLM basics', 'nemos, pynapple'),
+    '03_low_rank_ar': ('Low-rank AR models of photostimulation', 'torch, scikit-learn'),
     '05_beta_vae_hh': ('β-VAE on Hodgkin-Huxley traces', 'torch, scikit-learn')}
 
 

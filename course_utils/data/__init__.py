@@ -9,6 +9,8 @@ real recording is one argument away::
 
 Datasets: ``place_cells`` (Achilles_10252013.nwb, chapter 1), ``current_injection``
 (allen_478498617.nwb, chapter 1) and ``head_direction`` (Mouse32-140822.nwb, chapter 2).
+Chapter 3's photostimulation recordings are not public: :func:`load_photostim` simulates
+one or takes your own arrays (``source="user"``).
 :func:`describe_datasets` lists them with citations and licenses.
 
 Environment variables
@@ -62,7 +64,8 @@ from course_utils.data.registry import (
 )
 
 _LOADERS = (
-    "load_place_cells", "load_current_injection", "PlaceCellSession", "CurrentInjectionSession"
+    "load_place_cells", "load_current_injection", "PlaceCellSession", "CurrentInjectionSession",
+    "load_photostim", "PhotostimSession",
 )
 
 __all__ = [

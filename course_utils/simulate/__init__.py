@@ -4,6 +4,8 @@
   neuron (chapter 1).
 - :mod:`course_utils.simulate.hodgkin_huxley`: batched Hodgkin-Huxley neurons (RK4 over all
   traces at once), a ``solve_ivp`` reference, spike features (chapter 5).
+- :mod:`course_utils.simulate.photostim`: a photostimulation experiment on a population with
+  planted diagonal-plus-low-rank autoregressive dynamics (chapter 3).
 
 The generators know nothing of :mod:`course_utils.data`; the data loaders wrap their output.
 """
