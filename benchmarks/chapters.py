@@ -9,7 +9,8 @@ Usage::
 
 Each chapter runs in a new Jupyter kernel (as the book build runs it) with
 ``COURSE_SCALE=<scale>`` and ``COURSE_OFFLINE=1`` (the simulated path: the real-data cell is
-skipped, so a download never counts). Peak memory is the kernel's maximum resident set size
+skipped, so a download never counts) and an empty cache folder (``XDG_CACHE_HOME``), so
+that compiled JAX programs are not reused: the times are those of a fresh clone. Peak memory is the kernel's maximum resident set size
 plus that of its finished children, read by a cell appended to the notebook.
 Results go to ``benchmarks/results/chapters-<scale>.json``; a chapter over its budget
 (DESIGN.md: smoke 60 s; default 300 s and 2 GB) makes the exit code 1.
@@ -20,9 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,6 +32,9 @@ import jupytext
 import nbformat
 from jupytext.cli import jupytext as jupytext_cli
 from nbclient import NotebookClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: find bench_common
+from bench_common import machine, write_record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -47,12 +51,19 @@ print("PEAK_RSS_BYTES", _resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss * _
 """
 
 #: Time to learn per chapter (the README column that is not measured).
-TIME_TO_LEARN = {'01_glm_basics': '60 min + 20 min exercises',
-    '03_low_rank_ar': '75 min + 25 min exercises',
-    '05_beta_vae_hh': '75 min + 20 min exercises'}
-TITLES = {'01_glm_basics': ('GLM basics', 'nemos, pynapple'),
-    '03_low_rank_ar': ('Low-rank AR models of photostimulation', 'torch, scikit-learn'),
-    '05_beta_vae_hh': ('β-VAE on Hodgkin-Huxley traces', 'torch, scikit-learn')}
+TIME_TO_LEARN = {"01_glm_basics": "60 min + 20 min exercises",
+                 "02_overfitting_ridge": "75 min + 25 min exercises",
+                 "03_low_rank_ar": "75 min + 25 min exercises",
+                 "04_crbm_lambda": "75 min + 25 min exercises",
+                 "05_beta_vae_hh": "75 min + 20 min exercises",
+                 "06_dipole_optimization": "60 min + 20 min exercises"}
+TITLES = {"01_glm_basics": ("GLM basics", "nemos, pynapple"),
+          "02_overfitting_ridge": ("Overfitting, ridge and model selection", "nemos, scikit-learn"),
+          "03_low_rank_ar": ("Low-rank AR models of photostimulation", "torch, scikit-learn"),
+          "04_crbm_lambda": ("Compositional RBMs and their sparsity penalty", "torch, scikit-learn"),
+          "05_beta_vae_hh": ("β-VAE on Hodgkin-Huxley traces", "torch, scikit-learn"),
+          "06_dipole_optimization": ("Fitting a cortical column to an evoked dipole",
+                                     "hnn-core, NEURON, cma, scipy")}
 
 
 def chapter_sources() -> list[Path]:
@@ -64,8 +75,9 @@ def run_chapter(source: Path, scale: str, timeout: int = 3600) -> dict:
     """Execute one chapter in a fresh kernel; return its wall time and peak memory."""
     notebook = jupytext.read(source)
     notebook.cells.append(nbformat.v4.new_code_cell(MEMORY_CELL))
-    env_before = {k: os.environ.get(k) for k in ("COURSE_SCALE", "COURSE_OFFLINE")}
-    os.environ.update(COURSE_SCALE=scale, COURSE_OFFLINE="1")
+    env_before = {k: os.environ.get(k) for k in ("COURSE_SCALE", "COURSE_OFFLINE", "XDG_CACHE_HOME")}
+    cold_cache = tempfile.TemporaryDirectory(prefix="course-bench-cache-")
+    os.environ.update(COURSE_SCALE=scale, COURSE_OFFLINE="1", XDG_CACHE_HOME=cold_cache.name)
     try:
         client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                                 resources={"metadata": {"path": str(NOTEBOOKS)}})
@@ -78,18 +90,13 @@ def run_chapter(source: Path, scale: str, timeout: int = 3600) -> dict:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        cold_cache.cleanup()
     output = "".join(o.get("text", "") for o in notebook.cells[-1].outputs)
     peak = int(re.search(r"PEAK_RSS_BYTES (\d+)", output).group(1))
     budget = BUDGETS[scale]
     within = (budget["wall_s"] is None or wall <= budget["wall_s"]) and (
         budget["peak_mb"] is None or peak / 2**20 <= budget["peak_mb"])
     return {"wall_s": round(wall, 1), "peak_mb": round(peak / 2**20), "within_budget": within}
-
-
-def machine() -> dict:
-    """What the numbers were measured on."""
-    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "processor": platform.processor() or platform.machine()}
 
 
 def load_results(scale: str) -> dict | None:
@@ -110,10 +117,7 @@ def save_results(scale: str, chapters: dict[str, dict]) -> Path:
         "chapters": {**previous["chapters"], **chapters},
     }
     path = RESULTS / f"chapters-{scale}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
-    return path
+    return write_record(path, record, sort_keys=True)
 
 
 def describe(result: dict | None, scale: str) -> str:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from datetime import datetime, timezone
@@ -41,6 +40,9 @@ import numpy as np
 import torch
 
 from course_utils.simulate import hodgkin_huxley as hh
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: find bench_common
+from bench_common import machine, write_record  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "hodgkin_huxley.json"
 TARGET_WALL_S = 60.0
@@ -56,13 +58,6 @@ def timed(function, *args, **kwargs):
     wall, cpu = time.perf_counter(), time.process_time()
     result = function(*args, **kwargs)
     return result, time.perf_counter() - wall, time.process_time() - cpu
-
-
-def machine() -> dict:
-    """What the numbers were measured on."""
-    return {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "platform": platform.platform(), "python": platform.python_version(),
-            "torch": torch.__version__, "processor": platform.processor() or platform.machine()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     matched = speedups[default]["typical (RK45, rtol=1e-6, atol=1e-8)"]["wall_vs_loop_one_process"]
     record = {
         "measured": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(),
+        "machine": machine(torch_threads=torch.get_num_threads(), torch=torch.__version__),
         "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "protocol": "200 ms settling (0.1 ms steps), 50 ms recorded at 0.01 ms (5,000 samples), "
                     "15 uA/cm2 step from 10 ms; g_K ~ U(26, 46), g_Na ~ U(110, 130) mS/cm2",
@@ -143,10 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(json.dumps(record, indent=2))
     if not args.no_write:
-        RESULTS.parent.mkdir(exist_ok=True)
-        tmp = RESULTS.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
-        tmp.replace(RESULTS)
+        write_record(RESULTS, record)
         print(f"wrote {RESULTS}")
     return 0 if record["within_targets"] else 1
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -41,6 +40,9 @@ import torch
 from course_utils import config, training
 from course_utils.data import load_photostim
 from course_utils.models import low_rank_ar as lrar
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: find bench_common
+from bench_common import load_average, machine, write_record  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "low_rank_ar.json"
 
@@ -151,18 +153,13 @@ def main(argv: list[str] | None = None) -> int:
         "speedup_wall": round(median["loop"][0] / median["batched"][0], 2),
         "speedup_cpu": round(median["loop"][1] / median["batched"][1], 2),
         "max_weight_difference": same_weights(batch, singles),
-        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": problem["device"],
-                    "platform": platform.platform(), "python": platform.python_version(),
-                    "torch": torch.__version__,
-                    "load_average_before": [round(x, 2) for x in load_before],
-                    "load_average_after": [round(x, 2) for x in os.getloadavg()]},
+        "machine": machine(torch_threads=torch.get_num_threads(), device=problem["device"],
+                           torch=torch.__version__, load_average_before=[round(x, 2) for x in load_before],
+                           load_average_after=load_average()),
     }
     print(json.dumps(record, indent=2))
     if not args.no_write:
-        RESULTS.parent.mkdir(exist_ok=True)
-        tmp = RESULTS.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
-        tmp.replace(RESULTS)
+        write_record(RESULTS, record)
         print(f"wrote {RESULTS}")
     return 0 if record["max_weight_difference"] < 1e-3 else 1
 

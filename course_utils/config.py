@@ -45,18 +45,22 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
             injection_duration_s=800.0, n_kernel_basis=10, n_surface_grid=81,
         ),
     },
-    "beta_vae_hh": {
+    "overfitting_ridge": {
         "smoke": dict(
-            digit_latents=(2,), digit_epochs=4, n_traces=240, n_test=60, downsample=20,
-            epochs=3, batch_size=32, kernel_size=5,
+            n_neurons=12, duration_s=90.0, bin_s=0.02, history_window_s=0.5, n_history_basis=6,
+            n_heading_harmonics=3, train_fraction=0.75, n_folds=2,
+            alphas=(0.01, 1.0, 100.0, 1e4), path_alphas=(30.0, 10.0),
         ),
         "default": dict(
-            digit_latents=(2, 8), digit_epochs=20, n_traces=2000, n_test=400, downsample=20,
-            epochs=15, batch_size=32, kernel_size=5,
+            n_neurons=20, duration_s=180.0, bin_s=0.02, history_window_s=0.5, n_history_basis=6,
+            n_heading_harmonics=3, train_fraction=0.75, n_folds=3,
+            alphas=(0.01, 0.1, 1.0, 10.0, 100.0, 1e3, 1e4), path_alphas=(100.0, 30.0, 10.0, 3.0),
         ),
         "full": dict(
-            digit_latents=(2, 8, 16), digit_epochs=100, n_traces=10_000, n_test=2000, downsample=1,
-            epochs=100, batch_size=64, kernel_size=5,
+            n_neurons=40, duration_s=1200.0, bin_s=0.02, history_window_s=0.6, n_history_basis=7,
+            n_heading_harmonics=3, train_fraction=0.75, n_folds=5,
+            alphas=tuple(float(a) for a in 10.0 ** np.arange(-2.0, 4.5, 0.5)),
+            path_alphas=(300.0, 100.0, 50.0, 30.0, 20.0, 10.0, 5.0, 3.0),
         ),
     },
     "low_rank_ar": {
@@ -75,6 +79,58 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
             n_repeats=4, orders=(1, 2, 3), ranks=(1, 2, 3, 4, 5, 6, 7, 8),
             lambdas=(1e-5, 1e-4, 1e-3, 1e-2), learning_rates=(0.01, 0.05, 0.2), n_folds=5,
             steps=300, eval_every=5, timing_steps=10,
+        ),
+    },
+    "crbm_lambda": {
+        "smoke": dict(
+            n_neurons=40, n_assemblies=4, n_timepoints=2000, train_fraction=0.6, n_hidden=8,
+            lambdas_low=(0.005, 0.05), lambdas_high=(0.5, 5.0), n_seeds=2, epochs=40,
+            batch_size=100, n_chains=64, gibbs_steps=2, calibration_epochs=4,
+            calibration_steps=10, eval_chains=100, eval_burn_in=200, eval_samples=10,
+            eval_thin=5, eval_chunk=64, n_coupling_neurons=40,
+        ),
+        "default": dict(
+            n_neurons=200, n_assemblies=20, n_timepoints=4000, train_fraction=0.6, n_hidden=30,
+            lambdas_low=(0.005, 0.02, 0.1), lambdas_high=(0.5, 1.0, 2.0, 5.0), n_seeds=3,
+            epochs=50, batch_size=100, n_chains=64, gibbs_steps=2, calibration_epochs=6,
+            calibration_steps=10, eval_chains=200, eval_burn_in=300, eval_samples=10,
+            eval_thin=10, eval_chunk=64, n_coupling_neurons=200,
+        ),
+        "full": dict(
+            n_neurons=2000, n_assemblies=100, n_timepoints=20_000, train_fraction=0.6,
+            n_hidden=150, lambdas_low=(0.005, 0.01, 0.02, 0.05, 0.1),
+            lambdas_high=(0.5, 1.0, 2.0, 3.0, 5.0), n_seeds=60, epochs=40, batch_size=100,
+            n_chains=100, gibbs_steps=5, calibration_epochs=5, calibration_steps=20,
+            eval_chains=500, eval_burn_in=2000, eval_samples=20, eval_thin=20, eval_chunk=10,
+            n_coupling_neurons=400,
+        ),
+    },
+    "beta_vae_hh": {
+        "smoke": dict(
+            digit_latents=(2,), digit_epochs=4, n_traces=240, n_test=60, downsample=20,
+            epochs=3, batch_size=32, kernel_size=5,
+        ),
+        "default": dict(
+            digit_latents=(2, 8), digit_epochs=20, n_traces=2000, n_test=400, downsample=20,
+            epochs=15, batch_size=32, kernel_size=5,
+        ),
+        "full": dict(
+            digit_latents=(2, 8, 16), digit_epochs=100, n_traces=10_000, n_test=2000, downsample=1,
+            epochs=100, batch_size=64, kernel_size=5,
+        ),
+    },
+    "dipole_optimization": {
+        "smoke": dict(
+            mesh_shape=(3, 3), dt_ms=0.05, n_trials=2, budget=5, cma_popsize=4, n_restarts=2,
+            restart_budget=5, polish_budget=5, slice_grid=3, exercise_budget=5,
+        ),
+        "default": dict(
+            mesh_shape=(3, 3), dt_ms=0.05, n_trials=4, budget=24, cma_popsize=6, n_restarts=4,
+            restart_budget=16, polish_budget=12, slice_grid=5, exercise_budget=12,
+        ),
+        "full": dict(
+            mesh_shape=(10, 10), dt_ms=0.025, n_trials=5, budget=50, cma_popsize=10,
+            n_restarts=4, restart_budget=30, polish_budget=20, slice_grid=7, exercise_budget=30,
         ),
     },
 }
@@ -184,6 +240,39 @@ def data_dir() -> Path:
     configured = os.environ.get(DATA_DIR_ENV, "").strip()
     if configured:
         return Path(configured).expanduser().resolve()
+    return cache_dir() / "data"
+
+
+def cache_dir() -> Path:
+    """Return the course's cache folder for anything that is not data (compiled programs).
+
+    It is the platform's user cache folder for ``course-regtune``; ``make`` points
+    ``XDG_CACHE_HOME`` into the checkout, so the course never writes in ``$HOME`` there.
+    """
     import platformdirs
 
-    return Path(platformdirs.user_cache_dir("course-regtune")) / "data"
+    return Path(platformdirs.user_cache_dir("course-regtune"))
+
+
+def use_jax_compilation_cache() -> Path:
+    """Keep JAX's compiled programs on disk so that a second run reuses them.
+
+    nemos compiles its optimizer with JAX for each shape of design matrix and each penalty
+    strength. A chapter that fits many models (every fold of a grid search, every strength of
+    a path) spends much of its first run compiling; with the cache, later runs and repeated
+    fits of the same shape skip that step. Compiled programs are keyed by JAX's version and
+    the machine, so a stale entry is never used.
+
+    Returns
+    -------
+    Path
+        The folder that holds the compiled programs.
+    """
+    import jax
+
+    folder = cache_dir() / "jax"
+    folder.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    # Cache every program: the many small ones are what a grid search compiles over and over.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    return folder

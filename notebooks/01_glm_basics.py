@@ -42,7 +42,7 @@
 # **Run time** (measured by `benchmarks/chapters.py`, see
 # {doc}`../book/setup`):
 # <!-- timings:glm_basics -->
-# smoke 28 s (1.5 GB) · default 29 s (1.5 GB) · full: not measured yet (measured on 2 CPU cores; peak memory in brackets)
+# smoke 25 s (1.5 GB) · default 28 s (1.5 GB) · full: not measured yet (measured on 2 CPU cores; peak memory in brackets)
 # <!-- /timings -->
 #
 # **Notebooks to download** (from the book):
@@ -73,6 +73,7 @@ plotting.use_course_style()
 nap.nap_config.suppress_conversion_warnings = (
     True  # nemos returns jax arrays; the copy is intended
 )
+config.use_jax_compilation_cache()  # fits of the same shape reuse compiled programs
 report(packages=("nemos", "pynapple", "numpy"))
 
 # %% tags=["parameters"]

@@ -47,7 +47,7 @@
 # **Run time** (measured by `benchmarks/chapters.py`, see
 # {doc}`../book/setup`):
 # <!-- timings:low_rank_ar -->
-# smoke 48 s (0.6 GB) · default 166 s (0.8 GB) · full: not measured yet (measured on 2 CPU cores; peak memory in brackets)
+# smoke 8 s (0.6 GB) · default 11 s (0.8 GB) · full: not measured yet (measured on 2 CPU cores; peak memory in brackets)
 # <!-- /timings -->
 #
 # **Notebooks to download** (from the book):

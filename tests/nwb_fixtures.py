@@ -12,7 +12,9 @@ acquisition, stimulus or any processing module (a Tsd when its data are 1-D). So
   the track as trials;
 - :func:`write_current_injection_nwb` mimics ``allen_478498617.nwb``: a
   CurrentClampStimulusSeries ``stimulus`` in amperes, the voltage ``response``, a units table
-  and epochs tagged by protocol ("Long Square", "Noise 1", ...).
+  and epochs tagged by protocol ("Long Square", "Noise 1", ...);
+- :func:`write_head_direction_nwb` mimics ``Mouse32-140822.nwb``: units with a ``location``
+  column, the head direction ``ry`` and epochs tagged sleep / wake.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from pynwb import NWBHDF5IO, NWBFile, TimeSeries
-from pynwb.behavior import Position, SpatialSeries
+from pynwb.behavior import CompassDirection, Position, SpatialSeries
 from pynwb.icephys import CurrentClampSeries, CurrentClampStimulusSeries
 
 _START = datetime(2013, 10, 25, tzinfo=timezone.utc)
@@ -138,6 +140,57 @@ def write_current_injection_nwb(
         nwb.add_epoch(start_time=start, stop_time=end, tags=[tag])
     _write(nwb, path)
     return CurrentInjectionContents(spikes, t, stimulus, epochs)
+
+
+@dataclass(frozen=True)
+class HeadDirectionContents:
+    """What :func:`write_head_direction_nwb` wrote."""
+
+    spike_times: tuple[np.ndarray, ...]
+    locations: tuple[str, ...]
+    heading_t: np.ndarray
+    heading_rad: np.ndarray
+    epochs: tuple[tuple[float, float, str], ...]  # start, end, tag
+
+
+def write_head_direction_nwb(
+    path: Path, *, seed: int = 0, wake_tag: str = "wake"
+) -> HeadDirectionContents:
+    """Write a small recording shaped like ``Mouse32-140822.nwb``.
+
+    Units with a ``location`` column (``adn`` or ``thalamus``), the head direction ``ry``
+    (radians, 40 Hz, during wake only) as a SpatialSeries in a ``CompassDirection`` container
+    of the ``behavior`` module, and epochs tagged sleep / wake / sleep. Pass another
+    ``wake_tag`` to leave "wake" out.
+    """
+    rng = np.random.default_rng(seed)
+    nwb = NWBFile(
+        session_description="small stand-in for Mouse32-140822",
+        identifier=f"head-direction-{seed}",
+        session_start_time=_START,
+    )
+    epochs = ((0.0, 10.0, "sleep"), (10.0, 30.0, wake_tag), (30.0, 40.0, "sleep"))
+    locations = ("adn", "adn", "adn", "adn", "thalamus", "thalamus")
+    nwb.add_unit_column(name="location", description="brain area of the unit")
+    spikes = tuple(np.sort(rng.uniform(0.0, 40.0, rng.integers(40, 120))) for _ in locations)
+    for times, location in zip(spikes, locations):
+        nwb.add_unit(spike_times=times, location=location)
+
+    t = np.arange(10.0, 30.0, 1 / 40)
+    heading = np.mod(np.cumsum(rng.normal(0.0, 0.05, t.size)), 2 * np.pi)
+    behavior = nwb.create_processing_module("behavior", "head direction")
+    compass = CompassDirection(name="CompassDirection")
+    compass.add_spatial_series(
+        SpatialSeries(
+            name="ry", data=heading, timestamps=t, unit="radians",
+            reference_frame="arbitrary, fixed in the environment",
+        )
+    )
+    behavior.add(compass)
+    for start, end, tag in epochs:
+        nwb.add_epoch(start_time=start, stop_time=end, tags=[tag])
+    _write(nwb, path)
+    return HeadDirectionContents(spikes, locations, t, heading, epochs)
 
 
 def _write(nwb: NWBFile, path: Path) -> None:

@@ -69,3 +69,18 @@ def test_data_dir_honours_the_environment(monkeypatch, tmp_path):
     assert config.data_dir() == (tmp_path / "d").resolve()
     monkeypatch.delenv("COURSE_DATA_DIR")
     assert config.data_dir().name == "data"
+
+
+def test_jax_compilation_cache_lives_in_the_course_cache(tmp_path, monkeypatch):
+    jax = pytest.importorskip("jax")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    before = (jax.config.jax_compilation_cache_dir,
+              jax.config.jax_persistent_cache_min_compile_time_secs)
+    try:
+        folder = config.use_jax_compilation_cache()
+        assert folder == tmp_path / "course-regtune" / "jax" and folder.is_dir()
+        assert jax.config.jax_compilation_cache_dir == str(folder)
+        assert config.data_dir() == tmp_path / "course-regtune" / "data"
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before[0])
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", before[1])

@@ -6,7 +6,6 @@ HTTP server, so ``source="real"`` runs the whole path: registry, download, sha25
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -203,3 +202,81 @@ def test_simulated_data_follow_the_seed():
     assert len(first.units[0]) != len(other.units[0]) or not np.array_equal(
         first.units[0].t, other.units[0].t
     )
+
+
+# --------------------------------------------------------------------------- head direction
+
+from course_utils.data import HeadDirectionSession, load_head_direction  # noqa: E402
+from course_utils.simulate.population import HeadDirectionPopulation  # noqa: E402
+from nwb_fixtures import write_head_direction_nwb  # noqa: E402
+
+SMALL_HD = dict(seed=3, duration_s=30.0, n_neurons=4)
+
+
+@pytest.fixture(scope="module")
+def head_direction_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("nwb") / "head_direction.nwb"
+    return path, write_head_direction_nwb(path)
+
+
+def test_real_head_direction_keeps_wake(serve, head_direction_file):
+    path, written = head_direction_file
+    serve("head_direction", path)
+
+    session = load_head_direction(source="real")
+
+    assert isinstance(session, HeadDirectionSession)
+    assert session.source == "real" and session.truth is None
+    assert len(session.units) == len(written.locations)
+    assert list(session.units["location"]) == list(written.locations)
+    for unit, times in zip(session.units.values(), written.spike_times):
+        np.testing.assert_allclose(unit.t, times)  # the whole session, sleep included
+    wake = np.array([(s, e) for s, e, tag in written.epochs if tag == "wake"])
+    np.testing.assert_allclose(interval_bounds(session.epochs), wake)
+    np.testing.assert_allclose(interval_bounds(session.heading.time_support), wake)
+    inside = (written.heading_t >= wake[0, 0]) & (written.heading_t <= wake[0, 1])
+    np.testing.assert_allclose(session.heading.t, written.heading_t[inside])
+    np.testing.assert_allclose(session.heading.values, written.heading_rad[inside])
+
+
+def test_real_head_direction_without_wake(serve, tmp_path):
+    path = tmp_path / "no_wake.nwb"
+    write_head_direction_nwb(path, wake_tag="awake")
+    serve("head_direction", path)
+    with pytest.raises(DatasetFormatError, match="no epoch is tagged 'wake' .*awake.*sleep"):
+        load_head_direction(source="real")
+
+
+def test_real_head_direction_offline_says_what_to_do(register, data_cache, refused_url):
+    register("head_direction", b"whatever", (refused_url,))
+    with pytest.raises(OfflineError, match="python -m course_utils fetch --all") as info:
+        load_head_direction(source="real")
+    assert "\n" not in info.value.summary  # one line for the notebook
+
+
+def test_head_direction_unknown_source():
+    with pytest.raises(ValueError, match="'simulated' .*'real'.*got 'recorded'"):
+        load_head_direction(source="recorded")
+
+
+def test_simulated_head_direction():
+    session = load_head_direction(**SMALL_HD)
+    sim = session.truth
+    assert isinstance(sim, HeadDirectionPopulation) and session.source == "simulated"
+    assert len(session.units) == sim.n_neurons == SMALL_HD["n_neurons"]
+    assert set(session.units["location"]) == {"adn"}
+    assert [len(unit) for unit in session.units.values()] == list(sim.counts.sum(axis=0))
+    np.testing.assert_allclose(session.heading.values, sim.heading)
+    assert session.epochs.start[0] == 0.0
+    assert session.epochs.end[0] == pytest.approx(SMALL_HD["duration_s"])
+    assert 0 <= session.heading.values.min() and session.heading.values.max() < 2 * np.pi
+
+
+def test_simulated_and_real_head_direction_have_the_same_shape(serve, head_direction_file):
+    serve("head_direction", head_direction_file[0])
+    simulated, real = load_head_direction(**SMALL_HD), load_head_direction(source="real")
+    assert type(simulated) is type(real)
+    assert field_types(simulated) == field_types(real)
+    assert type(simulated.heading) is type(real.heading) is nap.Tsd
+    assert simulated.heading.ndim == real.heading.ndim == 1
+    assert set(simulated.units.metadata_columns) <= set(real.units.metadata_columns)

@@ -9,6 +9,9 @@ real recording is one argument away::
 
 Datasets: ``place_cells`` (Achilles_10252013.nwb, chapter 1), ``current_injection``
 (allen_478498617.nwb, chapter 1) and ``head_direction`` (Mouse32-140822.nwb, chapter 2).
+Chapter 6 adds ``evoked_dipole`` (yes_trial_S1_ERP_all_avg.txt).
+Chapter 4's zebrafish recordings are large and not fetched: :func:`load_assemblies`
+simulates planted assemblies or takes your own binarized array (``source="user"``).
 Chapter 3's photostimulation recordings are not public: :func:`load_photostim` simulates
 one or takes your own arrays (``source="user"``).
 :func:`describe_datasets` lists them with citations and licenses.
@@ -65,7 +68,10 @@ from course_utils.data.registry import (
 
 _LOADERS = (
     "load_place_cells", "load_current_injection", "PlaceCellSession", "CurrentInjectionSession",
+    "load_head_direction", "HeadDirectionSession",
+    "load_evoked_dipole", "EvokedDipole",
     "load_photostim", "PhotostimSession",
+    "load_assemblies", "AssemblyData",
 )
 
 __all__ = [

@@ -7,6 +7,10 @@ with one argument. Conventions shared by every loader:
   the behavioural or stimulus series (``position``, ``current``) are restricted to ``epochs``,
   which is their ``time_support``.
 - ``truth`` is the simulation object (with the true parameters) or ``None`` for real data.
+
+:func:`load_photostim` (chapter 3) is the exception: its recordings are not public, so its
+sources are ``"simulated"`` and ``"user"`` (your own arrays), and it returns frame-indexed
+arrays, the unit of its autoregressive models.
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ from course_utils.simulate.glm import (
     LinearMazeSimulation,
     simulate_current_injection,
     simulate_linear_maze,
+)
+from course_utils.simulate.population import (
+    HeadDirectionPopulation,
+    simulate_head_direction_population,
 )
 
 SOURCES: tuple[str, ...] = ("simulated", "real")
@@ -207,6 +215,109 @@ def _simulated_current_injection(
     return CurrentInjectionSession(units, current, current.time_support, "simulated", sim)
 
 
+WAKE_TAG = "wake"
+HEAD_DIRECTION_NUCLEUS = "adn"
+
+
+@dataclass(frozen=True, eq=False)
+class HeadDirectionSession:
+    """Head-direction units and the head's direction during wakefulness.
+
+    Attributes
+    ----------
+    units
+        Spike times of every unit over the whole session; metadata column ``location``
+        (``"adn"``, the anterodorsal thalamic nucleus, for head-direction cells; the real
+        recording also holds units from elsewhere in the thalamus).
+    heading
+        Head direction in radians (``[0, 2 pi)``), restricted to ``epochs``.
+    epochs
+        The wake epochs (``"wake"`` in the recording; the whole session when simulated),
+        the ``time_support`` of ``heading``.
+    source
+        ``"simulated"`` or ``"real"``.
+    truth
+        The :class:`~course_utils.simulate.population.HeadDirectionPopulation` behind
+        simulated data (tuning, coupling graph and filters), ``None`` for real data.
+    """
+
+    units: nap.TsGroup
+    heading: nap.Tsd
+    epochs: nap.IntervalSet
+    source: str
+    truth: HeadDirectionPopulation | None
+
+
+def load_head_direction(
+    source: str = "simulated",
+    *,
+    seed: int = 0,
+    duration_s: float = 180.0,
+    bin_s: float = 0.02,
+    n_neurons: int = 20,
+) -> HeadDirectionSession:
+    """Load head-direction cells: a simulated coupled population or Peyrache et al. 2015.
+
+    Parameters
+    ----------
+    source
+        ``"simulated"`` (default, offline, with the true coupling graph) or ``"real"``
+        (dataset ``head_direction``, ``Mouse32-140822.nwb``, fetched and verified on first
+        use; its wake epochs and the head direction ``ry``).
+    seed, duration_s, bin_s, n_neurons
+        Seed, length (s), bin width (s) and size of the simulated population (see
+        :func:`~course_utils.simulate.population.simulate_head_direction_population`);
+        ignored for real data.
+
+    Returns
+    -------
+    HeadDirectionSession
+        ``units``, ``heading`` (rad), ``epochs`` (wake), ``source``, ``truth``.
+
+    Raises
+    ------
+    ValueError
+        If ``source`` is neither ``"simulated"`` nor ``"real"``.
+    DataFetchError
+        For real data, if the file is not cached and cannot be downloaded.
+    DatasetFormatError
+        If the real file lacks ``units`` (with ``location``), ``ry`` or ``epochs`` tagged
+        "wake".
+    """
+    if _check_source(source) == "simulated":
+        return _simulated_head_direction(seed, duration_s, bin_s, n_neurons)
+    path = fetch("head_direction")
+    with _open_nwb(path) as data:
+        units = _get(data, "units", nap.TsGroup, path)
+        _require_column(units, "location", "units", path)
+        table = _get(data, "epochs", nap.IntervalSet, path)
+        _require_column(table, "tags", "epochs", path)
+        is_wake = np.array([_has_tag(tags, WAKE_TAG) for tags in table.tags], dtype=bool)
+        if not is_wake.any():
+            found = sorted({str(tag) for tags in table.tags for tag in np.atleast_1d(tags)})
+            raise DatasetFormatError(
+                f"{path.name}: no epoch is tagged {WAKE_TAG!r} (tags found: {', '.join(found)}). "
+                f"{_refetch_advice(path)}"
+            )
+        epochs = nap.IntervalSet(start=table.start[is_wake], end=table.end[is_wake])
+        heading = _get(data, "ry", nap.Tsd, path).restrict(epochs)
+    return HeadDirectionSession(units, heading, heading.time_support, "real", None)
+
+
+def _simulated_head_direction(
+    seed: int, duration_s: float, bin_s: float, n_neurons: int
+) -> HeadDirectionSession:
+    sim = simulate_head_direction_population(duration_s, bin_s, seed, n_neurons=n_neurons)
+    session = nap.IntervalSet(start=0.0, end=sim.t[-1] + sim.bin_s / 2)
+    units = nap.TsGroup(
+        {i: nap.Ts(t=times) for i, times in enumerate(sim.spike_times)},
+        time_support=session,
+        metadata={"location": np.full(sim.n_neurons, HEAD_DIRECTION_NUCLEUS)},
+    )
+    heading = nap.Tsd(t=sim.t, d=sim.heading, time_support=session)
+    return HeadDirectionSession(units, heading, session, "simulated", sim)
+
+
 @contextlib.contextmanager
 def _open_nwb(path: Path) -> Iterator[Any]:
     """Open an NWB file with pynapple and close it on exit (extract what you need inside)."""
@@ -257,6 +368,124 @@ def _refetch_advice(path: Path) -> str:
         f"This is not the file the course expects: delete {path} and fetch it again; if the "
         "error persists, the registry points at a different file: report it."
     )
+
+
+# --------------------------------------------------------------------------- evoked dipole
+
+
+@dataclass(frozen=True, eq=False)
+class EvokedDipole:
+    """An evoked current dipole: one time course, as HNN's text files hold it.
+
+    Attributes
+    ----------
+    times
+        Sample times in ms, strictly increasing, shape ``(n_samples,)``.
+    dipole
+        Current dipole moment in nAm, shape ``(n_samples,)``.
+    source
+        ``"simulated"``, ``"real"``, or the path of the file that was read.
+    truth
+        The :class:`~course_utils.simulate.dipole.PlantedDipole` behind simulated data
+        (planted parameters, clean dipole, noise level), ``None`` otherwise.
+    """
+
+    times: np.ndarray
+    dipole: np.ndarray
+    source: str
+    truth: Any | None
+
+
+def load_evoked_dipole(
+    source: str | Path = "simulated",
+    *,
+    params: dict[str, float] | None = None,
+    mesh_shape: tuple[int, int] = (3, 3),
+    n_trials: int = 4,
+    dt: float = 0.05,
+    noise_fraction: float = 0.02,
+    seed: int = 0,
+) -> EvokedDipole:
+    """Load an evoked dipole: simulated with planted parameters, the MEG recording, or a file.
+
+    Parameters
+    ----------
+    source
+        ``"simulated"`` (default, offline, with the truth): hnn-core's column with the
+        drives of :func:`course_utils.simulate.dipole.add_erp_drives`, sampled like the
+        recording, plus noise (this runs hnn-core simulations, on its active backend).
+        ``"real"``: dataset ``evoked_dipole`` (HNN's ``yes_trial_S1_ERP_all_avg.txt``),
+        fetched and verified on first use. Anything else is read as the path of your own
+        file in the same format: whitespace-separated text, column 1 time (ms), column 2
+        dipole (nAm); a file of four columns (time, aggregate, L2, L5), as hnn-core writes,
+        is read too, keeping the aggregate.
+    params
+        Planted proximal-2 parameters (keys of
+        :data:`course_utils.simulate.dipole.PARAM_NAMES`); default
+        :data:`~course_utils.simulate.dipole.PLANTED_PARAMS`. Simulated data only.
+    mesh_shape, n_trials, dt, noise_fraction, seed
+        Column size, trials averaged, integration step (ms), noise level (fraction of the
+        peak-to-peak range) and noise seed of the simulation (see
+        :func:`~course_utils.simulate.dipole.simulate_planted_dipole`). Simulated data only.
+
+    Returns
+    -------
+    EvokedDipole
+        ``times`` (ms), ``dipole`` (nAm), ``source``, ``truth``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``source`` is neither ``"simulated"`` nor ``"real"`` and no such file exists.
+    DataFetchError
+        For real data, if the file is not cached and cannot be downloaded.
+    DatasetFormatError
+        If a file is not two (or four) columns of finite numbers with increasing times.
+    """
+    if isinstance(source, str) and source == "simulated":
+        from course_utils.simulate.dipole import PLANTED_PARAMS, simulate_planted_dipole
+
+        planted = simulate_planted_dipole(
+            PLANTED_PARAMS if params is None else params, mesh_shape=mesh_shape,
+            n_trials=n_trials, dt=dt, noise_fraction=noise_fraction, seed=seed,
+        )
+        return EvokedDipole(planted.times, planted.dipole, "simulated", planted)
+    if isinstance(source, str) and source == "real":
+        path = fetch("evoked_dipole")
+        times, dipole = _read_dipole_text(path, _refetch_advice(path))
+        return EvokedDipole(times, dipole, "real", None)
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No file {str(source)!r}. source must be 'simulated' (works offline), 'real' "
+            "(downloads the MEG recording once) or the path of your own dipole file: text, "
+            "column 1 time (ms), column 2 dipole (nAm)."
+        )
+    advice = ("Expected whitespace-separated text: column 1 time (ms), column 2 dipole (nAm), "
+              "one sample per line, as in HNN's yes_trial_S1_ERP_all_avg.txt.")
+    times, dipole = _read_dipole_text(path, advice)
+    return EvokedDipole(times, dipole, str(path), None)
+
+
+def _read_dipole_text(path: Path, advice: str) -> tuple[np.ndarray, np.ndarray]:
+    """Read HNN's dipole text format; return read-only (times, dipole) arrays."""
+    try:
+        table = np.loadtxt(path, dtype=float, ndmin=2)
+    except ValueError as exc:
+        raise DatasetFormatError(f"{path.name} could not be read as numbers ({exc}). {advice}") from None
+    if table.shape[1] not in (2, 4) or table.shape[0] < 2:
+        raise DatasetFormatError(
+            f"{path.name} has {table.shape[0]} rows of {table.shape[1]} columns; a dipole file "
+            f"has at least two rows of 2 (or 4) columns. {advice}"
+        )
+    if not np.all(np.isfinite(table[:, :2])):
+        raise DatasetFormatError(f"{path.name} holds NaN or infinite values. {advice}")
+    times, dipole = table[:, 0].copy(), table[:, 1].copy()
+    if np.any(np.diff(times) <= 0):
+        raise DatasetFormatError(f"{path.name}: the times (column 1) must increase. {advice}")
+    times.flags.writeable = False
+    dipole.flags.writeable = False
+    return times, dipole
 
 
 # --------------------------------------------------------------------------- photostimulation
@@ -453,3 +682,124 @@ def _stimulation_trials(stimulation: np.ndarray) -> tuple[np.ndarray, np.ndarray
 ASSEMBLY_SOURCES: tuple[str, ...] = ("simulated", "user")
 #: Where the recordings of van der Plas et al. (eLife 2023) are published (large files).
 ZEBRAFISH_DATA_URL = "https://gin.g-node.org/vdplasthijs/cRBM_zebrafish_spontaneous_data"
+
+
+@dataclass(frozen=True, eq=False)
+class AssemblyData:
+    """Binarized population activity split in time into a training and a test segment.
+
+    Attributes
+    ----------
+    train
+        ``(n_train, n_neurons)`` array of 0/1 (``uint8``), the first part of the recording.
+    test
+        ``(n_test, n_neurons)`` array of 0/1, the part that follows it in time.
+    source
+        ``"simulated"`` or ``"user"``.
+    truth
+        The :class:`~course_utils.simulate.assemblies.AssemblySimulation` behind simulated data
+        (planted assemblies and their activity), ``None`` for your own data.
+    """
+
+    train: np.ndarray
+    test: np.ndarray
+    source: str
+    truth: Any
+
+    @property
+    def n_neurons(self) -> int:
+        """Number of neurons (visible units)."""
+        return int(self.train.shape[1])
+
+
+def _check_binary_activity(activity: Any, train_fraction: float) -> tuple[np.ndarray, int]:
+    """Validate a user's (time x neurons) binary array; return it as uint8 and the split."""
+    try:
+        array = np.asarray(activity)
+    except Exception as error:  # noqa: BLE001 (anything that is not array-like)
+        raise ValueError(f"activity must be a (time, neurons) array of 0/1; could not read it ({error}).") from None
+    if array.ndim != 2:
+        raise ValueError(f"activity must be a 2-D (time, neurons) array, got {array.ndim} dimension(s) of shape {array.shape}.")
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"activity must hold numbers (0/1 or booleans), got dtype {array.dtype}.")
+    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        raise ValueError("activity contains NaN or inf: fill or drop those time points first.")
+    if not np.isin(array, (0, 1)).all():
+        raise ValueError(
+            "activity must be binary (0/1): binarize it first, e.g. spikes = (deconvolved > threshold), "
+            "or events = (dff > k * noise_sd), and pass the result."
+        )
+    n_time, n_neurons = array.shape
+    if n_neurons < 2:
+        raise ValueError(f"activity needs at least 2 neurons (columns), got {n_neurons}.")
+    if not 0.0 < float(train_fraction) < 1.0:
+        raise ValueError(f"train_fraction must lie strictly between 0 and 1, got {train_fraction!r}.")
+    n_train = int(round(float(train_fraction) * n_time))
+    if n_train < 2 or n_time - n_train < 2:
+        hint = " Is it transposed? Rows must be time points." if n_neurons > n_time else ""
+        raise ValueError(
+            f"activity has {n_time} time points: too few for a training and a test segment of at "
+            f"least 2 each with train_fraction={train_fraction}.{hint}"
+        )
+    return array.astype(np.uint8), n_train
+
+
+def load_assemblies(
+    source: str = "simulated",
+    activity: Any = None,
+    *,
+    train_fraction: float = 0.8,
+    seed: int = 0,
+    **simulation_options: Any,
+) -> AssemblyData:
+    """Load binarized population activity: planted assemblies, or your own recording.
+
+    The zebrafish recordings of van der Plas et al. (eLife 2023), about 40,000 neurons each,
+    are published at :data:`ZEBRAFISH_DATA_URL`; they are large and not needed to learn the
+    method. To use them (or any recording), binarize the activity yourself and pass it with
+    ``source="user"``.
+
+    Parameters
+    ----------
+    source
+        ``"simulated"`` (default; :func:`course_utils.simulate.assemblies.simulate_assemblies`,
+        with the planted truth) or ``"user"`` (your ``activity``).
+    activity
+        For ``source="user"``: a ``(time, neurons)`` array of 0/1 or booleans.
+    train_fraction
+        Fraction of the time points, from the start, used for training; the test segment
+        follows it in time, so that slow fluctuations do not leak from one to the other.
+    seed
+        Seed of the simulation.
+    **simulation_options
+        For ``source="simulated"``: passed to ``simulate_assemblies`` (``n_neurons``,
+        ``n_assemblies``, ``n_timepoints``, ``active_fraction``, ``mean_duration``, ...).
+
+    Returns
+    -------
+    AssemblyData
+        ``train``, ``test``, ``source`` and ``truth``.
+
+    Raises
+    ------
+    ValueError
+        If ``source`` is unknown, ``activity`` is missing for ``"user"`` or given for
+        ``"simulated"``, or the array is not 2-D, not binary, has NaN, or is too short to split.
+    """
+    if source not in ASSEMBLY_SOURCES:
+        hint = (f" The zebrafish recordings are not downloaded by the course: get them from "
+                f"{ZEBRAFISH_DATA_URL}, binarize them, and pass source='user', activity=<array>.")
+        raise ValueError(f"source must be 'simulated' or 'user', got {source!r}.{hint if source == 'real' else ''}")
+    if source == "simulated":
+        if activity is not None:
+            raise ValueError("activity is only read with source='user'; the simulated source makes its own.")
+        from course_utils.simulate.assemblies import simulate_assemblies
+
+        sim = simulate_assemblies(train_fraction=train_fraction, seed=seed, **simulation_options)
+        return AssemblyData(train=sim.train, test=sim.test, source="simulated", truth=sim)
+    if activity is None:
+        raise ValueError("source='user' needs your data: pass activity=<(time, neurons) array of 0/1>.")
+    if simulation_options:
+        raise ValueError(f"options {sorted(simulation_options)} only apply to source='simulated'.")
+    array, n_train = _check_binary_activity(activity, train_fraction)
+    return AssemblyData(train=array[:n_train], test=array[n_train:], source="user", truth=None)

@@ -132,7 +132,40 @@ _ENTRIES = (
         ),
         license="CRCNS terms of use (crcns.org); cite the paper and the data set.",
         chapters=(2,),
-        loader=None,
+        loader="load_head_direction",
+    ),
+    # Not from NeMoS: the file of the hnn repository (jonescompneurolab/hnn, commit
+    # 0633f75c), the target of hnn-core's "optimize evoked" example. Its sha256 was computed
+    # from that commit's text (5201 bytes, 103 lines, consistent with the 5.1 KB hnn-core's
+    # test assets list), not from a download: no network was available when it was added.
+    Dataset(
+        name="evoked_dipole",
+        filename="yes_trial_S1_ERP_all_avg.txt",
+        urls=(
+            "https://raw.githubusercontent.com/jonescompneurolab/hnn/master/data/"
+            "MEG_detection_data/yes_trial_S1_ERP_all_avg.txt",
+        ),
+        sha256="39c8fd83db876106f9d7350319dd495437e1addb923cbecc8513bd6cd234f77d",
+        size_bytes=5201,
+        description=(
+            "Source-localized MEG current dipole (nAm) from the hand area of human primary "
+            "somatosensory cortex after a threshold-level tap to the middle finger, averaged "
+            "over 100 trials in which the tap was detected; 0-170 ms at about 600 Hz. Two "
+            "columns of text: time (ms), dipole (nAm)."
+        ),
+        citation=(
+            "Jones, S. R., Pritchett, D. L., Stufflebeam, S. M., Hamalainen, M., & Moore, C. I. "
+            "(2007). Neural correlates of tactile detection: a combined magnetoencephalography "
+            "and biophysically based computational modeling study. Journal of Neuroscience, "
+            "27(40), 10751-10764. Distributed with HNN (Neymotin et al., 2020, eLife 9:e51214)."
+        ),
+        license=(
+            "Distributed in the hnn repository under Brown University's permission notice "
+            "(use, copy and distribute for any purpose other than a commercial product or "
+            "service, with the notice kept): see LICENSE in jonescompneurolab/hnn."
+        ),
+        chapters=(6,),
+        loader="load_evoked_dipole",
     ),
 )
 

@@ -1,0 +1,1297 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 4 · Compositional RBMs: how sparse should an assembly be?
+#
+# A light-sheet microscope records some 40,000 neurons of a larval zebrafish at once. To
+# make sense of such a recording, van der Plas and colleagues {cite}`vanderplas2023neural`
+# fitted a **compositional restricted Boltzmann machine** (cRBM) {cite}`tubiana2017emergence`:
+# a generative model whose hidden units behave like neural assemblies, groups of neurons
+# that fire together. Its most important knob is the strength λ of a sparsity penalty on the
+# weights. Too weak, and each hidden unit smears over the whole brain; too strong, and the
+# weights vanish. Choosing λ for such data meant training hundreds of models over two ranges
+# of λ and keeping the λ whose models best reproduced the statistics of held-out activity.
+# We redo that workflow on simulated activity, where the assemblies are known, so that we
+# can also ask the question the statistics cannot answer: did the models find them?
+#
+# **Learning goals.** After this chapter you can
+#
+# - write down the energy of an RBM with binary visible units and double-ReLU (dReLU)
+#   hidden units, and sample both conditionals exactly;
+# - train a whole hyperparameter sweep as one tensor computation (a leading *model*
+#   dimension), by persistent contrastive divergence, with diverging models quarantined;
+# - score a generative model by how well it reproduces five statistics of held-out data
+#   (normalized RMSE), sort models into good and bad, and choose λ;
+# - compare many models through their effective couplings (PCA, k-means), and check
+#   against the ground truth whether the hidden units are the planted assemblies.
+#
+# **Prerequisites.** Chapter 2's penalties and held-out evaluation; PyTorch tensors and
+# broadcasting; the Gaussian and Bernoulli distributions. No prior RBM experience needed.
+#
+# **Time to learn.** About 75 minutes, 25 more for the exercises.
+#
+# **Run time** (measured by `benchmarks/chapters.py`, see
+# {doc}`../book/setup`):
+# <!-- timings:crbm_lambda -->
+# smoke 11 s (1.0 GB) · default 43 s (1.4 GB) · full: not measured yet (measured on 2 CPU cores; peak memory in brackets)
+# <!-- /timings -->
+#
+# **Notebooks to download** (from the book):
+# <a href="../_static/variants/attendee/04_crbm_lambda.ipynb" download>attendee</a>
+# (exercises open, expected figures included) ·
+# <a href="../_static/variants/presenter/04_crbm_lambda.ipynb" download>presenter</a>
+# (all code, headings only).
+
+# %% [markdown]
+# ## Setup
+#
+# `course_utils` reports the run scale (`COURSE_SCALE`) and the versions in use; the device
+# is chosen by `course_utils.training.get_device()` (a GPU when there is one). Every size that
+# depends on the scale sits in the cell tagged `parameters`: at `full` scale the same cells
+# train hundreds of models on thousands of neurons, on a GPU, without a code change.
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+from myst_nb import glue
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+
+from course_utils import config, metrics, plotting
+from course_utils.data import load_assemblies
+from course_utils.models.crbm import (
+    BatchedCRBM,
+    drelu_log_partition,
+    drelu_potential,
+    sample_drelu,
+    train_crbms,
+)
+from course_utils.training import get_device
+from course_utils.workshop import report
+
+plotting.use_course_style()
+report(packages=("torch", "numpy", "scikit-learn"))
+DEVICE = get_device()
+if DEVICE.type == "cpu":
+    # The tensors here are small: threads beyond the free cores only add synchronisation,
+    # and shared machines (Binder, a busy laptop) often show torch more cores than they
+    # give.
+    torch.set_num_threads(1)
+DEVICE
+
+# %% tags=["parameters"]
+SIZES = config.sizes("crbm_lambda")
+N_NEURONS = SIZES["n_neurons"]  # visible units
+N_ASSEMBLIES = SIZES["n_assemblies"]  # planted assemblies
+N_TIMEPOINTS = SIZES["n_timepoints"]  # time bins in the recording
+TRAIN_FRACTION = SIZES["train_fraction"]  # the first part trains, the rest tests
+N_HIDDEN = SIZES["n_hidden"]  # hidden units per cRBM
+LAMBDAS_LOW = SIZES["lambdas_low"]  # the lower range of penalty strengths
+LAMBDAS_HIGH = SIZES["lambdas_high"]  # the upper range
+N_SEEDS = SIZES["n_seeds"]  # models per λ, each from its own initial weights
+EPOCHS = SIZES["epochs"]  # passes over the training data
+BATCH_SIZE = SIZES["batch_size"]  # time bins per gradient step
+N_CHAINS = SIZES["n_chains"]  # persistent Gibbs chains per model
+GIBBS_STEPS = SIZES["gibbs_steps"]  # chain steps per gradient step
+CALIBRATION_EPOCHS = SIZES["calibration_epochs"]  # final passes, fields and thresholds
+CALIBRATION_STEPS = SIZES["calibration_steps"]  # their (longer) chain steps per step
+EVAL_CHAINS = SIZES["eval_chains"]  # fresh chains per model to sample it for scoring
+EVAL_BURN_IN = SIZES["eval_burn_in"]  # Gibbs steps discarded before keeping samples
+EVAL_SAMPLES = SIZES["eval_samples"]  # samples kept per chain ...
+EVAL_THIN = SIZES["eval_thin"]  # ... one every EVAL_THIN steps
+EVAL_CHUNK = SIZES["eval_chunk"]  # models sampled at once (memory at full scale)
+N_COUPLING_NEURONS = SIZES["n_coupling_neurons"]  # neurons whose couplings PCA compares
+SEED = 2026
+rng = config.seed_everything(SEED)
+dict(SIZES)
+
+# %% [markdown]
+# ## 1. Activity made of assemblies
+#
+# `load_assemblies()` simulates, by default, a population whose activity is generated by
+# planted assemblies: each neuron belongs to one, two or three of them; each assembly
+# switches on and off in time (on a tenth of the time, for a few bins at a stretch); and a
+# neuron fires in a time bin with a small baseline probability, raised by every active
+# assembly it belongs to. The activity is binary, like the binarized calcium imaging of the
+# zebrafish study. The first part of the recording is for training, the rest for testing: a
+# chronological split, because neighbouring bins are alike.
+
+# %%
+data = load_assemblies(
+    source="simulated",
+    n_neurons=N_NEURONS,
+    n_assemblies=N_ASSEMBLIES,
+    n_timepoints=N_TIMEPOINTS,
+    train_fraction=TRAIN_FRACTION,
+    seed=SEED,
+)
+truth = data.truth
+# Sort neurons by their first assembly, so that assemblies show as blocks in every figure.
+neuron_order = np.lexsort((np.arange(N_NEURONS), np.argmax(truth.membership, axis=0)))
+assemblies_per_neuron = truth.membership.sum(axis=0)
+glue("n_train", int(data.train.shape[0]), display=False)
+glue("n_test", int(data.test.shape[0]), display=False)
+glue("mean_rate", float(data.train.mean()), display=False)
+glue("frac_multi", float(np.mean(assemblies_per_neuron > 1)), display=False)
+glue("n_neurons", int(N_NEURONS), display=False)
+glue("n_assemblies", int(N_ASSEMBLIES), display=False)
+
+# %% tags=["hide-input"]
+fig, axes = plt.subplots(
+    1, 3, figsize=(11, 3.6), gridspec_kw=dict(width_ratios=[2.2, 1, 1])
+)
+window = slice(0, min(300, data.train.shape[0]))
+axes[0].imshow(
+    data.train[window][:, neuron_order].T,
+    aspect="auto",
+    cmap="Greys",
+    interpolation="nearest",
+)
+axes[0].set(
+    xlabel="time bin",
+    ylabel="neuron (sorted by assembly)",
+    title="Binary activity, first 300 bins",
+)
+axes[1].imshow(
+    truth.membership[:, neuron_order],
+    aspect="auto",
+    cmap="Greys",
+    interpolation="nearest",
+)
+axes[1].set(xlabel="neuron (sorted)", ylabel="assembly", title="Planted membership")
+axes[1].yaxis.set_major_locator(MaxNLocator(integer=True))
+correlation = np.corrcoef(data.train[:, neuron_order].T)
+np.fill_diagonal(correlation, 0.0)
+limit = np.abs(correlation).max()
+image = axes[2].imshow(
+    correlation, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest"
+)
+fig.colorbar(image, ax=axes[2], label="correlation")
+axes[2].set(
+    xlabel="neuron (sorted)", ylabel="neuron (sorted)", title="Pairwise correlations"
+)
+plotting.label_panels(axes)
+plt.show()
+
+# %% [markdown]
+# {glue:text}`n_neurons` neurons, {glue:text}`n_assemblies` assemblies, a mean firing
+# probability of {glue:text}`mean_rate:.3f` per bin; a fraction
+# {glue:text}`frac_multi:.2f` of the neurons belong to more than one assembly, which is what
+# makes the problem *compositional*: a neuron's activity is a combination of several
+# assemblies. We keep {glue:text}`n_train` bins for training and {glue:text}`n_test` for
+# testing.
+#
+# ## 2. From the data to an RBM
+#
+# A restricted Boltzmann machine has **visible units** $v_i \in \{0, 1\}$, one per neuron,
+# and **hidden units** $h_\mu$, connected by weights $w_{i\mu}$ and never to their own kind.
+# It assigns every pair $(v, h)$ an energy
+#
+# $$
+# E(v, h) = -\sum_i g_i v_i + \sum_\mu U_\mu(h_\mu) - \sum_{i\mu} w_{i\mu} v_i h_\mu,
+# \qquad P(v, h) = \frac{e^{-E(v, h)}}{Z}.
+# $$
+#
+# The fields $g_i$ set each neuron's baseline. A cRBM's hidden units have the
+# **double-ReLU** potential
+#
+# $$
+# U(h) = \tfrac12 \gamma_+ h_+^2 + \tfrac12 \gamma_- h_-^2 + \theta_+ h_+ + \theta_- h_-,
+# \qquad h_+ = \max(h, 0),\ h_- = \max(-h, 0),
+# $$
+#
+# two half-parabolas with their own curvature $\gamma_\pm$ and threshold $\theta_\pm$. With
+# positive thresholds a hidden unit rests near zero until its input
+# $I_\mu = \sum_i w_{i\mu} v_i$ is strong, then grows: it "switches on" with its assembly.
+#
+# Because units of one layer do not interact, each layer given the other is easy:
+#
+# - $P(v_i = 1 \mid h) = \sigma\big(g_i + \sum_\mu w_{i\mu} h_\mu\big)$, a coin per neuron;
+# - $P(h_\mu \mid v) \propto e^{-U_\mu(h_\mu) + I_\mu h_\mu}$: on each side of zero this is a
+#   Gaussian cut at zero, so the conditional is a **mixture of two truncated Gaussians**.
+#   `sample_drelu` draws from it exactly: it picks a side with the probability of its mass,
+#   then inverts that side's cumulative distribution, computed from the logarithm of the
+#   probability so that it stays exact even when the cut lies 30 standard deviations into the
+#   tail (a naive `erf` there returns 0 or NaN).
+#
+# Integrating out the hidden units gives the **free energy**
+# $F(v) = -\sum_i g_i v_i - \sum_\mu \Gamma_\mu(I_\mu)$ with
+# $\Gamma(I) = \log \int e^{-U(h) + I h}\,dh$, so that $P(v) = e^{-F(v)}/Z$. Training
+# lowers the free energy of the data and raises it elsewhere.
+#
+# One more detail matters for regularization. Scaling every $h$ by $s$ and every weight by
+# $1/s$ (with $\gamma_\pm$ divided by $s^2$ and $\theta_\pm$ by $s$) leaves the model
+# unchanged, so a penalty on the weights could be dodged by blowing up the hidden units.
+# The course's cRBM fixes the scale
+# (the two curvatures have harmonic mean 1: $\gamma_\pm = 1/(1 \pm \eta)$), so a penalty on
+# $w$ means what it says.
+
+# %%
+inputs = torch.linspace(-4, 6, 401, dtype=torch.float64)
+shapes = {  # (gamma_+, gamma_-, theta_+, theta_-)
+    "symmetric, no threshold": (1.0, 1.0, 0.0, 0.0),
+    "thresholds θ± = 1.5": (1.0, 1.0, 1.5, 1.5),
+    "asymmetric (ReLU-like)": (0.7, 1.9, 0.5, 3.0),
+}
+unit = (1.0, 1.0, 1.5, 1.5)  # the unit whose conditional we sample
+drive_levels = (-1.0, 1.0, 3.0)
+n_draws = 20_000
+generator = torch.Generator().manual_seed(SEED)
+draws = {}
+for level in drive_levels:
+    full = [
+        torch.full((n_draws,), float(x), dtype=torch.float64) for x in (level, *unit)
+    ]
+    draws[level] = sample_drelu(*full, generator=generator).numpy()
+params = [torch.tensor(x, dtype=torch.float64) for x in unit]
+exact_mean = {
+    level: float(
+        torch.autograd.functional.jacobian(
+            lambda i: drelu_log_partition(i, *params),
+            torch.tensor(level, dtype=torch.float64),
+        )
+    )
+    for level in drive_levels
+}
+glue("sample_mean_3", float(draws[3.0].mean()), display=False)
+glue("exact_mean_3", exact_mean[3.0], display=False)
+
+# %% tags=["hide-input"]
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+for name, p in shapes.items():
+    axes[0].plot(
+        inputs,
+        drelu_potential(inputs, *(torch.tensor(x) for x in p)),
+        label=name,
+    )
+axes[0].set(
+    xlabel="hidden unit h",
+    ylabel="potential U(h)",
+    title="dReLU potentials",
+    ylim=(-1, 8),
+)
+axes[0].legend()
+grid = torch.linspace(-4, 6, 801, dtype=torch.float64)
+for level, color in zip(drive_levels, ("#1f77b4", "#ff7f0e", "#2ca02c")):
+    log_density = (
+        -drelu_potential(grid, *params)
+        + level * grid
+        - drelu_log_partition(torch.tensor(level, dtype=torch.float64), *params)
+    )
+    axes[1].hist(
+        draws[level], bins=120, range=(-4, 6), density=True, alpha=0.35, color=color
+    )
+    axes[1].plot(
+        grid, torch.exp(log_density), color=color, label=f"input I = {level:g}"
+    )
+axes[1].set(
+    xlabel="hidden unit h",
+    ylabel="density p(h | I)",
+    title="Exact samples (bars) and density (lines)",
+)
+axes[1].legend()
+plotting.label_panels(axes)
+plt.show()
+
+# %% [markdown]
+# With thresholds $\theta_\pm = 1.5$ the unit stays near zero for a weak input and moves to
+# the positive side as the input grows; the two truncated halves are visible as the kink at
+# $h = 0$. The samples follow the density: for $I = 3$ their mean is
+# {glue:text}`sample_mean_3:.3f`, the exact mean $\Gamma'(3)$ is
+# {glue:text}`exact_mean_3:.3f`.
+#
+# ## 3. Training cRBMs: one model or a whole sweep
+#
+# Training maximizes the likelihood of the data minus a penalty on the weights. Its
+# gradient is a difference of two averages: over the data (easy) and over the model (hard,
+# it needs samples). **Persistent contrastive divergence** (PCD) {cite}`tieleman2008training`
+# keeps a set of Gibbs chains alive across gradient steps and advances them a few steps
+# each time; the parameters follow with Adam {cite}`kingma2015adam`.
+#
+# The penalty is what this chapter tunes. We use the **L2L1** penalty that came with dReLU
+# RBMs {cite}`tubiana2019learning`,
+#
+# $$
+# R(w) = \frac{\lambda}{2N} \sum_\mu \Big(\sum_i |w_{i\mu}|\Big)^2,
+# $$
+#
+# whose gradient on one weight is $\lambda$ times the *mean* absolute weight of its hidden
+# unit: a unit with a few strong weights is barely taxed, a unit that spreads over many
+# neurons is taxed hard. (Dividing by the number of neurons $N$ makes a given λ mean the same
+# for 40 or 40,000 neurons.) The plain L1 penalty $\lambda \sum|w|$, the one of
+# {cite}`vanderplas2023neural`, is in exercise 2.
+#
+# `train_crbms` trains $M$ models at once: every parameter tensor has a leading model
+# dimension, each model has its own λ, initial weights and persistent chains, and the
+# losses are summed so that a model's gradient depends on that model alone. One model is
+# the case $M = 1$ (`BatchedCRBM(N, H)`, then `train_crbms(model, data, [λ])`). Here is
+# the whole sweep: both ranges of λ, several seeds each.
+
+# %%
+lambda_grid = np.array(LAMBDAS_LOW + LAMBDAS_HIGH, dtype=float)
+lambdas = np.repeat(lambda_grid, N_SEEDS)  # one entry per model
+seeds = np.tile(np.arange(N_SEEDS), lambda_grid.size)
+in_high_range = np.isin(lambdas, LAMBDAS_HIGH)
+sweep = BatchedCRBM(
+    N_NEURONS,
+    N_HIDDEN,
+    n_models=lambdas.size,
+    seeds=[SEED + 1000 * int(s) + i for i, s in enumerate(seeds)],
+    weight_scale=0.1,
+    device=DEVICE,
+)
+history = train_crbms(
+    sweep,
+    data.train,
+    lambdas,
+    penalty_kind="l2l1",
+    epochs=EPOCHS,
+    batch_size=BATCH_SIZE,
+    n_chains=N_CHAINS,
+    gibbs_steps=GIBBS_STEPS,
+    lr=0.01,
+    lr_final=1e-4,
+    seed=SEED,
+)
+# Calibration: the unpenalized fields and thresholds only, with longer chains (see text).
+calibration = train_crbms(
+    sweep,
+    data.train,
+    lambdas,
+    penalty_kind="l2l1",
+    epochs=CALIBRATION_EPOCHS,
+    batch_size=BATCH_SIZE,
+    n_chains=N_CHAINS,
+    gibbs_steps=CALIBRATION_STEPS,
+    lr=1e-3,
+    lr_final=1e-4,
+    trainable=("fields", "theta_plus", "theta_minus"),
+    init_fields=False,
+    seed=SEED + 1,
+)
+history.diverged |= calibration.diverged
+weights = sweep.weights.cpu().numpy()  # (M, N, H)
+glue("n_models", int(lambdas.size), display=False)
+glue("n_lambdas", int(lambda_grid.size), display=False)
+glue("n_seeds", int(N_SEEDS), display=False)
+glue("n_updates", int(history.updates_run), display=False)
+glue("train_time", float(history.wall_time_s + calibration.wall_time_s), display=False)
+glue("n_calibration_updates", int(calibration.updates_run), display=False)
+glue("calibration_steps", int(CALIBRATION_STEPS), display=False)
+glue("gibbs_steps", int(GIBBS_STEPS), display=False)
+glue("n_diverged", int(history.diverged.sum()), display=False)
+total_time = history.wall_time_s + calibration.wall_time_s
+print(f"{lambdas.size} models trained in {total_time:.0f} s; diverged: {history.diverged.sum()}")
+
+# %% [markdown]
+# {glue:text}`n_models` models ({glue:text}`n_lambdas` values of λ × {glue:text}`n_seeds`
+# seeds) took {glue:text}`n_updates` gradient steps each, together, then
+# {glue:text}`n_calibration_updates` more, in {glue:text}`train_time:.0f` s in all.
+#
+# Why the second call? PCD's chains advance only {glue:text}`gibbs_steps` steps per gradient
+# step while the parameters keep moving, so they lag behind the model, and the model learns
+# from slightly stale samples. A model trained that way reproduces the data's correlations
+# well but its *mean* activities drift (its neurons fire a little too often, its hidden units
+# sit a little off). The remedy is cheap: keep the weights fixed and fit only the fields and
+# thresholds, which the penalty does not touch, with {glue:text}`calibration_steps` chain
+# steps per gradient step. For fixed weights this is a concave problem (it matches the mean
+# of $v$ and of the two halves of $h$ to the data), so a few hundred steps suffice.
+#
+# A model whose parameters turn NaN, or whose weights pass a
+# bound (the "explosions" of large sweeps), is frozen at its last finite parameters and
+# marked in `history.diverged` ({glue:text}`n_diverged` here); the others train on, and the
+# evaluation below counts a diverged model as bad rather than dropping it.
+#
+# ### What λ does to the weights
+#
+# Take one model of the smallest, a middle and the largest λ. Each column of $w$ is a
+# hidden unit; we order the rows by assembly and the columns by the assembly each unit
+# matches best.
+
+
+# %%
+def model_index(lam: float, seed: int = 0) -> int:
+    """Index in the sweep of the model with penalty `lam` and seed number `seed`."""
+    return int(np.flatnonzero((lambdas == lam) & (seeds == seed))[0])
+
+
+mid_lambda = float(lambda_grid[lambda_grid.size // 2])
+showcase = {float(lambda_grid[0]): None, mid_lambda: None, float(lambda_grid[-1]): None}
+for lam in showcase:
+    w = weights[model_index(lam)]
+    overlap = metrics.assembly_overlap(w, truth.membership)
+    unit_order = np.lexsort((-overlap.max(axis=0), np.argmax(overlap, axis=0)))
+    showcase[lam] = w[neuron_order][:, unit_order]
+
+
+def weight_sparsity(w: np.ndarray, threshold: float = 0.05) -> float:
+    """Fraction of weights smaller than `threshold` in absolute value.
+
+    An absolute threshold is meaningful: the hidden units' scale is fixed (the gauge).
+    """
+    return float(np.mean(np.abs(w) < threshold))
+
+
+sparsity = np.array([weight_sparsity(w) for w in weights])
+glue("lam_small", float(lambda_grid[0]), display=False)
+glue("lam_mid", mid_lambda, display=False)
+glue("lam_large", float(lambda_grid[-1]), display=False)
+glue("sparsity_small", float(sparsity[model_index(lambda_grid[0])]), display=False)
+glue("sparsity_mid", float(sparsity[model_index(mid_lambda)]), display=False)
+glue("sparsity_large", float(sparsity[model_index(lambda_grid[-1])]), display=False)
+
+# %% tags=["hide-input"]
+fig, axes = plt.subplots(
+    1, 4, figsize=(12, 3.6), gridspec_kw=dict(width_ratios=[1, 1, 1, 1.2])
+)
+limit = max(np.abs(w).max() for w in showcase.values())
+for ax, (lam, w) in zip(axes, showcase.items()):
+    image = ax.imshow(
+        w,
+        aspect="auto",
+        cmap="RdBu_r",
+        vmin=-limit,
+        vmax=limit,
+        interpolation="nearest",
+    )
+    ax.set(xlabel="hidden unit", title=f"λ = {lam:g}")
+axes[0].set_ylabel("neuron (sorted by assembly)")
+fig.colorbar(image, ax=axes[2], label="weight w")
+for lam_value, color in zip(
+    lambda_grid, plt.cm.viridis(np.linspace(0, 1, lambda_grid.size))
+):
+    axes[3].plot(
+        np.full(N_SEEDS, lam_value),
+        sparsity[lambdas == lam_value],
+        "o",
+        color=color,
+        ms=5,
+    )
+axes[3].set(
+    xscale="log",
+    xlabel="penalty λ",
+    ylabel="fraction of near-zero weights",
+    title="Sparsity grows with λ",
+)
+plotting.label_panels(axes)
+plt.show()
+
+# %% [markdown]
+# With λ = {glue:text}`lam_small:g` every hidden unit carries weights on most neurons
+# (a fraction {glue:text}`sparsity_small:.2f` of near-zero weights, $|w| < 0.05$; the
+# weights of an assembly's members are several times larger); with
+# λ = {glue:text}`lam_mid:g` the units are sparse
+# ({glue:text}`sparsity_mid:.2f`) and line up with the blocks of the planted assemblies; with
+# λ = {glue:text}`lam_large:g` ({glue:text}`sparsity_large:.2f`) the penalty eats the
+# weights of most units. Which one is *best* is a question about data the models never saw.
+#
+# ## 4. Scoring the sweep: five statistics and their nRMSE
+#
+# A generative model is good if samples from it look like the data. Following
+# {cite}`vanderplas2023neural`, we compare five statistics between **held-out data** and
+# **samples of the model** (Gibbs chains started from independent random activity, run for a
+# burn-in, then sampled every few steps):
+#
+# | statistic | what it checks |
+# | --- | --- |
+# | $\langle v_i \rangle$ | each neuron's firing probability |
+# | $\langle h_\mu \rangle$ | each hidden unit's mean activity |
+# | $\langle v_i h_\mu \rangle$ | how neurons and hidden units co-vary |
+# | $\langle v_i v_j \rangle - \langle v_i \rangle\langle v_j \rangle$ | pairwise correlations of neurons |
+# | $\langle h_\mu h_\nu \rangle - \langle h_\mu \rangle\langle h_\nu \rangle$ | correlations of hidden units |
+#
+# Data have no hidden units: their hidden statistics are those of $E[h \mid v]$, the model's
+# reading of the data. An RMSE between model and test statistics alone has no scale, so each
+# is normalized between two references:
+#
+# $$
+# \mathrm{nRMSE} = \frac{\mathrm{RMSE}(\text{model}, \text{test}) - \mathrm{RMSE}_\text{opt}}
+# {\mathrm{RMSE}_\text{shuffled} - \mathrm{RMSE}_\text{opt}},
+# $$
+#
+# where $\mathrm{RMSE}_\text{opt}$ compares the training data with the test data (the best a
+# model fitted to that training data can hope for) and $\mathrm{RMSE}_\text{shuffled}$ compares
+# the training data's statistic, its entries shuffled, with the test data's: the right
+# values in the wrong places (the right firing rates on the wrong neurons, the right
+# correlations on the wrong pairs), averaged over every shuffle in closed form. **0 is as
+# good as the data themselves, 1 no better than shuffled statistics.** A model
+# is **bad** if any of its five nRMSEs is above 1 or undefined (NaN); it is **good** if the
+# L2 norm of four of them is at most 0.55. The four are $\langle v_i \rangle$,
+# $\langle v_i h_\mu \rangle$ and the two connected correlations: $\langle h_\mu \rangle$ is
+# left out of the norm because it has only one entry per hidden unit, so its RMSE rests on a
+# few dozen numbers and is the noisiest of the five; it still counts for "bad".
+
+# %%
+reference = {"test": data.test, "train": data.train}
+
+
+def score_models(batch: BatchedCRBM, generator: torch.Generator) -> tuple[list, list]:
+    """Sample every model of `batch`; return each model's five nRMSEs and its statistics."""
+    start = batch.independent_samples(data.train, EVAL_CHAINS, generator)
+    samples = batch.sample(
+        EVAL_CHAINS,
+        EVAL_SAMPLES,
+        burn_in=EVAL_BURN_IN,
+        thin=EVAL_THIN,
+        start=start,
+        generator=generator,
+    )
+    sets = {"model": samples, **reference}
+    hidden = {
+        name: batch.hidden_moments(v)[0].cpu().numpy() for name, v in sets.items()
+    }
+    samples = samples.cpu().numpy()
+    scores, statistics = [], []
+    for m in range(batch.n_models):
+        stats = {
+            name: metrics.crbm_statistics(
+                samples[m] if name == "model" else v, hidden[name][m]
+            )
+            for name, v in sets.items()
+        }
+        scores.append(metrics.crbm_nrmse(stats["model"], stats["test"], stats["train"]))
+        statistics.append(stats)
+    return scores, statistics
+
+
+eval_generator = torch.Generator(device=DEVICE).manual_seed(SEED)
+nan_scores = {key: float("nan") for key in metrics.CRBM_STATISTICS}
+scores = [
+    dict(nan_scores) for _ in range(lambdas.size)
+]  # diverged models stay NaN: bad
+healthy = np.flatnonzero(~history.diverged)
+for chunk in np.array_split(healthy, max(1, int(np.ceil(healthy.size / EVAL_CHUNK)))):
+    chunk_scores, _ = score_models(sweep.select(chunk.tolist()), eval_generator)
+    for m, s in zip(chunk, chunk_scores):
+        scores[m] = s
+
+nrmse_table = np.array([[s[key] for key in metrics.CRBM_STATISTICS] for s in scores])
+norms = np.array([metrics.error_norm(s) for s in scores])
+bad = np.array([metrics.is_bad_model(s) for s in scores])
+good = ~bad & (norms <= metrics.GOOD_NORM)
+
+# %% [markdown]
+# Now the choice of λ. For each λ we look at the fraction of bad models and at the median
+# 4-D norm of its models (a bad model counts as infinitely far). The **best λ** has the
+# lowest median norm.
+
+# %%
+frac_bad = np.array([bad[lambdas == lam].mean() for lam in lambda_grid])
+frac_good = np.array([good[lambdas == lam].mean() for lam in lambda_grid])
+norm_for_ranking = np.where(bad, np.inf, norms)
+median_norm = np.array(
+    [np.median(norm_for_ranking[lambdas == lam]) for lam in lambda_grid]
+)
+best = int(np.argmin(median_norm))
+best_lambda = float(lambda_grid[best])
+at_best = lambdas == best_lambda
+glue("best_lambda", best_lambda, display=False)
+glue("best_frac_bad", float(frac_bad[best]), display=False)
+glue("best_frac_good", float(frac_good[best]), display=False)
+glue("best_median_norm", float(median_norm[best]), display=False)
+glue("n_bad", int(bad.sum()), display=False)
+glue("small_median_norm", float(median_norm[0]), display=False)
+glue("large_median_norm", float(median_norm[-1]), display=False)
+glue("small_frac_bad", float(frac_bad[0]), display=False)
+glue("large_frac_bad", float(frac_bad[-1]), display=False)
+glue("good_norm", float(metrics.GOOD_NORM), display=False)
+median_nrmse = np.array(
+    [
+        [np.nanmedian(nrmse_table[lambdas == lam, k]) for k in range(5)]
+        for lam in lambda_grid
+    ]
+)  # (λ, statistic)
+norm_keys = [metrics.CRBM_STATISTICS.index(key) for key in metrics.NORM_STATISTICS]
+
+
+PLAIN_NAMES = {  # for the text (the figures use metrics.CRBM_STATISTIC_LABELS)
+    "v": "the mean activities ⟨v_i⟩",
+    "h": "the hidden means ⟨h_μ⟩",
+    "vh": "⟨v_i h_μ⟩",
+    "vv": "the pairwise correlations ⟨v_i v_j⟩ − ⟨v_i⟩⟨v_j⟩",
+    "hh": "the hidden correlations ⟨h_μ h_ν⟩ − ⟨h_μ⟩⟨h_ν⟩",
+}
+
+
+def worst_statistic(row: int) -> str:
+    """Name of the norm statistic with the largest median nRMSE at λ = lambda_grid[row]."""
+    k = norm_keys[int(np.nanargmax(median_nrmse[row, norm_keys]))]
+    return PLAIN_NAMES[metrics.CRBM_STATISTICS[k]]
+
+
+glue("worst_stat_small", worst_statistic(0), display=False)
+glue("worst_stat_large", worst_statistic(-1), display=False)
+glue(
+    "vv_nrmse_large",
+    float(median_nrmse[-1, metrics.CRBM_STATISTICS.index("vv")]),
+    display=False,
+)
+
+# %% tags=["hide-input"]
+range_colors = {False: plotting.COLORS["model"], True: plotting.COLORS["alternative"]}
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+positions = np.arange(lambda_grid.size)
+axes[0].bar(
+    positions, frac_good, color=plotting.COLORS["train"], label="good (norm ≤ 0.55)"
+)
+axes[0].bar(
+    positions,
+    frac_bad,
+    bottom=frac_good,
+    color=plotting.COLORS["alternative"],
+    label="bad",
+)
+axes[0].set_xticks(positions, [f"{lam:g}" for lam in lambda_grid], rotation=45)
+axes[0].axhline(0.1, color="k", lw=0.8, ls="--", label="10 %")
+axes[0].set(
+    xlabel="penalty λ",
+    ylabel="fraction of the models",
+    title="Good and bad models",
+    ylim=(0, 1.35),
+)
+axes[0].legend(loc="upper center", ncol=3, fontsize=8)
+for k, (key, color) in enumerate(
+    zip(metrics.CRBM_STATISTICS, plt.cm.tab10(np.arange(5)))
+):
+    medians = [np.nanmedian(nrmse_table[lambdas == lam, k]) for lam in lambda_grid]
+    axes[1].plot(
+        lambda_grid,
+        medians,
+        "o-",
+        color=color,
+        label=metrics.CRBM_STATISTIC_LABELS[key],
+        ms=4,
+    )
+axes[1].axhline(1.0, color="k", lw=0.8, ls="--")
+axes[1].axhline(0.0, color="k", lw=0.5)
+axes[1].set(
+    xscale="log",
+    xlabel="penalty λ",
+    ylabel="nRMSE (median over seeds)",
+    title="Each statistic",
+    ylim=(-0.5, 2.0),
+)
+axes[1].legend(fontsize=8, ncol=2)
+jitter = 1 + 0.08 * (seeds - (N_SEEDS - 1) / 2) / max(1, N_SEEDS)
+shown = np.where(np.isnan(norms), 3.0, np.clip(norms, 0, 3.0))
+for flag, marker in ((False, "o"), (True, "x")):
+    keep = bad == flag
+    axes[2].scatter(
+        (lambdas * jitter)[keep],
+        shown[keep],
+        marker=marker,
+        c=[range_colors[h] for h in in_high_range[keep]],
+        s=25,
+    )
+axes[2].plot(lambda_grid, np.clip(median_norm, 0, 3.0), color="k", lw=1, label="median")
+axes[2].axhline(
+    metrics.GOOD_NORM, color="k", lw=0.8, ls="--", label=f"good ≤ {metrics.GOOD_NORM}"
+)
+axes[2].axvline(
+    best_lambda, color=plotting.COLORS["train"], lw=1, label=f"best λ = {best_lambda:g}"
+)
+axes[2].set(
+    xscale="log",
+    xlabel="penalty λ",
+    ylabel="4-D error norm (clipped at 3)",
+    title="The criterion",
+    ylim=(0, 3.1),
+)
+handles = [
+    Line2D(
+        [], [], marker="o", ls="", color=range_colors[False], label="lower range of λ"
+    ),
+    Line2D(
+        [], [], marker="o", ls="", color=range_colors[True], label="upper range of λ"
+    ),
+    Line2D([], [], marker="x", ls="", color="k", label="bad (norm shown as 3)"),
+    *axes[2].get_legend_handles_labels()[0],
+]
+axes[2].legend(handles=handles, fontsize=8)
+plotting.label_panels(axes)
+plt.show()
+
+# %% [markdown]
+# Blue marks the lower range of λ, red the upper one. Over the sweep
+# {glue:text}`n_bad` models are bad. The best λ is {glue:text}`best_lambda:g`: a fraction
+# {glue:text}`best_frac_bad:.2f` of its models are bad, {glue:text}`best_frac_good:.2f` are
+# good, and their median norm is {glue:text}`best_median_norm:.2f` (good means at most
+# {glue:text}`good_norm:.2f`). At the smallest λ the median norm is
+# {glue:text}`small_median_norm:.2f` (bad fraction {glue:text}`small_frac_bad:.2f`), at the
+# largest {glue:text}`large_median_norm:.2f` (bad fraction {glue:text}`large_frac_bad:.2f`):
+# both ends are worse. At the smallest λ the largest error is in
+# {glue:text}`worst_stat_small`: a dense model has to set every neuron's share in every
+# hidden unit from a limited training set, where a sparse one has far fewer weights to
+# get right. At the largest λ the largest error is in
+# {glue:text}`worst_stat_large`: the penalty has removed weights the correlations needed
+# (median nRMSE of $\langle v_i v_j \rangle_c$: {glue:text}`vv_nrmse_large:.2f`).
+#
+# ## 5. A good and a bad model, statistic by statistic
+#
+# The numbers above summarize scatter plots. The **identity plots** show, for each
+# statistic, the test data (horizontal) against the model (vertical); a perfect model puts
+# every point on the diagonal. We take the best model at the best λ and the worst model of
+# the sweep.
+
+# %%
+good_model = int(
+    np.flatnonzero(at_best)[np.nanargmin(np.where(at_best, norms, np.inf)[at_best])]
+)
+worst_score = np.where(np.isnan(norms) | bad, np.inf, norms)
+candidates = np.flatnonzero(~history.diverged)
+bad_model = int(
+    candidates[np.argmax(np.where(np.isinf(worst_score), 1e9, worst_score)[candidates])]
+)
+pair_scores, pair_stats = score_models(
+    sweep.select([good_model, bad_model]),
+    torch.Generator(device=DEVICE).manual_seed(SEED + 1),
+)
+glue("good_lambda", float(lambdas[good_model]), display=False)
+glue("good_norm_value", float(norms[good_model]), display=False)
+glue("bad_lambda", float(lambdas[bad_model]), display=False)
+glue("bad_norm_value", float(norms[bad_model]), display=False)
+glue(
+    "bad_is_bad", "bad" if bad[bad_model] else "not bad, only the worst", display=False
+)
+
+# %% tags=["hide-input"]
+fig, axes = plt.subplots(2, 5, figsize=(13, 5.4))
+row_names = ("best", "worst (bad)" if bad[bad_model] else "worst")
+for row, (name, stats) in enumerate(zip(row_names, pair_stats)):
+    for col, key in enumerate(metrics.CRBM_STATISTICS):
+        ax = axes[row, col]
+        x, y = np.ravel(stats["test"][key]), np.ravel(stats["model"][key])
+        ax.plot(
+            x,
+            y,
+            ".",
+            ms=2,
+            alpha=0.4,
+            color=plotting.COLORS["model" if row == 0 else "alternative"],
+        )
+        low, high = min(x.min(), y.min()), max(x.max(), y.max())
+        ax.plot([low, high], [low, high], color="k", lw=0.7)
+        ax.set_title(
+            f"{metrics.CRBM_STATISTIC_LABELS[key]}: {pair_scores[row][key]:.2f}",
+            fontsize=9,
+        )
+        if row == 1:
+            ax.set_xlabel("test data")
+    axes[row, 0].set_ylabel(f"{name} model's samples")
+fig.suptitle("Identity plots (title: nRMSE of the statistic)")
+plt.show()
+
+# %% [markdown]
+# The good model (λ = {glue:text}`good_lambda:g`, norm {glue:text}`good_norm_value:.2f`)
+# hugs the diagonal for every statistic. The worst model (λ = {glue:text}`bad_lambda:g`,
+# norm {glue:text}`bad_norm_value:.2f`; it is {glue:text}`bad_is_bad`) misses some of them.
+# A **polar plot** puts the five nRMSEs on five spokes: the smaller the polygon, the better
+# the model.
+
+# %%
+fig, ax = plt.subplots(figsize=(5.4, 4.4), subplot_kw=dict(projection="polar"))
+angles = np.linspace(0, 2 * np.pi, len(metrics.CRBM_STATISTICS), endpoint=False)
+closed = np.append(angles, angles[0])
+for label, s, color in (
+    ("good model", pair_scores[0], plotting.COLORS["model"]),
+    ("worst model", pair_scores[1], plotting.COLORS["alternative"]),
+):
+    values = np.clip(
+        np.nan_to_num([s[k] for k in metrics.CRBM_STATISTICS], nan=2.0), -0.5, 2
+    )
+    ax.plot(closed, np.append(values, values[0]), "o-", color=color, label=label)
+ax.plot(
+    closed,
+    np.zeros_like(closed),
+    ":",
+    color=plotting.COLORS["train"],
+    lw=1.2,
+    label="nRMSE = 0 (data)",
+)
+ax.plot(
+    closed, np.ones_like(closed), "--", color="k", lw=0.8, label="nRMSE = 1 (shuffled)"
+)
+ax.set_xticks(
+    angles, [metrics.CRBM_STATISTIC_LABELS[k] for k in metrics.CRBM_STATISTICS]
+)
+ax.set_rlim(-0.5, 2)
+ax.set_rticks([0, 1, 2])
+fig.suptitle("nRMSE per statistic (clipped to [-0.5, 2])")
+ax.legend(loc="upper left", bbox_to_anchor=(1.05, 1.0), fontsize=8)
+plt.show()
+
+# %% [markdown]
+# ## 6. Comparing all models through their couplings
+#
+# Two models can reproduce the same statistics with different weights (hidden units come in
+# any order, and can split or merge). What they imply about *neurons* is comparable: the
+# **effective coupling** $J_{ij} = \sum_\mu w_{i\mu} w_{j\mu} \langle \mathrm{Var}(h_\mu \mid v)\rangle$,
+# the curvature of $\log P(v)$ in $v_i$ and $v_j$ averaged over the data, is how strongly
+# neuron $j$ firing raises (or lowers) the log-odds of neuron $i$ in the model. As in the seed
+# study, we flatten each model's matrix, look at all models in the plane of the first two
+# principal components, and split them into two clusters with k-means.
+
+# %%
+coupling_neurons = np.sort(
+    rng.choice(N_NEURONS, size=min(N_COUPLING_NEURONS, N_NEURONS), replace=False)
+)
+couplings = np.concatenate(
+    [
+        sweep.select(chunk.tolist())
+        .effective_couplings(data.train, coupling_neurons)
+        .cpu()
+        .numpy()
+        for chunk in np.array_split(
+            np.arange(lambdas.size), max(1, int(np.ceil(lambdas.size / EVAL_CHUNK)))
+        )
+    ]
+)
+upper = np.triu_indices(coupling_neurons.size, k=1)
+flat = np.nan_to_num(couplings[:, upper[0], upper[1]])
+pca = PCA(n_components=2, random_state=SEED)
+projected = pca.fit_transform(flat)
+clusters = KMeans(n_clusters=2, n_init=10, random_state=SEED).fit_predict(flat)
+# How well do the two clusters follow the two ranges of λ (up to naming the clusters)?
+agreement = max(np.mean(clusters == in_high_range), np.mean(clusters != in_high_range))
+glue("cluster_agreement", float(agreement), display=False)
+
+
+def cluster_members(cluster: int) -> str:
+    """The λ values of a cluster's models, with how many of each."""
+    values, counts = np.unique(lambdas[clusters == cluster], return_counts=True)
+    return ", ".join(f"{v:g} (×{c})" for v, c in zip(values, counts))
+
+
+glue("cluster0_lambdas", cluster_members(0), display=False)
+glue("cluster1_lambdas", cluster_members(1), display=False)
+glue("pca_variance", float(pca.explained_variance_ratio_.sum()), display=False)
+
+# %% tags=["hide-input"]
+fig, ax = plt.subplots(figsize=(6.0, 4.2))
+for cluster, marker in ((0, "o"), (1, "s")):
+    for high in (False, True):
+        keep = (clusters == cluster) & (in_high_range == high)
+        if not keep.any():
+            continue
+        ax.scatter(
+            projected[keep, 0],
+            projected[keep, 1],
+            marker=marker,
+            color=range_colors[high],
+            s=40,
+            alpha=0.8,
+            label=f"cluster {cluster}, {'upper' if high else 'lower'} range of λ",
+        )
+for lam in lambda_grid:  # label each λ once, at the centre of its models
+    centre = projected[lambdas == lam].mean(axis=0)
+    ax.annotate(
+        f"λ={lam:g}", centre, textcoords="offset points", xytext=(6, 6), fontsize=8
+    )
+ax.set(xlabel="PC 1 of the couplings", ylabel="PC 2", title="Couplings of every model")
+ax.legend(fontsize=8)
+plt.show()
+
+# %% [markdown]
+# The first two components hold a fraction {glue:text}`pca_variance:.2f` of the variance.
+# Cluster 0 holds the models with λ = {glue:text}`cluster0_lambdas`; cluster 1 those with
+# λ = {glue:text}`cluster1_lambdas`. Sorting the models by their cluster and by their range
+# of λ agrees for a fraction {glue:text}`cluster_agreement:.2f` of them: k-means finds where
+# the couplings change most along λ, which need not be the gap between the two ranges that
+# someone chose to sweep. Within each cluster, the good models can
+# be compared directly: we show the coupling matrix of the best model of each cluster (the
+# one with the lowest norm), neurons sorted by assembly, and measure how different two
+# matrices are by the nRMSE of their entries, 0 for identical matrices and about 1 for
+# matrices no more alike than a shuffle.
+
+
+# %%
+def best_in(selection: np.ndarray) -> int:
+    """The model with the lowest 4-D norm among `selection` (bad models last)."""
+    indices = np.flatnonzero(selection)
+    return int(indices[np.argmin(norm_for_ranking[indices])])
+
+
+representatives = [best_in(clusters == c) for c in (0, 1)]
+position = np.searchsorted(
+    coupling_neurons, neuron_order[np.isin(neuron_order, coupling_neurons)]
+)
+between = metrics.matrix_nrmse(
+    couplings[representatives[0]], couplings[representatives[1]]
+)
+same_lambda = np.flatnonzero(good & at_best)
+within = (
+    metrics.matrix_nrmse(couplings[same_lambda[0]], couplings[same_lambda[1]])
+    if same_lambda.size >= 2
+    else float("nan")
+)
+glue("between_nrmse", float(between), display=False)
+glue("within_nrmse", float(within), display=False)
+glue(
+    "rep_lambdas", ", ".join(f"{lambdas[r]:g}" for r in representatives), display=False
+)
+glue(
+    "rep_good",
+    ", ".join("good" if good[r] else "not good" for r in representatives),
+    display=False,
+)
+
+# %% tags=["hide-input"]
+fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+for ax, r, c in zip(axes, representatives, (0, 1)):
+    matrix = couplings[r][np.ix_(position, position)]
+    scale = np.abs(matrix).max() or 1.0
+    image = ax.imshow(
+        matrix, cmap="RdBu_r", vmin=-scale, vmax=scale, interpolation="nearest"
+    )
+    fig.colorbar(image, ax=ax, label="effective coupling J")
+    ax.set(
+        xlabel="neuron (sorted by assembly)",
+        ylabel="neuron (sorted by assembly)",
+        title=f"cluster {c}: λ = {lambdas[r]:g}, norm {norms[r]:.2f}",
+    )
+plotting.label_panels(axes)
+plt.show()
+
+# %% [markdown]
+# The representatives have λ = {glue:text}`rep_lambdas` (respectively
+# {glue:text}`rep_good`). Their matrices differ by an nRMSE of
+# {glue:text}`between_nrmse:.2f`; two good models of the best λ, trained from different
+# initial weights, differ by {glue:text}`within_nrmse:.2f`, although their hidden units are
+# numbered differently: the couplings are comparable across models where the weights are
+# not.
+#
+# ## 7. Did the models find the assemblies?
+#
+# The statistics never looked at the planted assemblies; the simulation knows them. For
+# each assembly we find the hidden unit whose weights overlap it most (cosine similarity
+# between the absolute weights and the membership vector: 1 for a unit with weights on
+# exactly that assembly's neurons) and average over assemblies.
+
+# %%
+best_match = np.array(
+    [metrics.best_match_overlap(w, truth.membership).mean() for w in weights]
+)
+recovery_at_best = (
+    float(best_match[at_best & ~bad].mean()) if np.any(at_best & ~bad) else float("nan")
+)
+shown_model = good_model
+overlap = metrics.assembly_overlap(weights[shown_model], truth.membership)
+matched = np.argmax(overlap, axis=1)
+glue("recovery_at_best", recovery_at_best, display=False)
+glue("recovery_small", float(np.median(best_match[lambdas == lambda_grid[0]])), display=False)
+glue("recovery_best_median", float(np.median(best_match[at_best])), display=False)
+glue("recovery_shown", float(overlap.max(axis=1).mean()), display=False)
+glue("n_units_used", int(np.unique(matched).size), display=False)
+
+# %% tags=["hide-input"]
+fig, axes = plt.subplots(
+    1, 2, figsize=(11, 3.8), gridspec_kw=dict(width_ratios=[1.3, 1])
+)
+unit_order = np.concatenate([matched, np.setdiff1d(np.arange(N_HIDDEN), matched)])
+_, first = np.unique(unit_order, return_index=True)
+unit_order = unit_order[np.sort(first)]
+image = axes[0].imshow(
+    overlap[:, unit_order], aspect="auto", cmap="magma", vmin=0, vmax=1
+)
+fig.colorbar(image, ax=axes[0], label="overlap")
+axes[0].set(
+    xlabel="hidden unit (matched first)",
+    ylabel="planted assembly",
+    title="Overlap, best model",
+)
+axes[0].yaxis.set_major_locator(MaxNLocator(integer=True))
+k = 0
+w_unit = weights[shown_model][:, matched[k]]
+sign = np.sign(w_unit[truth.membership[k]].sum()) or 1.0
+axes[1].plot(
+    np.flatnonzero(~truth.membership[k]),
+    sign * w_unit[~truth.membership[k]],
+    ".",
+    color=plotting.COLORS["data"],
+    label="other neurons",
+)
+axes[1].plot(
+    np.flatnonzero(truth.membership[k]),
+    sign * w_unit[truth.membership[k]],
+    "o",
+    color=plotting.COLORS["model"],
+    ms=4,
+    label=f"members of assembly {k}",
+)
+axes[1].axhline(0, color="k", lw=0.5)
+axes[1].set(
+    xlabel="neuron",
+    ylabel="weight (sign-aligned)",
+    title=f"Hidden unit matched to assembly {k}",
+)
+axes[1].legend(fontsize=8)
+plotting.label_panels(axes)
+plt.show()
+
+# %% [markdown]
+# At the best λ, the non-bad models match the planted assemblies with a mean best-match
+# overlap of {glue:text}`recovery_at_best:.2f`; the model shown reaches
+# {glue:text}`recovery_shown:.2f` with {glue:text}`n_units_used` distinct hidden units
+# matched to the {glue:text}`n_assemblies` assemblies. The unit in panel B puts its
+# largest weights on the members of its assembly.
+#
+# ## Exercises
+#
+# ### Exercise 1: does the best λ for statistics also find the assemblies?
+#
+# The sweep chose λ by how well models reproduce statistics. Using `best_match` (one mean
+# best-match overlap per model) and `norms`, plot for every λ the median overlap and the
+# median 4-D norm side by side. Is the λ that reproduces the statistics best also the one
+# that recovers the assemblies best? What do the small-λ models get right, and what wrong?
+
+
+# %% tags=["exercise"]
+def recovery_by_lambda() -> dict[float, float]:
+    """Median best-match overlap of the models of each λ in `lambda_grid`."""
+    # Your code: group `best_match` by `lambdas` and take the median of each group.
+    ...
+
+
+# %% tags=["solution", "hide-cell"]
+def recovery_by_lambda() -> dict[float, float]:
+    """Median best-match overlap of the models of each λ in `lambda_grid`."""
+    return {
+        float(lam): float(np.median(best_match[lambdas == lam])) for lam in lambda_grid
+    }
+
+
+recovery = recovery_by_lambda()
+fig, ax = plt.subplots(figsize=(5.4, 3.4))
+ax.plot(
+    lambda_grid,
+    list(recovery.values()),
+    "o-",
+    color=plotting.COLORS["model"],
+    label="assembly overlap",
+)
+ax.set(
+    xscale="log", xlabel="penalty λ", ylabel="median best-match overlap", ylim=(0, 1.05)
+)
+twin = ax.twinx()
+twin.plot(
+    lambda_grid,
+    np.clip(median_norm, 0, 3),
+    "s--",
+    color=plotting.COLORS["alternative"],
+    label="4-D norm",
+)
+twin.set_ylabel("median 4-D norm (clipped at 3)", color=plotting.COLORS["alternative"])
+ax.set_title("Statistics and assemblies, by λ")
+lines = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+ax.legend(handles=lines, loc="lower left")
+glue("exercise1_figure", fig, display=False)
+glue("peak_overlap_lambda", float(max(recovery, key=recovery.get)), display=False)
+plt.close(fig)
+
+# %% [markdown]
+# **Figure check.** The overlap is highest at λ = {glue:text}`peak_overlap_lambda:g`; the
+# statistics chose λ = {glue:text}`best_lambda:g`. The smallest λ reproduces the statistics
+# fairly well (median norm {glue:text}`small_median_norm:.2f`), yet its dense hidden units
+# match the assemblies less well (median overlap {glue:text}`recovery_small:.2f`, against
+# {glue:text}`recovery_best_median:.2f` at the best λ): good statistics do not guarantee
+# interpretable units, which is what the sparsity penalty buys.
+#
+# ```{glue:figure} exercise1_figure
+# :name: fig-crbm-exercise-1
+#
+# Expected result of exercise 1: assembly recovery and the statistics criterion across λ.
+# ```
+#
+# ### Exercise 2: the plain L1 penalty
+#
+# {cite}`vanderplas2023neural` penalized $\lambda \sum_{i\mu} |w_{i\mu}|$ (`penalty_kind="l1"`),
+# which taxes every weight the same. Train one model per λ of `lambda_grid` with it (the
+# sizes of the sweep, half its epochs to save time) and compare, for both penalties, the
+# number of hidden units that keep any weight above 0.1 ("alive"). What does L1 do at large
+# λ that L2L1 does not?
+
+
+# %% tags=["exercise"]
+def alive_units(w: np.ndarray) -> int:
+    """Number of hidden units (columns of the (N, H) `w`) with a weight above 0.1."""
+    # Your code: count the columns of w whose largest absolute weight exceeds 0.1.
+    ...
+
+
+# %% tags=["solution", "hide-cell"]
+def alive_units(w: np.ndarray) -> int:
+    """Number of hidden units (columns of the (N, H) `w`) with a weight above 0.1."""
+    return int(np.sum(np.abs(w).max(axis=0) > 0.1))
+
+
+l1_models = BatchedCRBM(
+    N_NEURONS,
+    N_HIDDEN,
+    n_models=lambda_grid.size,
+    seeds=[SEED + i for i in range(lambda_grid.size)],
+    weight_scale=0.1,
+    device=DEVICE,
+)
+train_crbms(
+    l1_models,
+    data.train,
+    lambda_grid,
+    penalty_kind="l1",
+    epochs=max(1, EPOCHS // 2),
+    batch_size=BATCH_SIZE,
+    n_chains=N_CHAINS,
+    gibbs_steps=GIBBS_STEPS,
+    lr=0.01,
+    lr_final=1e-4,
+    seed=SEED,
+    progress=False,
+)
+alive_l1 = [alive_units(w) for w in l1_models.weights.cpu().numpy()]
+alive_l2l1 = [
+    np.median([alive_units(weights[m]) for m in np.flatnonzero(lambdas == lam)])
+    for lam in lambda_grid
+]
+fig, ax = plt.subplots(figsize=(5.4, 3.4))
+ax.plot(
+    lambda_grid,
+    alive_l2l1,
+    "o-",
+    color=plotting.COLORS["model"],
+    label="L2L1 (sweep, median)",
+)
+ax.plot(lambda_grid, alive_l1, "s--", color=plotting.COLORS["alternative"], label="L1")
+ax.axhline(N_ASSEMBLIES, color="k", lw=0.8, ls=":", label="planted assemblies")
+ax.set(
+    xscale="log",
+    xlabel="penalty λ",
+    ylabel="hidden units alive",
+    title="Which units survive the penalty",
+)
+ax.legend(fontsize=8)
+glue("exercise2_figure", fig, display=False)
+plt.close(fig)
+dict(zip(lambda_grid.tolist(), alive_l1))
+
+# %% [markdown]
+# **Figure check.** Under L1 every weight pays the same price, so beyond a modest λ *all*
+# weights die at once and no hidden unit survives; under L2L1 a unit pays in proportion to
+# its total weight, so units shrink onto their strongest neurons and survive to much larger
+# λ. The same number λ means very different regularization under the two penalties: a λ
+# range is only meaningful with its penalty.
+#
+# ```{glue:figure} exercise2_figure
+# :name: fig-crbm-exercise-2
+#
+# Expected result of exercise 2: hidden units alive across λ for the two penalties.
+# ```
+#
+# ## On real data
+#
+# The recordings of {cite}`vanderplas2023neural` (light-sheet imaging of spontaneous
+# activity in larval zebrafish, about 40,000 neurons per fish) are published on the G-Node
+# GIN repository, <https://gin.g-node.org/vdplasthijs/cRBM_zebrafish_spontaneous_data>.
+# They are large and not needed to learn the method, so the course does not download them.
+# To analyse them, or any recording of your own, binarize the activity (time bins × neurons)
+# and hand it to the same loader: it checks the array and splits it in time.
+
+# %%
+your_activity = np.vstack(
+    [data.train, data.test]
+)  # stands in for your own binary array
+yours = load_assemblies(
+    source="user", activity=your_activity, train_fraction=TRAIN_FRACTION
+)
+print(
+    f"user data: train {yours.train.shape}, test {yours.test.shape}, truth: {yours.truth}"
+)
+try:
+    load_assemblies(source="user", activity=np.random.default_rng(0).random((100, 5)))
+except ValueError as error:
+    print(f"rejected: {error}")
+
+# %% [markdown]
+# ## Checks
+#
+# The chapter's scientific claims, asserted against the simulation's ground truth; they run
+# at every scale and fail the book build when the science breaks.
+
+# %%
+scale = config.get_scale()
+assert 0 < best < lambda_grid.size - 1, (
+    "the best λ lies inside the grid",
+    lambda_grid,
+    median_norm,
+)
+assert (
+    median_norm[0] > median_norm[best] and median_norm[-1] > median_norm[best]
+), median_norm
+assert np.isfinite(
+    nrmse_table[~history.diverged]
+).any(), "the statistics and criteria computed"
+assert (
+    abs(float(draws[3.0].mean()) - exact_mean[3.0]) < 0.03
+), "the dReLU sampler is exact"
+assert (
+    sparsity[lambdas == lambda_grid[-1]].mean()
+    > sparsity[lambdas == lambda_grid[0]].mean()
+)
+small_recovery = np.median(best_match[lambdas == lambda_grid[0]])
+assert small_recovery < np.median(best_match[at_best]), "small λ finds the assemblies worse"
+assert sparsity[lambdas == lambda_grid[0]].mean() < 0.5, "small λ: dense weights"
+assert sparsity[lambdas == lambda_grid[-1]].mean() > 0.9, "large λ: most weights gone"
+if scale != "smoke":
+    assert within < between, (
+        "two good models of the best λ are closer than the clusters",
+        within,
+        between,
+    )
+    assert frac_bad[best] < 0.1, ("under 10 % bad models at the best λ", frac_bad)
+    assert np.all(norms[at_best & ~bad] <= metrics.GOOD_NORM), (
+        "its models are good",
+        norms[at_best],
+    )
+    assert recovery_at_best >= 0.8, ("planted assemblies recovered", recovery_at_best)
+print("All checks passed.")
+
+# %% [markdown]
+# ## Summary
+#
+# - A cRBM explains binary population activity with hidden units that switch on with
+#   groups of neurons; its dReLU conditionals are mixtures of two truncated Gaussians and
+#   can be sampled exactly, even far in the tails, by inverting their CDFs in log space.
+# - A hyperparameter sweep is one tensor computation: a leading model dimension carries λ
+#   and the seed, the losses are summed, Adam works elementwise, and a model that diverges
+#   is frozen and marked instead of crashing the sweep.
+# - Models are scored on held-out data by the nRMSE of five statistics, between the
+#   training data (0) and shuffled statistics (1). Here the best λ was
+#   {glue:text}`best_lambda:g`; too little penalty gave dense, entangled units and slightly
+#   worse statistics, too much lost the correlations.
+# - Good statistics are necessary but not sufficient: the dense units of the smallest λ
+#   matched the planted assemblies worse (median overlap {glue:text}`recovery_small:.2f`)
+#   than the sparse units of the best λ ({glue:text}`recovery_best_median:.2f`).
+#
+# **What's next.** Chapter 5 trades the sparsity penalty for the β of a variational
+# autoencoder, and asks the same question of a different model: which setting gives latent
+# variables that mean something?
+#
+# ## References
+#
+# ```{bibliography}
+# :filter: docname in docnames
+# ```

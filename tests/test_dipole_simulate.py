@@ -1,0 +1,203 @@
+"""Tests of course_utils.simulate.dipole: drives, the planted target and the cached RMSE.
+
+The simulations are tiny (a 2 x 2 column, 40 ms, a coarse step) so the file runs in seconds;
+the ground truth they check is exact: a target simulated with the model's drive seeds is the
+model's own trial average, and the cached objective is hnn-core's RMSE to the last digit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+
+import numpy as np
+import pytest
+
+from course_utils.simulate import dipole as ds
+
+ds.import_hnn_core()
+from hnn_core import neymotin_2020_model  # noqa: E402  (after NEURON's options are set)
+from hnn_core.dipole import Dipole  # noqa: E402
+
+MESH = (2, 2)
+TIMES = np.linspace(0.0, 40.0, 25)
+SMALL = dict(n_trials=2, dt=0.1, smooth_ms=10.0)
+EARLY = {"evprox2_mu": 30.0, "evprox2_sigma": 3.0, "evprox2_ampa_L5_pyramidal": 0.5}
+LATER = {"evprox2_mu": 36.0, "evprox2_sigma": 3.0, "evprox2_ampa_L5_pyramidal": 0.5}
+
+
+def set_params(net, params):
+    ds.add_erp_drives(net, params)
+
+
+@pytest.fixture(scope="module")
+def planted() -> ds.PlantedDipole:
+    return ds.simulate_planted_dipole(EARLY, mesh_shape=MESH, times=TIMES, noise_fraction=0.05,
+                                      seed=1, **SMALL)
+
+
+@pytest.fixture
+def objective(planted) -> ds.DipoleObjective:
+    return ds.DipoleObjective(
+        neymotin_2020_model(mesh_shape=MESH), set_params, planted.times, planted.dipole,
+        n_trials=2, dt=0.1, scale_factor=planted.scale_factor, smooth_ms=10.0,
+    )
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def test_import_turns_neuron_graphics_off():
+    assert ds.import_hnn_core() == []  # already imported: nothing printed
+    assert "-nogui" in os.environ["NEURON_MODULE_OPTIONS"]
+
+
+def test_scale_factor_keeps_the_dipole_per_cell():
+    assert ds.scale_factor_for((10, 10)) == pytest.approx(3000.0)
+    assert ds.scale_factor_for((3, 3)) == pytest.approx(3000.0 * 100 / 9)
+    for bad in [(0, 3), (3,), "3x3", (2.5, 3), (True, 3)]:
+        with pytest.raises(ValueError, match="mesh_shape"):
+            ds.scale_factor_for(bad)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"evprox2_mu": float("nan")}, "finite"),
+        ({"evprox2_sigma": 0.0}, "sigma must be positive"),
+        ({"evprox2_ampa_L5_pyramidal": -0.1}, "non-negative"),
+        ({"evprox2_mu": "soon"}, "must be a number"),
+        ({"extra": 1.0}, "unknown"),
+    ],
+)
+def test_check_params_rejects_bad_values(change, message):
+    with pytest.raises(ValueError, match=message):
+        ds.check_params({**EARLY, **change})
+    missing = dict(EARLY)
+    del missing["evprox2_mu"]
+    with pytest.raises(ValueError, match="missing"):
+        ds.check_params(missing)
+
+
+def test_add_erp_drives_sets_the_fitted_drive_and_keeps_the_others():
+    net = neymotin_2020_model(mesh_shape=MESH)
+    ds.add_erp_drives(net, EARLY, event_seed=5)
+    assert list(net.external_drives) == ["evprox1", "evdist1", "evprox2"]
+    prox2 = net.external_drives["evprox2"]
+    assert prox2["dynamics"]["mu"] == 30.0 and prox2["dynamics"]["sigma"] == 3.0
+    assert prox2["weights_ampa"]["L5_pyramidal"] == 0.5
+    assert prox2["weights_ampa"]["L2_pyramidal"] == ds.ERP_DRIVES["evprox2"]["weights_ampa"]["L2_pyramidal"]
+    assert net.external_drives["evprox1"]["dynamics"]["mu"] == ds.ERP_DRIVES["evprox1"]["mu"]
+    assert all(d["n_drive_cells"] == 1 and d["event_seed"] == 5 for d in net.external_drives.values())
+    assert ds.ERP_DRIVES["evprox2"]["weights_ampa"]["L5_pyramidal"] is None  # not mutated
+    with pytest.raises(ValueError, match="already has the drive"):
+        ds.add_erp_drives(net, EARLY)
+    with pytest.raises(ValueError, match="event_seed"):
+        ds.add_erp_drives(neymotin_2020_model(mesh_shape=MESH), EARLY, event_seed=-1)
+
+
+# --------------------------------------------------------------------------- planted target
+
+
+def test_planted_target_is_the_models_average_plus_the_stated_noise(planted, objective):
+    assert planted.times.shape == planted.dipole.shape == planted.clean.shape == TIMES.shape
+    assert dict(planted.params) == EARLY
+    assert planted.scale_factor == pytest.approx(ds.scale_factor_for(MESH))
+    assert planted.noise_sd == pytest.approx(0.05 * np.ptp(planted.clean))
+    noise = planted.dipole - planted.clean
+    assert 0.3 * planted.noise_sd < noise.std() < 2.0 * planted.noise_sd
+    # Same drive seeds: the model at the planted parameters reproduces the clean target.
+    average = objective.average(EARLY)
+    model = np.interp(planted.times, objective.times, average)
+    np.testing.assert_allclose(model, planted.clean, rtol=1e-10, atol=1e-10)
+    with pytest.raises(ValueError):
+        planted.dipole[0] = 0.0  # read-only
+
+
+def test_planted_target_follows_its_seeds():
+    quiet = ds.simulate_planted_dipole(EARLY, mesh_shape=MESH, times=TIMES, noise_fraction=0.0,
+                                       **SMALL)
+    np.testing.assert_array_equal(quiet.dipole, quiet.clean)
+    other_draws = ds.simulate_planted_dipole(EARLY, mesh_shape=MESH, times=TIMES,
+                                             noise_fraction=0.0, event_seed=7, **SMALL)
+    assert not np.allclose(other_draws.clean, quiet.clean)
+
+
+def test_planted_target_rejects_bad_input():
+    with pytest.raises(ValueError, match="noise_fraction"):
+        ds.simulate_planted_dipole(EARLY, noise_fraction=-1.0)
+    with pytest.raises(ValueError, match="increasing"):
+        ds.simulate_planted_dipole(EARLY, times=[0.0, 20.0, 10.0])
+    with pytest.raises(ValueError, match="n_trials"):
+        ds.simulate_planted_dipole(EARLY, n_trials=0)
+
+
+# --------------------------------------------------------------------------- objective
+
+
+def test_objective_equals_hnn_cores_dipole_rmse(planted, objective):
+    from hnn_core.optimization.general_optimization import _update_params
+    from hnn_core.optimization.objective_functions import _rmse_evoked
+
+    target = Dipole(planted.times, planted.dipole)
+    with contextlib.redirect_stdout(io.StringIO()):  # hnn-core prints the loss
+        builtin = _rmse_evoked(
+            initial_net=neymotin_2020_model(mesh_shape=MESH), initial_params=dict(LATER),
+            set_params=set_params, predicted_params=list(LATER.values()),
+            update_params=_update_params, obj_values=[], tstop=planted.times[-1],
+            obj_fun_kwargs=dict(target=target, n_trials=2, dt=0.1,
+                                scale_factor=planted.scale_factor, smooth_window_len=10.0),
+        )
+    assert objective(LATER) == pytest.approx(builtin, rel=1e-12)
+
+
+def test_objective_caches_trials_and_counts_simulations(objective):
+    first = objective(LATER)
+    assert objective.n_simulations == 2 and len(objective.history) == 1
+    again = objective(list(LATER.values()))  # a vector in PARAM_NAMES order
+    assert again == first and objective.n_simulations == 2 and len(objective.history) == 2
+    one = objective.trials(LATER, n_trials=1)
+    np.testing.assert_array_equal(one[0], objective.trials(LATER)[0])
+    assert objective.n_simulations == 2  # trial 0 is trial 0 whatever the count
+    objective.trials(LATER, n_trials=3)
+    assert objective.n_simulations == 5
+    assert objective.rmse(EARLY) < first  # the planted parameters fit better
+    assert len(objective.history) == 2  # rmse() does not record
+
+
+def test_objective_as_hnn_obj_fun_handles_points_batches_and_coordinates(objective):
+    from hnn_core.optimization.general_optimization import _update_params
+
+    obj_fun = objective.hnn_obj_fun()
+    obj_values, best = [], {"obj": np.inf, "params": None}
+    kwargs = dict(initial_net=None, initial_params=dict(EARLY), set_params=None,
+                  update_params=_update_params, obj_values=obj_values, tstop=40.0,
+                  obj_fun_kwargs={})
+    single = obj_fun(predicted_params=list(LATER.values()), best=best, **kwargs)
+    batch = obj_fun(predicted_params=[list(LATER.values()), list(EARLY.values())], **kwargs)
+    assert isinstance(single, float) and isinstance(batch, list) and len(batch) == 2
+    assert batch[0] == single and obj_values == [single, batch]
+    assert best["params"] == list(LATER.values())
+    halved = objective.hnn_obj_fun(
+        to_params=lambda p: {**p, "evprox2_mu": 2 * p["evprox2_mu"]})
+    doubled = dict(LATER, evprox2_mu=LATER["evprox2_mu"] / 2)
+    assert halved(predicted_params=list(doubled.values()), **kwargs) == single
+
+
+def test_objective_rejects_bad_targets():
+    net = neymotin_2020_model(mesh_shape=MESH)
+    common = dict(n_trials=1, dt=0.1, scale_factor=1.0, smooth_ms=0.0)
+    with pytest.raises(ValueError, match="same length"):
+        ds.DipoleObjective(net, set_params, [0.0, 1.0, 2.0], [0.0, 1.0], **common)
+    with pytest.raises(ValueError, match="NaN"):
+        ds.DipoleObjective(net, set_params, [0.0, 1.0], [0.0, np.nan], **common)
+    with pytest.raises(ValueError, match="increasing"):
+        ds.DipoleObjective(net, set_params, [1.0, 0.0], [0.0, 1.0], **common)
+    with pytest.raises(ValueError, match="set_params"):
+        ds.DipoleObjective(net, "set", [0.0, 1.0], [0.0, 1.0], **common)
+    objective = ds.DipoleObjective(net, set_params, [0.0, 1.0], [0.0, 1.0], **common)
+    with pytest.raises(RuntimeError, match="No simulation"):
+        objective.times
+    with pytest.raises(ValueError, match="Expected 3 values"):
+        objective([1.0, 2.0])
