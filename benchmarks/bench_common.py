@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +14,29 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def machine(**extra: Any) -> dict[str, Any]:
-    """Describe the machine a measurement was taken on (cores, platform, Python), plus ``extra``."""
+    """Describe the machine a measurement was taken on (cores, platform, Python, speed on
+    :func:`host_reference_s`), plus ``extra``."""
     return {"cpus": os.cpu_count(), "platform": platform.platform(),
             "python": platform.python_version(),
-            "processor": platform.processor() or platform.machine(), **extra}
+            "processor": platform.processor() or platform.machine(),
+            "host_reference_s": host_reference_s(), **extra}
+
+
+def host_reference_s(repeats: int = 3) -> float:
+    """Seconds a fixed single-threaded Python workload takes here (best of ``repeats``).
+
+    Machines of the same kind (same cores, same CPU name) can differ in speed from one day
+    to the next; recorded next to a timing, this number tells whether two timings came from
+    equally fast hosts. Lower is faster.
+    """
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        total = 0.0
+        for step in range(1_000_000):
+            total += math.exp(-step * 1e-7)
+        best = min(best, time.perf_counter() - start)
+    return round(best, 3)
 
 
 def load_average() -> list[float]:

@@ -8,11 +8,14 @@ Usage::
 What it measures, on the chapter's protocol (200 ms settling, then 50 ms at 0.01 ms with a
 15 µA/cm² step from 10 ms; conductances drawn as in the chapter):
 
-- the batched simulator (``course_utils.simulate.hodgkin_huxley.simulate_dataset``) on the
-  full dataset, in float64 (the default) and float32: wall-clock and CPU time;
+- the batched simulator (``course_utils.simulate.hodgkin_huxley.simulate_dataset``, one
+  JAX-compiled loop) on the full dataset, in float64 and float32 (the default): wall-clock and
+  CPU time of the first call, which includes JAX's compilation as in a fresh notebook, and
+  of a second, compiled call;
 - a Python loop of :func:`scipy.integrate.solve_ivp` over a *subset* of the same traces,
-  with two settings: the tight reference of the tests (DOP853, rtol = atol = 1e-10) and a
-  typical setting (RK45, rtol = 1e-6, atol = 1e-8). Its time per trace is multiplied by the
+  with three settings: the tight reference of the tests (DOP853, rtol = atol = 1e-10), a
+  typical setting (RK45, rtol = 1e-6, atol = 1e-8) and a loose one (RK45, rtol = 1e-4,
+  atol = 1e-6). Its time per trace is multiplied by the
   number of traces: an **extrapolation**, stated as such in the output, since running the
   loop over 10,000 traces would take hours;
 - the accuracy of each against the tight reference on that subset (max |ΔV| in mV);
@@ -21,7 +24,8 @@ What it measures, on the chapter's protocol (200 ms settling, then 50 ms at 0.01
   of CPU times (less sensitive to other jobs on the machine).
 
 Results go to ``benchmarks/results/hodgkin_huxley.json``. The targets (issue 6): the full
-dataset in under 60 s on 2 CPU cores, at least 100 times faster than the loop. The exit code
+dataset in under 60 s on 2 CPU cores, at least 100 times faster than the loop (the fastest
+setting at least as accurate as the batched run). The exit code
 is 1 when a target is missed. Timings on a machine shared with other work are inflated: the
 JSON records the load average before and after, and CPU times next to wall times.
 """
@@ -36,8 +40,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import jax
 import numpy as np
-import torch
 
 from course_utils.simulate import hodgkin_huxley as hh
 
@@ -50,6 +54,7 @@ TARGET_SPEEDUP = 100.0
 LOOP_SETTINGS = {
     "tight (DOP853, rtol=atol=1e-10)": dict(method="DOP853", rtol=1e-10, atol=1e-10),
     "typical (RK45, rtol=1e-6, atol=1e-8)": dict(method="RK45", rtol=1e-6, atol=1e-8),
+    "loose (RK45, rtol=1e-4, atol=1e-6)": dict(method="RK45", rtol=1e-4, atol=1e-6),
 }
 
 
@@ -71,17 +76,20 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
 
     batched = {}
-    for name, dtype in (("float64", torch.float64), ("float32", torch.float32)):
-        traces, wall, cpu = timed(hh.simulate_dataset, args.n_traces, seed=args.seed, dtype=dtype)
+    for name in ("float64", "float32"):
+        traces, wall, cpu = timed(hh.simulate_dataset, args.n_traces, seed=args.seed, dtype=name)
+        _, wall_again, _ = timed(hh.simulate_dataset, args.n_traces, seed=args.seed, dtype=name)
         batched[name] = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-                         "per_trace_ms": round(1e3 * wall / args.n_traces, 3)}
+                         "per_trace_ms": round(1e3 * wall / args.n_traces, 3),
+                         "wall_s_compiled_repeat": round(wall_again, 2)}
         if name == "float64":
             subset_v = traces.v[: args.n_reference].copy()
             g_k, g_na = traces.g_k[: args.n_reference], traces.g_na[: args.n_reference]
         else:
             subset_v32 = traces.v[: args.n_reference].copy()
         del traces
-        print(f"batched {name}: {args.n_traces} traces in {wall:.1f} s wall, {cpu:.1f} s CPU", flush=True)
+        print(f"batched {name}: {args.n_traces} traces in {wall:.1f} s wall with compilation "
+              f"({wall_again:.1f} s compiled), {cpu:.1f} s CPU", flush=True)
 
     loops, references = {}, None
     for label, settings in LOOP_SETTINGS.items():
@@ -113,13 +121,20 @@ def main(argv: list[str] | None = None) -> int:
                     loop["extrapolated_wall_s"] / cores / run["wall_s"], 1),
                 "cpu_time_ratio": round(loop["cpu_s"] / args.n_reference * args.n_traces / run["cpu_s"], 1),
             }
-    # The target is judged on the default dtype against the loop of matching accuracy
-    # (RK45 at rtol 1e-6 is within about 1e-3 mV of the tight reference, as the batched run is).
-    default = "float32" if hh.simulate.__kwdefaults__["dtype"] == torch.float32 else "float64"
-    matched = speedups[default]["typical (RK45, rtol=1e-6, atol=1e-8)"]["wall_vs_loop_one_process"]
+    # The target is judged on the default dtype against the fastest loop that is at least as
+    # accurate as the batched run (a looser loop would be comparing different answers); the
+    # typical setting when none is.
+    default = hh.simulate.__kwdefaults__["dtype"]
+    as_accurate = [label for label, loop in loops.items()
+                   if loop["max_abs_error_mv_vs_tight"] <= accuracy[default]]
+    compared_with = (min(as_accurate, key=lambda label: loops[label]["per_trace_s"]) if as_accurate
+                     else "typical (RK45, rtol=1e-6, atol=1e-8)")
+    matched = speedups[default][compared_with]["wall_vs_loop_one_process"]
     record = {
         "measured": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(torch_threads=torch.get_num_threads(), torch=torch.__version__),
+        "machine": machine(jax=jax.__version__, jax_device=str(jax.devices()[0])),
+        "batched_note": "wall_s and cpu_s: first call, JAX compilation included (as in a fresh "
+                        "notebook); wall_s_compiled_repeat: the same call again",
         "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "protocol": "200 ms settling (0.1 ms steps), 50 ms recorded at 0.01 ms (5,000 samples), "
                     "15 uA/cm2 step from 10 ms; g_K ~ U(26, 46), g_Na ~ U(110, 130) mS/cm2",
@@ -132,8 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         "speedups": speedups,
         "default_dtype": default,
         "targets": {"wall_s_below": TARGET_WALL_S, "speedup_at_least": TARGET_SPEEDUP},
-        "target_rule": "default dtype: wall time below the limit, and wall-time speed-up against the "
-                       "one-process RK45 (rtol 1e-6) loop at least the target",
+        "target_rule": "default dtype: wall time (compilation included) below the limit, and "
+                       "wall-time speed-up against the fastest one-process loop at least as "
+                       "accurate as the batched run at least the target",
+        "target_compared_with": compared_with,
         "within_targets": bool(batched[default]["wall_s"] < TARGET_WALL_S and matched >= TARGET_SPEEDUP),
     }
     print(json.dumps(record, indent=2))

@@ -118,6 +118,7 @@ EVAL_THIN = SIZES["eval_thin"]  # ... one every EVAL_THIN steps
 EVAL_CHUNK = SIZES["eval_chunk"]  # models sampled at once (memory at full scale)
 N_COUPLING_NEURONS = SIZES["n_coupling_neurons"]  # neurons whose couplings PCA compares
 SEED = 2026
+PROGRESS = config.get_scale() == "full"  # tqdm bars on long full-scale runs; the book shows none
 rng = config.seed_everything(SEED)
 dict(SIZES)
 
@@ -368,6 +369,7 @@ history = train_crbms(
     lr=0.01,
     lr_final=1e-4,
     seed=SEED,
+    progress=PROGRESS,
 )
 # Calibration: the unpenalized fields and thresholds only, with longer chains (see text).
 calibration = train_crbms(
@@ -384,6 +386,7 @@ calibration = train_crbms(
     trainable=("fields", "theta_plus", "theta_minus"),
     init_fields=False,
     seed=SEED + 1,
+    progress=PROGRESS,
 )
 history.diverged |= calibration.diverged
 weights = sweep.weights.cpu().numpy()  # (M, N, H)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
 
 from course_utils.simulate import hodgkin_huxley as hh
 
@@ -18,7 +19,7 @@ PARAMETER_SETS = [(26.0, 110.0), (36.0, 120.0), (46.0, 130.0)]
 def batched() -> hh.HHTraces:
     """The chapter's protocol for the three parameter sets, in one float64 batch, with the gates."""
     g_k, g_na = np.array(PARAMETER_SETS).T
-    return hh.simulate(g_k, g_na, record_gates=True, dtype=torch.float64)
+    return hh.simulate(g_k, g_na, record_gates=True, dtype="float64")
 
 
 @pytest.fixture(scope="module")
@@ -42,31 +43,34 @@ def test_rates_at_rest_match_the_textbook_values():
     assert (n, m, h) == pytest.approx((0.3177, 0.0529, 0.5961), abs=1e-4)
 
 
-@pytest.mark.parametrize("kind", ["float", "numpy", "torch"])
+@pytest.mark.parametrize("kind", ["float", "numpy", "jax"])
 def test_removable_singularities_take_their_limits(kind):
-    convert = {"float": float, "numpy": np.asarray, "torch": lambda v: torch.tensor(v, dtype=torch.float64)}[kind]
-    a_n = hh.rate_constants(convert(-55.0))[0]
-    a_m = hh.rate_constants(convert(-40.0))[2]
-    assert float(a_n) == pytest.approx(0.1, rel=1e-12)
-    assert float(a_m) == pytest.approx(1.0, rel=1e-12)
-    # Continuous through the singular point (no spike of 0/0 or loss of digits next to it).
-    for v0, index, limit in ((-55.0, 0, 0.1), (-40.0, 2, 1.0)):
-        for dv in (1e-9, -1e-9, 1e-5, -1e-5):
-            value = float(hh.rate_constants(convert(v0 + dv))[index])
-            assert value == pytest.approx(limit * (1 + dv / 20), rel=1e-9)
+    convert = {"float": float, "numpy": np.asarray, "jax": lambda v: jnp.asarray(v, dtype="float64")}[kind]
+    with jax.enable_x64(True):
+        a_n = hh.rate_constants(convert(-55.0))[0]
+        a_m = hh.rate_constants(convert(-40.0))[2]
+        assert float(a_n) == pytest.approx(0.1, rel=1e-12)
+        assert float(a_m) == pytest.approx(1.0, rel=1e-12)
+        # Continuous through the singular point (no spike of 0/0 or loss of digits next to it).
+        for v0, index, limit in ((-55.0, 0, 0.1), (-40.0, 2, 1.0)):
+            for dv in (1e-9, -1e-9, 1e-5, -1e-5):
+                value = float(hh.rate_constants(convert(v0 + dv))[index])
+                assert value == pytest.approx(limit * (1 + dv / 20), rel=1e-9)
 
 
-def test_rate_forms_agree_across_floats_arrays_tensors_and_the_batched_rhs():
+def test_rate_forms_agree_across_floats_arrays_jax_and_the_batched_rhs():
     v = np.linspace(-100.0, 60.0, 321)  # passes through -55 and -40 exactly
     from_floats = np.array([hh.rate_constants(float(x)) for x in v]).T
     from_numpy = np.array(hh.rate_constants(v))
-    from_torch = np.array([r.numpy() for r in hh.rate_constants(torch.tensor(v))])
     np.testing.assert_allclose(from_numpy, from_floats, rtol=1e-12)
-    np.testing.assert_allclose(from_torch, from_floats, rtol=1e-12)
-    # The fused right-hand side of the integrator uses the same rates: check dn/dt, dm/dt, dh/dt.
-    state = torch.tensor(np.stack([v, np.full_like(v, 0.3), np.full_like(v, 0.1), np.full_like(v, 0.6)]))
-    g = torch.full((v.size,), 36.0, dtype=torch.float64)
-    rhs = hh._BatchedRHS(g, torch.full_like(g, 120.0), hh.HHParameters())(state, 0.0).numpy()
+    with jax.enable_x64(True):
+        from_jax = np.array([np.asarray(r) for r in hh.rate_constants(jnp.asarray(v))])
+        # The right-hand side of the integrator, traced by jit as in the integration.
+        state = jnp.asarray(np.stack([v, np.full_like(v, 0.3), np.full_like(v, 0.1), np.full_like(v, 0.6)]))
+        g = jnp.full((v.size,), 36.0)
+        derivatives = jax.jit(hh._derivatives, static_argnames="p")
+        rhs = np.asarray(derivatives(state, jnp.asarray(0.0), g, jnp.full_like(g, 120.0), p=hh.HHParameters()))
+    np.testing.assert_allclose(from_jax, from_floats, rtol=1e-12)
     a_n, b_n, a_m, b_m, a_h, b_h = from_floats
     np.testing.assert_allclose(rhs[1], a_n * 0.7 - b_n * 0.3, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(rhs[2], a_m * 0.9 - b_m * 0.1, rtol=1e-10, atol=1e-12)
@@ -113,19 +117,19 @@ def test_float32_default_stays_close(reference):
         np.testing.assert_allclose(ours, theirs, atol=1e-3)  # ms
 
 
-def test_chunks_and_threads_do_not_change_the_result():
+def test_a_trace_does_not_depend_on_the_batch_it_is_simulated_in():
     g_k, g_na = np.array(PARAMETER_SETS).T
     short = dict(current=hh.StepCurrent(15.0, 1.0), duration_ms=6.0, settle_ms=5.0)
-    chunked = hh.simulate(g_k, g_na, chunk_size=1, **short)
-    whole = hh.simulate(g_k, g_na, chunk_size=3, **short)
-    assert np.ptp(whole.v) > 50  # a spike happened
-    np.testing.assert_allclose(chunked.v, whole.v, atol=1e-3)  # vector and scalar kernels may round apart
+    alone = np.concatenate([hh.simulate(a, b, **short).v for a, b in PARAMETER_SETS])
+    together = hh.simulate(g_k, g_na, **short)
+    assert np.ptp(together.v) > 50  # a spike happened
+    np.testing.assert_allclose(alone, together.v, atol=1e-3)  # vector and scalar kernels may round apart
 
 
 def test_a_step_that_ends_lets_the_neuron_return_to_rest():
     current = hh.StepCurrent(10.0, 10.0, 50.0)
     traces = hh.simulate(36.0, 120.0, current=current, duration_ms=60.0, settle_ms=0.0, record_gates=True,
-                         dtype=torch.float64)
+                         dtype="float64")
     reference = hh.reference_solve_ivp(36.0, 120.0, current=current, duration_ms=60.0, settle_ms=0.0)
     assert np.max(np.abs(traces.v[0] - reference[0])) < 2e-3
     spikes = hh.spike_times(traces.v[0], traces.t_ms)[0]
@@ -188,7 +192,8 @@ def test_minmax_scale():
         (dict(dt_ms=0.0), "positive"),
         (dict(duration_ms=50.005), "whole multiple"),
         (dict(settle_ms=-1.0), "non-negative"),
-        (dict(chunk_size=0), "chunk_size"),
+        (dict(dtype="float16"), "dtype"),
+        (dict(device="tpu"), "device"),
     ],
 )
 def test_bad_input_is_refused_with_a_clear_message(kwargs, message):
@@ -205,3 +210,16 @@ def test_bad_steps_and_traces_are_refused():
         hh.spike_times(np.zeros((2, 5)), np.arange(4.0))
     with pytest.raises(ValueError, match="n_traces"):
         hh.sample_conductances(0, seed=1)
+
+
+def _jax_has_gpu() -> bool:
+    try:
+        return bool(jax.devices("gpu"))
+    except RuntimeError:
+        return False
+
+
+@pytest.mark.skipif(_jax_has_gpu(), reason="JAX has a GPU here: the request succeeds")
+def test_a_gpu_that_is_not_there_gives_advice_instead_of_a_silent_cpu_run():
+    with pytest.raises(RuntimeError, match="no GPU.*device='cpu'"):
+        hh.simulate(36.0, 120.0, duration_ms=1.0, settle_ms=0.0, device="cuda")

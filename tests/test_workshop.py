@@ -91,6 +91,21 @@ def test_build_config_sets_the_execution_mode(tmp_path):
     assert original["execute"]["allow_errors"] is False
 
 
+def test_build_book_runs_the_notebooks_at_its_scale_without_progress_widgets(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_run(command, env, cwd):
+        seen.update(command=command, env=env)
+        return subprocess.CompletedProcess(command, 1)  # a failed build writes no variants
+
+    monkeypatch.setattr(book.subprocess, "run", fake_run)
+    assert book.build_book("smoke", "off", root=ROOT, out_dir=tmp_path / "site") == 1
+    assert seen["env"]["COURSE_SCALE"] == "smoke"
+    # tqdm's notebook widgets would make each page load scripts from a CDN.
+    assert seen["env"]["TQDM_DISABLE"] == "1"
+    assert "-W" in seen["command"]
+
+
 def test_build_book_rejects_unknown_scale_and_mode():
     with pytest.raises(ValueError, match="scale"):
         book.build_book("huge")

@@ -8,8 +8,8 @@ near -65 mV)::
 
 :func:`simulate`
     Integrates every trace of a batch together with the classical fourth-order Runge-Kutta
-    scheme at a fixed step (torch, so it runs on a GPU when given one). Each trace has its
-    own maximal conductances ``g_K`` and ``g_Na``.
+    scheme at a fixed step, compiled by JAX into one loop (on a GPU when JAX has one). Each
+    trace has its own maximal conductances ``g_K`` and ``g_Na``.
 :func:`simulate_dataset`
     The protocol of the chapter: ``g_K ~ U(26, 46)``, ``g_Na ~ U(110, 130)`` mS/cm², 200 ms
     without input to settle, then 50 ms recorded at 0.01 ms with a 15 µA/cm² step from 10 ms.
@@ -26,12 +26,13 @@ Units: ms, mV, mS/cm², µA/cm², µF/cm².
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Sequence
 
+import jax
+import jax.numpy as jnp
 import numpy as np
-import torch
 
 __all__ = [
     "HHParameters", "StepCurrent", "HHTraces", "rate_constants", "steady_state_gates",
@@ -132,29 +133,26 @@ class HHTraces:
 def _x_over_one_minus_exp(x: Any) -> Any:
     """``x / (1 - exp(-x))`` with its removable singularity at 0 filled in (the limit is 1).
 
-    Works on Python floats, NumPy arrays and torch tensors. Near 0 the formula is 0/0 and
-    loses digits, so ``|x| < 1e-6`` uses the series ``1 + x/2 + x²/12`` instead.
+    Works on Python floats, NumPy arrays and JAX arrays (also inside :func:`jax.jit`). Near 0
+    the formula is 0/0 and loses digits, so ``|x| < 1e-6`` uses the series
+    ``1 + x/2 + x²/12`` instead. Floats are tested for first: the ``solve_ivp`` reference
+    calls this once per right-hand side, and a JAX type check would dominate its cost.
     """
-    if isinstance(x, torch.Tensor):
-        small = x.abs() < 1e-6
-        safe = torch.where(small, torch.ones_like(x), x)
-        return torch.where(small, 1.0 + x / 2 + x * x / 12, safe / -torch.expm1(-safe))
-    if isinstance(x, np.ndarray):
-        small = np.abs(x) < 1e-6
-        safe = np.where(small, 1.0, x)
-        return np.where(small, 1.0 + x / 2 + x * x / 12, safe / -np.expm1(-safe))
-    if abs(x) < 1e-6:
-        return 1.0 + x / 2 + x * x / 12
-    return x / -math.expm1(-x)
+    if isinstance(x, (float, int)):
+        if abs(x) < 1e-6:
+            return 1.0 + x / 2 + x * x / 12
+        return x / -math.expm1(-x)
+    xp = np if isinstance(x, (np.ndarray, np.generic)) else jnp
+    small = xp.abs(x) < 1e-6
+    safe = xp.where(small, 1.0, x)
+    return xp.where(small, 1.0 + x / 2 + x * x / 12, safe / -xp.expm1(-safe))
 
 
 def _exp(x: Any) -> Any:
-    """``exp`` for floats, arrays and tensors."""
-    if isinstance(x, torch.Tensor):
-        return torch.exp(x)
-    if isinstance(x, np.ndarray):
-        return np.exp(x)
-    return math.exp(x)
+    """``exp`` for floats, NumPy arrays and JAX arrays."""
+    if isinstance(x, (float, int)):
+        return math.exp(x)
+    return (np if isinstance(x, (np.ndarray, np.generic)) else jnp).exp(x)
 
 
 def rate_constants(v: Any) -> tuple[Any, Any, Any, Any, Any, Any]:
@@ -163,7 +161,7 @@ def rate_constants(v: Any) -> tuple[Any, Any, Any, Any, Any, Any]:
     Parameters
     ----------
     v
-        A float, NumPy array or torch tensor of potentials.
+        A float, NumPy array or JAX array of potentials.
 
     Returns
     -------
@@ -189,61 +187,66 @@ def steady_state_gates(v: Any) -> tuple[Any, Any, Any]:
 
 # --------------------------------------------------------------------------- batched RK4
 
-_CPU_CHUNK = 5000  # (6, 5000) rate rows stay under torch's 32,768-element threshold for OpenMP
+
+def _derivatives(state: jax.Array, current: jax.Array, g_k: jax.Array, g_na: jax.Array,
+                 p: HHParameters) -> jax.Array:
+    """Time derivatives of ``(V, n, m, h)`` for a state of shape ``(4, n_traces)``."""
+    v, n, m, h = state
+    a_n, b_n, a_m, b_m, a_h, b_h = rate_constants(v)
+    i_ion = g_na * m**3 * h * (v - p.e_na) + g_k * n**4 * (v - p.e_k) + p.g_l * (v - p.e_l)
+    return jnp.stack([(current - i_ion) / p.c_m, a_n * (1 - n) - b_n * n,
+                      a_m * (1 - m) - b_m * m, a_h * (1 - h) - b_h * h])
 
 
-class _BatchedRHS:
-    """The right-hand side of the HH equations for a state of shape ``(4, n_traces)``.
+def _rk4_step(state: jax.Array, dt: float, current: jax.Array, g_k: jax.Array, g_na: jax.Array,
+              p: HHParameters) -> jax.Array:
+    """One classical Runge-Kutta step; the current is constant over the step."""
+    k1 = _derivatives(state, current, g_k, g_na, p)
+    k2 = _derivatives(state + 0.5 * dt * k1, current, g_k, g_na, p)
+    k3 = _derivatives(state + 0.5 * dt * k2, current, g_k, g_na, p)
+    k4 = _derivatives(state + dt * k3, current, g_k, g_na, p)
+    return state + dt / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
 
-    The six rate functions share one affine map of ``V`` and two exponentials over stacked
-    rows, and intermediate results are updated in place, so that a stage costs about
-    twenty-five tensor operations whatever the batch size. :func:`rate_constants` is the
-    readable form of the same rates (the tests check that the two agree).
+
+@partial(jax.jit, static_argnames=("n_settle", "settle_dt_ms", "dt_ms", "n_rows", "params"))
+def _integrate(g_k: jax.Array, g_na: jax.Array, step_currents: jax.Array, *, n_settle: int,
+               settle_dt_ms: float, dt_ms: float, n_rows: int, params: HHParameters) -> jax.Array:
+    """Settle, then record: returns the first ``n_rows`` of the state before each step.
+
+    The whole integration is one compiled XLA loop: each RK4 step is fused into a few
+    kernels over all traces, with no Python between steps. Shape ``(n_samples, n_rows, n)``.
     """
+    v0 = jnp.full_like(g_k, -65.0)
+    state = jnp.stack([v0, *steady_state_gates(v0)])
+    no_input = jnp.zeros((), g_k.dtype)
+    state = jax.lax.fori_loop(
+        0, n_settle, lambda _, s: _rk4_step(s, settle_dt_ms, no_input, g_k, g_na, params), state)
 
-    def __init__(self, g_k: torch.Tensor, g_na: torch.Tensor, p: HHParameters) -> None:
-        like = dict(dtype=g_k.dtype, device=g_k.device)
-        # Rows: (V+65)/80, (V+65)/18, (V+65)/20, (V+35)/10 feed exp(-.); (V+55)/10, (V+40)/10
-        # feed x / (1 - exp(-x)), written below as z / expm1(z) with z = -x.
-        scale = torch.tensor([80.0, 18.0, 20.0, 10.0, 10.0, 10.0], **like)[:, None]
-        shift = torch.tensor([65.0, 65.0, 65.0, 35.0, 55.0, 40.0], **like)[:, None]
-        self.slope = -1.0 / scale
-        self.offset = -shift / scale
-        self.alpha_scale = torch.tensor([0.1, 1.0, 0.07], **like)[:, None]  # alpha_n, alpha_m, alpha_h
-        self.beta_scale = torch.tensor([0.125, 4.0], **like)[:, None]  # beta_n, beta_m
-        self.conductance = torch.stack((g_na, g_k, torch.full_like(g_k, p.g_l))) / p.c_m
-        self.reversal = torch.tensor([p.e_na, p.e_k, p.e_l], **like)[:, None]
-        self.ones = torch.ones_like(g_k)
-        self.inverse_c_m = 1.0 / p.c_m
+    def record_then_step(s: jax.Array, current: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return _rk4_step(s, dt_ms, current, g_k, g_na, params), s[:n_rows]
 
-    def __call__(self, state: torch.Tensor, current: float) -> torch.Tensor:
-        v, gates = state[0], state[1:]
-        z = torch.addcmul(self.offset, v, self.slope)  # (6, n_traces)
-        e = torch.exp(z[:4])
-        z_alpha = z[4:]
-        # x / (1 - exp(-x)) is 0/0 at x = 0 (V = -55 or -40 mV); expm1 keeps every digit
-        # near 0, so only the exact zero needs a stand-in (the limit there is 1).
-        z_alpha = torch.where(z_alpha == 0, 1e-12, z_alpha)
-        alpha = torch.cat((z_alpha / torch.expm1(z_alpha), e[2:3])).mul_(self.alpha_scale)
-        beta = torch.cat((e[:2].mul_(self.beta_scale), e[3:4].add_(1.0).reciprocal_()))
-        n, m, h = gates
-        n2 = n * n
-        # Ionic currents divided by C_m: g * (m^3 h, n^4, 1) * (V - E), summed over Na, K, L.
-        open_fraction = torch.stack((m * m * m * h, n2.mul_(n2), self.ones))
-        i_ion = open_fraction.mul_(self.conductance).mul_(v - self.reversal).sum(0)
-        out = torch.empty_like(state)
-        torch.sub(current * self.inverse_c_m, i_ion, out=out[0])
-        torch.addcmul(alpha, beta.add_(alpha), gates, value=-1.0, out=out[1:])  # alpha - (alpha+beta) x
-        return out
+    _, recorded = jax.lax.scan(record_then_step, state, step_currents)
+    return recorded
 
-    def rk4_step(self, state: torch.Tensor, dt: float, current: float) -> torch.Tensor:
-        """One classical Runge-Kutta step; the current is constant over the step."""
-        k1 = self(state, current)
-        k2 = self(torch.add(state, k1, alpha=0.5 * dt), current)
-        k3 = self(torch.add(state, k2, alpha=0.5 * dt), current)
-        k4 = self(torch.add(state, k3, alpha=dt), current)
-        k2.add_(k3).mul_(2.0).add_(k1).add_(k4)  # k1 + 2 k2 + 2 k3 + k4
-        return torch.add(state, k2, alpha=dt / 6.0)
+
+_DTYPES = ("float32", "float64")
+
+
+def _jax_device(device: Any) -> jax.Device:
+    """The JAX device for ``"cpu"``, ``"cuda"``/``"gpu"`` (or a torch device of those types)."""
+    kind = str(getattr(device, "type", device)).split(":")[0].lower()
+    if kind == "cpu":
+        return jax.devices("cpu")[0]
+    if kind in ("cuda", "gpu"):
+        try:
+            return jax.devices("gpu")[0]
+        except RuntimeError as error:
+            raise RuntimeError(
+                "JAX sees no GPU here, so the simulator cannot run on it. Simulate on "
+                "device='cpu' (10,000 traces take seconds on two cores), or install JAX's "
+                "CUDA build (pip install 'jax[cuda12]') to use the GPU."
+            ) from error
+    raise ValueError(f"device must be 'cpu' or 'cuda' (or 'gpu'), got {device!r}.")
 
 
 def _as_conductances(g_k: Any, g_na: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -305,16 +308,18 @@ def simulate(
     settle_dt_ms: float = 0.1,
     params: HHParameters = HHParameters(),
     record_gates: bool = False,
-    device: str | torch.device = "cpu",
-    dtype: torch.dtype = torch.float32,
-    chunk_size: int | None = None,
+    device: Any = "cpu",
+    dtype: str = "float32",
 ) -> HHTraces:
     """Integrate a batch of Hodgkin-Huxley neurons, one trace per pair ``(g_k, g_na)``.
 
     Every trace starts at -65 mV with its gates at their steady state there, is integrated
     for ``settle_ms`` without input (to reach its own resting state), then recorded for
-    ``duration_ms`` while ``current`` is injected. All traces advance together: each RK4
-    stage is a few tensor operations on a ``(4, n_traces)`` state.
+    ``duration_ms`` while ``current`` is injected. All traces advance together, and the whole
+    integration is compiled by JAX into one loop whose steps act on a ``(4, n_traces)``
+    state: no Python runs between steps, which is what makes it fast on a CPU. The first call
+    for a given number of traces and samples compiles (about a second or two); the
+    compilation is cached for the rest of the session.
 
     Parameters
     ----------
@@ -339,17 +344,14 @@ def simulate(
     record_gates
         Also return ``n, m, h`` (four times the memory of the voltage alone).
     device
-        Torch device to integrate on, e.g. ``"cuda"``.
+        ``"cpu"`` (default) or ``"cuda"``/``"gpu"`` (a torch device of those types works
+        too); the GPU needs JAX's CUDA build, a CUDA build of torch is not enough.
     dtype
-        Floating-point type of the integration; the recorded traces are float32 either way.
-        ``torch.float32`` (the default) stays within about 0.02 mV and 1e-3 ms (spike times)
-        of a tight ``solve_ivp`` reference; ``torch.float64`` within 0.001 mV, at about 1.2 to
-        1.6 times the cost (``benchmarks/hodgkin_huxley.py`` measures both).
-    chunk_size
-        Traces integrated together. ``None``: all of them on a GPU; on the CPU, equal chunks
-        of at most 5,000 run in parallel threads (one per torch thread), which keeps each tensor
-        operation small enough to run on one core instead of being split across cores
-        by OpenMP, a split that costs more than it gains at this size.
+        ``"float32"`` (default) or ``"float64"``, the floating-point type of the
+        integration; the recorded traces are float32 either way. float32 stays within a few
+        hundredths of a mV and 1e-3 ms (spike times) of a tight ``solve_ivp`` reference;
+        float64 within 0.002 mV, at about twice the cost (``benchmarks/hodgkin_huxley.py``
+        measures both).
 
     Returns
     -------
@@ -360,44 +362,24 @@ def simulate(
     ------
     ValueError
         On conductances that are negative, NaN or of mismatched lengths; on times that are not
-        positive or not whole multiples of their step; on too coarse a step; or if the
-        integration produced NaN (parameters far outside the physiological range).
+        positive or not whole multiples of their step; on too coarse a step; on an unknown
+        dtype or device; or if the integration produced NaN (parameters far outside the
+        physiological range).
+    RuntimeError
+        If ``device`` asks for a GPU that JAX does not see.
     """
     g_k_arr, g_na_arr = _as_conductances(g_k, g_na)
     n_samples, n_settle = _check_times(duration_ms, dt_ms, settle_ms, settle_dt_ms)
-    device = torch.device(device)
-    n_traces, n_rows = g_k_arr.size, (4 if record_gates else 1)
-    threads = torch.get_num_threads() if device.type == "cpu" else 1
-    if chunk_size is None:  # equal chunks of at most _CPU_CHUNK, a multiple of the threads
-        n_chunks = threads * math.ceil(n_traces / (threads * _CPU_CHUNK)) if device.type == "cpu" else 1
-        chunk_size = math.ceil(n_traces / n_chunks)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}.")
-    traces = np.empty((n_traces, n_rows, n_samples), dtype=np.float32)
-
-    def run_chunk(start: int) -> None:
-        stop = min(start + int(chunk_size), n_traces)
-        rhs = _BatchedRHS(torch.as_tensor(g_k_arr[start:stop], dtype=dtype, device=device),
-                          torch.as_tensor(g_na_arr[start:stop], dtype=dtype, device=device), params)
-        v0 = torch.full((stop - start,), -65.0, dtype=dtype, device=device)
-        state = torch.stack((v0, *steady_state_gates(v0)))
-        recorded = torch.empty((n_samples, n_rows, stop - start), dtype=torch.float32, device=device)
-        with torch.no_grad():
-            for _ in range(n_settle):
-                state = rhs.rk4_step(state, settle_dt_ms, 0.0)
-            for k in range(n_samples):
-                recorded[k] = state[:n_rows]
-                state = rhs.rk4_step(state, dt_ms, current((k + 0.5) * dt_ms))
-        traces[start:stop] = recorded.permute(2, 1, 0).cpu().numpy()
-
-    starts = range(0, n_traces, int(chunk_size))
-    workers = min(len(starts), threads)
-    if workers > 1:  # torch releases the GIL inside its kernels: chunks run on separate cores
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(run_chunk, starts))
-    else:
-        for start in starts:
-            run_chunk(start)
+    dtype_name = str(dtype)
+    if dtype_name not in _DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}.")
+    target = _jax_device(device)
+    step_currents = np.array([current((k + 0.5) * dt_ms) for k in range(n_samples)])
+    with jax.enable_x64(dtype_name == "float64"), jax.default_device(target):
+        inputs = (jnp.asarray(a, dtype=dtype_name) for a in (g_k_arr, g_na_arr, step_currents))
+        recorded = _integrate(*inputs, n_settle=n_settle, settle_dt_ms=float(settle_dt_ms),
+                              dt_ms=float(dt_ms), n_rows=4 if record_gates else 1, params=params)
+        traces = np.asarray(recorded, dtype=np.float32).transpose(2, 1, 0)
     if not np.all(np.isfinite(traces)):
         raise ValueError(
             "The integration produced NaN or inf: check that the conductances and the current "
@@ -445,8 +427,8 @@ def simulate_dataset(
     dt_ms: float = 0.01,
     settle_ms: float = 200.0,
     settle_dt_ms: float = 0.1,
-    device: str | torch.device = "cpu",
-    dtype: torch.dtype = torch.float32,
+    device: Any = "cpu",
+    dtype: str = "float32",
 ) -> HHTraces:
     """Simulate the chapter's dataset: random ``g_K``, ``g_Na`` and one step response each.
 

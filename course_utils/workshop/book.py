@@ -86,7 +86,9 @@ def build_book(scale: str = "default", execution: str = "cache", *, strict: bool
     command = [jupyter_book, "build", str(root), "--path-output", str(out_dir), "--config", str(config)]
     if strict:
         command += ["-W", "-n", "--keep-going"]
-    env = {**os.environ, SCALE_ENV: scale}
+    # No progress bars in the executed book: a static page cannot animate them, and tqdm's
+    # notebook widgets would make each page fetch scripts from a CDN (and fail offline).
+    env = {**os.environ, SCALE_ENV: scale, "TQDM_DISABLE": "1"}
     code = subprocess.run(command, env=env, cwd=root).returncode
     if code == 0:
         write_variants(chapter_sources(root), out_dir, variants_dir(out_dir))
