@@ -123,3 +123,19 @@ def test_download_links_resolve(page, site, source):
         href = link.first.get_attribute("href")
         response = page.request.get(f"{site}/notebooks/{href}")
         assert response.ok and b'"cells"' in response.body()
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.stem)
+def test_launch_links_open_the_chapters_notebook_once_the_repository_is_public(page, site, source):
+    repository = book.repository_url(ROOT)
+    if repository is None:  # unpublished: no launch buttons by design (book/contributing.md)
+        _open(page, f"{site}/notebooks/{source.stem}.html")
+        assert page.locator('a[href^="https://colab.research.google.com"]').count() == 0
+        return
+    _open(page, f"{site}/notebooks/{source.stem}.html")
+    path = repository.split("://", 1)[1].split("/", 1)[1]  # <org>/<repo>
+    notebook = f"notebooks/{source.stem}.ipynb"
+    for service in (book.COLAB_URL, book.BINDER_URL):
+        links = page.locator(f'a[href^="{service}"]')
+        hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
+        assert any(path in href and href.endswith(notebook) for href in hrefs), (service, hrefs)

@@ -91,6 +91,29 @@ def test_build_config_sets_the_execution_mode(tmp_path):
     assert original["execute"]["allow_errors"] is False
 
 
+def _book_copy(folder: Path, urls: str = "") -> Path:
+    folder.mkdir()
+    for name in ("_config.yml", "_toc.yml"):
+        (folder / name).write_text((ROOT / name).read_text())
+    (folder / "pyproject.toml").write_text(f'[project]\nname = "x"\n{urls}')
+    return folder
+
+
+def test_launch_buttons_appear_only_once_the_course_names_its_public_repository(tmp_path):
+    unpublished = _book_copy(tmp_path / "unpublished")
+    config = yaml.safe_load(book.write_build_config(unpublished, tmp_path / "a", "off").read_text())
+    assert book.repository_url(unpublished) is None
+    assert "launch_buttons" not in config and "repository" not in config
+
+    published = _book_copy(tmp_path / "published",
+                           '[project.urls]\nRepository = "https://github.com/someone/course/"\n')
+    config = yaml.safe_load(book.write_build_config(published, tmp_path / "b", "off").read_text())
+    assert config["repository"]["url"] == "https://github.com/someone/course"
+    assert config["launch_buttons"]["binderhub_url"] == book.BINDER_URL
+    assert config["launch_buttons"]["colab_url"] == book.COLAB_URL
+    assert config["execute"]["execute_notebooks"] == "off"
+
+
 def test_build_book_runs_the_notebooks_at_its_scale_without_progress_widgets(tmp_path, monkeypatch):
     seen = {}
 

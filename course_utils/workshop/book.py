@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -40,10 +41,39 @@ def find_book_root(start: Path | None = None) -> Path:
     )
 
 
+BINDER_URL = "https://mybinder.org"
+COLAB_URL = "https://colab.research.google.com"
+
+
+def repository_url(root: Path) -> str | None:
+    """The course's public repository, ``[project.urls] Repository`` of ``pyproject.toml``.
+
+    ``None`` while the course is unpublished: launch buttons need a public repository to
+    point Binder and Colab at, and a button to a made-up address would only be a broken link.
+    """
+    path = root / "pyproject.toml"
+    if not path.is_file():
+        return None
+    urls = tomllib.loads(path.read_text()).get("project", {}).get("urls", {})
+    url = str(urls.get("Repository", "")).strip().rstrip("/")
+    return url or None
+
+
 def write_build_config(root: Path, out_dir: Path, execution: str) -> Path:
-    """Write a copy of ``_config.yml`` with the execution mode set, and return its path."""
+    """Write a copy of ``_config.yml`` for one build, and return its path.
+
+    The copy sets the execution mode and, once ``pyproject.toml`` names the course's public
+    repository (:func:`repository_url`), the repository and the Binder and Colab launch
+    buttons, which open each chapter's paired ``.ipynb`` from that repository.
+    """
     config = yaml.safe_load((root / "_config.yml").read_text())
     config.setdefault("execute", {})["execute_notebooks"] = execution
+    url = repository_url(root)
+    if url:
+        config["repository"] = {"url": url, "branch": "main", "path_to_book": ""}
+        config["launch_buttons"] = {"notebook_interface": "jupyterlab",
+                                    "binderhub_url": BINDER_URL, "colab_url": COLAB_URL}
+        config.setdefault("html", {})["use_repository_button"] = True
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "_config.generated.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
