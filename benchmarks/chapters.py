@@ -34,7 +34,7 @@ from jupytext.cli import jupytext as jupytext_cli
 from nbclient import NotebookClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: find bench_common
-from bench_common import host_reference_s, machine, write_record  # noqa: E402
+from bench_common import machine, write_record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -105,14 +105,17 @@ def load_results(scale: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def save_results(scale: str, chapters: dict[str, dict]) -> Path:
-    """Merge ``chapters`` into the results file of ``scale`` and write it atomically."""
+def save_results(scale: str, chapters: dict[str, dict], host: dict | None = None) -> Path:
+    """Merge ``chapters`` into the results file of ``scale`` and write it atomically.
+
+    ``host`` is the run's :func:`machine` record (measured once per run); ``None`` measures it.
+    """
     RESULTS.mkdir(exist_ok=True)
     previous = load_results(scale) or {"chapters": {}}
     record = {
         "scale": scale,
         "measured": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-        "machine": machine(),
+        "machine": host or machine(),
         "budget": BUDGETS[scale],
         "chapters": {**previous["chapters"], **chapters},
     }
@@ -196,12 +199,13 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     # Each chapter's entry says when and on how fast a host it was measured: runs of
     # single chapters merge into the file, and hosts of one kind differ in speed.
+    host = machine()
     measured_on = {"measured": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-                   "host_reference_s": host_reference_s()}
+                   "host_reference_s": host["host_reference_s"]}
     for source in sources:  # saved chapter by chapter: a failing chapter loses no earlier result
         results[source.stem] = {**run_chapter(source, args.scale), **measured_on}
         print(f"{source.stem}: {json.dumps(results[source.stem])}", flush=True)
-        print(f"wrote {save_results(args.scale, {source.stem: results[source.stem]})}")
+        print(f"wrote {save_results(args.scale, {source.stem: results[source.stem]}, host)}")
     if args.write:
         render()
     return 0 if all(r["within_budget"] for r in results.values()) else 1

@@ -233,3 +233,18 @@ def register(monkeypatch: pytest.MonkeyPatch) -> Callable[..., object]:
         return entry
 
     return _register
+
+
+# --------------------------------------------------------------------------- torch
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Run a test on one torch thread: small tensors gain nothing from a second thread and
+    lose much to synchronisation on a busy machine. The previous count is restored."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -20,13 +20,7 @@ from course_utils.models.crbm import BatchedCRBM
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one torch thread avoids thread synchronisation on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # (gamma_plus, gamma_minus, theta_plus, theta_minus, input): the bulk, asymmetric units,
 # thresholds that open a gap around 0, and inputs far in either tail.

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from course_utils import metrics
 from course_utils.models.crbm import BatchedCRBM, train_crbms
 from course_utils.simulate.assemblies import simulate_assemblies
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one torch thread avoids thread synchronisation on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 SETTINGS = dict(penalty_kind="l2l1", epochs=25, batch_size=100, n_chains=50, gibbs_steps=2, lr=0.01,
