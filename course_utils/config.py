@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -200,7 +201,10 @@ def sizes(chapter: str, scale: str | None = None) -> Mapping[str, Any]:
 
 
 def seed_everything(seed: int) -> np.random.Generator:
-    """Seed Python's, NumPy's and (if it is installed) torch's random generators at once.
+    """Seed Python's, NumPy's and (if it has been imported) torch's random generators at once.
+
+    torch is seeded only when the caller has already imported it: importing it here would
+    add seconds to chapters that never use it. Import torch before calling.
 
     Parameters
     ----------
@@ -223,11 +227,8 @@ def seed_everything(seed: int) -> np.random.Generator:
     random.seed(seed)
     # Libraries that still draw from NumPy's global state (e.g. hnn-core's optimizer).
     np.random.seed(seed % 2**32)
-    try:
-        import torch
-    except ImportError:
-        pass
-    else:
+    torch = sys.modules.get("torch")
+    if torch is not None:
         torch.manual_seed(seed)  # seeds CUDA and MPS generators too
     return np.random.default_rng(seed)
 

@@ -32,8 +32,9 @@
 #   a model with many weights and few spikes overfits;
 # - write down the ridge-penalized objective, say what its strength α does, and read the
 #   strength nemos expects from it;
-# - choose α with scikit-learn's `GridSearchCV` on folds of contiguous time, and explain why
-#   shuffled folds flatter the models that overfit most;
+# - choose α by cross-validation on folds of contiguous time (scikit-learn's `KFold`, or
+#   `GridSearchCV`), and explain why shuffled folds flatter the models that overfit most;
+# - fit a whole grid of strengths as one optimization when the penalty allows it;
 # - use lasso and group lasso to select couplings, and score the selected network against the
 #   true one (ROC AUC, precision and recall).
 #
@@ -80,6 +81,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 
 from course_utils import config, metrics, plotting
 from course_utils.data import DataFetchError, load_head_direction
+from course_utils.models.glm_grid import GLMWeights, fit_strength_grid
 from course_utils.workshop import report
 
 plotting.use_course_style()
@@ -368,9 +370,15 @@ plt.show()
 # nemos `alpha / n_bins` of the data it is fitted to.
 # ```
 #
-# We fit every strength of the grid used later, from the largest down, each fit starting from
-# the previous one's weights (a *warm start*: same answer, fewer steps). Three of them,
-# α = 0.01, 1 and 100, are compared side by side.
+# We fit every strength of the grid used later, and we fit them **all at once**. A
+# `PopulationGLM`'s loss is a sum over neurons, each neuron's own log-likelihood plus the
+# penalty on its own weights: nothing couples two neurons. So {glue:text}`n_alphas`
+# strengths for {glue:text}`n_neurons` neurons are one problem with
+# {glue:text}`n_alphas` × {glue:text}`n_neurons` independent columns, copy $k$ of the
+# counts penalized at $\alpha_k$. `course_utils.models.glm_grid.fit_strength_grid` builds
+# that problem, fits it once and hands back each strength's weights: one optimization and one
+# compiled program instead of one per strength (its tests check it against separate fits).
+# Three of the strengths, α = 0.01, 1 and 100, are compared side by side.
 
 # %%
 def ridge_glm(alpha: float, n_bins: int, pattern: np.ndarray = coupling_pattern) -> nmo.glm.PopulationGLM:
@@ -380,11 +388,18 @@ def ridge_glm(alpha: float, n_bins: int, pattern: np.ndarray = coupling_pattern)
                                  solver_name="LBFGS", solver_kwargs=dict(maxiter=MAX_ITER))
 
 
-ridge_fits, previous = {}, None
-for alpha in sorted(ALPHAS, reverse=True):
-    ridge_fits[alpha] = fit(ridge_glm(alpha, n_train), X_train, Y_train, init=previous)
-    previous = warm_start(ridge_fits[alpha])
-jax.clear_caches()  # each fit compiled a program of its own: free them once they are done
+def ridge_grid(alphas: tuple[float, ...], X: np.ndarray, Y: np.ndarray) -> dict[float, GLMWeights]:
+    """Ridge weights at every strength of ``alphas``, fitted as one stacked PopulationGLM."""
+    def stacked_glm(strength: np.ndarray) -> nmo.glm.PopulationGLM:
+        return nmo.glm.PopulationGLM(regularizer="Ridge", regularizer_strength=strength,
+                                     solver_name="LBFGS", solver_kwargs=dict(maxiter=MAX_ITER))
+
+    strengths = [alpha / len(X) * coupling_pattern for alpha in alphas]
+    return dict(zip(alphas, fit_strength_grid(stacked_glm, strengths, X, Y)))
+
+
+ridge_fits = ridge_grid(ALPHAS, X_train, Y_train)
+glue("n_alphas", len(ALPHAS), display=False)
 ll_test = {alpha: log_likelihood(model, X_test, Y_test) for alpha, model in ridge_fits.items()}
 glue("ll_test_small", float(ll_test[RIDGE_LADDER[0]]), display=False)
 glue("ll_test_unreg", float(ll_test_unreg), display=False)
@@ -417,9 +432,11 @@ plt.show()
 #
 # The test set must not choose α: it would then no longer be a fair test. **Cross-validation**
 # splits the *training* set into $K$ folds, fits on $K-1$ of them, scores on the one left
-# out, and averages over the $K$ choices. scikit-learn's `GridSearchCV` does this for any
-# estimator with `fit`, `score` and `get_params`, which nemos' GLMs have; we let it search
-# `regularizer_strength` and score with the log-likelihood per bin.
+# out, and averages over the $K$ choices. scikit-learn's `KFold` cuts the folds; on each we
+# fit the whole grid of strengths at once, as in section 3, and score every strength on the
+# left-out fold with the log-likelihood per bin. (scikit-learn's `GridSearchCV` runs the same
+# loop for any estimator with `fit`, `score` and `get_params`, which nemos' GLMs have, with
+# one fit per strength and fold; the real-data section below uses it.)
 #
 # How the folds are cut matters. Neighbouring bins of a recording are alike: the head points
 # the same way, the same slow drift of excitability is under way. `KFold(shuffle=False)` cuts
@@ -431,23 +448,22 @@ plt.show()
 
 # %%
 fold_bins = n_train * (N_FOLDS - 1) // N_FOLDS  # bins each fold is trained on
-strength_grid = {"regularizer_strength": [alpha / fold_bins * coupling_pattern for alpha in ALPHAS]}
 
 
-def log_likelihood_scorer(model, X, Y) -> float:
-    """GridSearchCV scorer: mean Poisson log-likelihood per bin and neuron."""
-    return log_likelihood(model, X, Y)
+def cross_validate(folds: KFold) -> np.ndarray:
+    """Mean validation log-likelihood of every strength in ALPHAS over the folds of ``folds``."""
+    per_fold = []
+    for train_bins, validation_bins in folds.split(X_train):
+        fitted = ridge_grid(ALPHAS, X_train[train_bins], Y_train[train_bins])
+        per_fold.append([log_likelihood(fitted[alpha], X_train[validation_bins],
+                                        Y_train[validation_bins]) for alpha in ALPHAS])
+    return np.mean(per_fold, axis=0)
 
 
 fold_schemes = {"blocked": KFold(N_FOLDS, shuffle=False),
                 "shuffled": KFold(N_FOLDS, shuffle=True, random_state=SEED)}
-cv_scores = {}
-for name, folds in fold_schemes.items():
-    search = GridSearchCV(ridge_glm(1.0, fold_bins), strength_grid, cv=folds,
-                          scoring=log_likelihood_scorer, refit=False, error_score="raise")
-    search.fit(X_train, Y_train)
-    cv_scores[name] = search.cv_results_["mean_test_score"]
-    jax.clear_caches()  # free the compiled programs of the fits just made (memory budget)
+cv_scores = {name: cross_validate(folds) for name, folds in fold_schemes.items()}
+jax.clear_caches()  # free the compiled programs of the fits just made (memory budget)
 
 best_alpha = ALPHAS[int(np.argmax(cv_scores["blocked"]))]
 shuffled_alpha = ALPHAS[int(np.argmax(cv_scores["shuffled"]))]
@@ -835,6 +851,10 @@ if real is not None:
     real_columns = real_basis.split_by_feature(np.arange(real_basis.n_output_features), axis=0)["history"]
     real_pattern = np.zeros((real_X.shape[1], n_real))
     real_pattern[real_columns.ravel()] = 1.0
+    def log_likelihood_scorer(model, X, Y) -> float:
+        """GridSearchCV scorer: mean Poisson log-likelihood per bin and neuron."""
+        return log_likelihood(model, X, Y)
+
     real_search = GridSearchCV(ridge_glm(1.0, real_fold, real_pattern),
                                {"regularizer_strength": [a / real_fold * real_pattern for a in ALPHAS]},
                                cv=KFold(N_FOLDS, shuffle=False), scoring=log_likelihood_scorer,
@@ -905,8 +925,8 @@ print("All checks passed.")
 #   minutes of spikes it fits noise, and scores worse on the future than on its past.
 # - Ridge adds $\frac{\alpha}{2}\lVert w \rVert^2$ to the negative log-likelihood. nemos'
 #   `regularizer_strength` is $\alpha / T$ because its loss is a mean over $T$ bins.
-# - Choose α by cross-validation inside the training set with `GridSearchCV`, on contiguous
-#   blocks of time: shuffled folds flatter the models that overfit. Here blocked folds chose
+# - Choose α by cross-validation inside the training set (a `KFold` loop or `GridSearchCV`),
+#   on contiguous blocks of time: shuffled folds flatter the models that overfit. Here blocked folds chose
 #   α = {glue:text}`best_alpha:g`, which beat both no penalty and the strongest penalty on
 #   the held-out test set.
 # - Lasso zeroes single weights; group lasso zeroes whole filters and recovered the simulated
