@@ -121,8 +121,9 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
         ),
     },
     "dipole_optimization": {
+        # smoke: a 0.1 ms step halves every simulation; only that the run works is checked there
         "smoke": dict(
-            mesh_shape=(3, 3), dt_ms=0.05, n_trials=2, budget=5, cma_popsize=4, n_restarts=2,
+            mesh_shape=(3, 3), dt_ms=0.1, n_trials=2, budget=5, cma_popsize=4, n_restarts=2,
             restart_budget=5, polish_budget=5, slice_grid=3, exercise_budget=5,
         ),
         "default": dict(
