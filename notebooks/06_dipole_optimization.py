@@ -154,7 +154,10 @@ drive_table
 #
 # We use a **reduced column** of {glue:text}`mesh_x` × {glue:text}`mesh_y` pyramidal cells per
 # layer (the full one has {glue:text}`full_mesh`) at an integration step of
-# {glue:text}`dt_ms` ms, so that a simulation takes a fraction of a second. A smaller column
+# {glue:text}`dt_ms` ms, so that a simulation takes a fraction of a second. (hnn-core's default
+# step is 0.025 ms, used at the full scale; a coarser step moves spike times slightly, and
+# since the target below is simulated with the same step, the fit stays self-consistent.)
+# A smaller column
 # gives a proportionally smaller dipole, so the scale factor that converts the model's dipole
 # to the size of a human source (hnn-core's {glue:text}`full_scale:.0f` for the full column)
 # grows by the ratio of cell counts, to {glue:text}`scale_factor:.0f`. The dipole is then
