@@ -412,11 +412,11 @@ def fit_and_score(
 
 
 Y = counts.values.astype(float)  # one column per neuron
-fits, weights, scores = {}, {}, {}
+weights, scores = {}, {}
 for name, X in designs.items():
-    fits[name], ll, r2 = fit_and_score(X, Y)
+    model, ll, r2 = fit_and_score(X, Y)
     for neuron in range(len(kinds)):
-        weights[neuron, name] = np.asarray(fits[name].coef_)[:, neuron]
+        weights[neuron, name] = np.asarray(model.coef_)[:, neuron]
         scores[neuron, name] = dict(ll=ll[neuron], r2=r2[neuron])
 
 speed_weight_fit = float(weights[0, "position + speed"][-1])

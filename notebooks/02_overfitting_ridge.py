@@ -381,21 +381,22 @@ plt.show()
 # Three of the strengths, α = 0.01, 1 and 100, are compared side by side.
 
 # %%
+def ridge_model(strength: np.ndarray) -> nmo.glm.PopulationGLM:
+    """An unfitted ridge PopulationGLM with nemos' per-weight ``regularizer_strength``."""
+    return nmo.glm.PopulationGLM(regularizer="Ridge", regularizer_strength=strength,
+                                 solver_name="LBFGS", solver_kwargs=dict(maxiter=MAX_ITER))
+
+
 def ridge_glm(alpha: float, n_bins: int, pattern: np.ndarray = coupling_pattern) -> nmo.glm.PopulationGLM:
     """A ridge PopulationGLM of strength ``alpha`` (on the total log-likelihood of ``n_bins``)
     on the weights where ``pattern`` is 1."""
-    return nmo.glm.PopulationGLM(regularizer="Ridge", regularizer_strength=alpha / n_bins * pattern,
-                                 solver_name="LBFGS", solver_kwargs=dict(maxiter=MAX_ITER))
+    return ridge_model(alpha / n_bins * pattern)
 
 
 def ridge_grid(alphas: tuple[float, ...], X: np.ndarray, Y: np.ndarray) -> dict[float, GLMWeights]:
     """Ridge weights at every strength of ``alphas``, fitted as one stacked PopulationGLM."""
-    def stacked_glm(strength: np.ndarray) -> nmo.glm.PopulationGLM:
-        return nmo.glm.PopulationGLM(regularizer="Ridge", regularizer_strength=strength,
-                                     solver_name="LBFGS", solver_kwargs=dict(maxiter=MAX_ITER))
-
     strengths = [alpha / len(X) * coupling_pattern for alpha in alphas]
-    return dict(zip(alphas, fit_strength_grid(stacked_glm, strengths, X, Y)))
+    return dict(zip(alphas, fit_strength_grid(ridge_model, strengths, X, Y)))
 
 
 ridge_fits = ridge_grid(ALPHAS, X_train, Y_train)
@@ -851,6 +852,7 @@ if real is not None:
     real_columns = real_basis.split_by_feature(np.arange(real_basis.n_output_features), axis=0)["history"]
     real_pattern = np.zeros((real_X.shape[1], n_real))
     real_pattern[real_columns.ravel()] = 1.0
+
     def log_likelihood_scorer(model, X, Y) -> float:
         """GridSearchCV scorer: mean Poisson log-likelihood per bin and neuron."""
         return log_likelihood(model, X, Y)

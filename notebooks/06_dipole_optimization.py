@@ -154,11 +154,10 @@ drive_table
 #
 # We use a **reduced column** of {glue:text}`mesh_x` × {glue:text}`mesh_y` pyramidal cells per
 # layer (the full one has {glue:text}`full_mesh`) at an integration step of
-# {glue:text}`dt_ms` ms, so that a simulation takes a fraction of a second. (hnn-core's default
-# step is 0.025 ms, used at the full scale; a coarser step moves spike times slightly, and
-# since the target below is simulated with the same step, the fit stays self-consistent.)
-# A smaller column
-# gives a proportionally smaller dipole, so the scale factor that converts the model's dipole
+# {glue:text}`dt_ms` ms, so that a simulation takes a fraction of a second. (The full scale
+# uses hnn-core's default step, {glue:text}`full_dt_ms` ms; a coarser step moves spike times
+# slightly, and since the target below is simulated with the same step, the fit stays
+# self-consistent.) A smaller column gives a proportionally smaller dipole, so the scale factor that converts the model's dipole
 # to the size of a human source (hnn-core's {glue:text}`full_scale:.0f` for the full column)
 # grows by the ratio of cell counts, to {glue:text}`scale_factor:.0f`. The dipole is then
 # smoothed with a {glue:text}`smooth_ms:.0f` ms Hamming window, as in HNN.
@@ -185,6 +184,7 @@ glue("mesh_y", int(MESH_SHAPE[1]), display=False)
 glue("dt_ms", float(DT_MS), display=False)
 glue("full_scale", float(dipole_sim.FULL_COLUMN_SCALE), display=False)
 glue("full_mesh", " × ".join(map(str, dipole_sim.FULL_COLUMN_MESH)), display=False)
+glue("full_dt_ms", float(config.sizes("dipole_optimization", "full")["dt_ms"]), display=False)
 glue("smooth_ms", SMOOTH_MS, display=False)
 glue("scale_factor", float(scale_factor), display=False)
 glue("n_trials", int(N_TRIALS), display=False)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -86,11 +88,8 @@ def test_jax_compilation_cache_lives_in_the_course_cache(tmp_path, monkeypatch):
         jax.config.update("jax_persistent_cache_min_compile_time_secs", before[1])
 
 
-def test_seed_everything_does_not_import_torch(tmp_path):
+def test_seed_everything_does_not_import_torch():
     """Chapters without torch must not pay for importing it (seconds on a slow host)."""
-    import subprocess
-    import sys
-
     code = ("import sys; from course_utils import config; config.seed_everything(1); "
             "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
