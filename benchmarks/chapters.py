@@ -53,7 +53,7 @@ print("PEAK_RSS_BYTES", _resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss * _
 #: Time to learn per chapter (the README column that is not measured).
 TIME_TO_LEARN = {"01_glm_basics": "60 min + 20 min exercises",
                  "02_overfitting_ridge": "75 min + 25 min exercises",
-                 "03_low_rank_ar": "75 min + 25 min exercises",
+                 "03_low_rank_ar": "85 min + 25 min exercises",
                  "04_crbm_lambda": "75 min + 25 min exercises",
                  "05_beta_vae_hh": "75 min + 20 min exercises",
                  "06_dipole_optimization": "60 min + 20 min exercises"}

@@ -37,17 +37,19 @@
 # - cross-validate on folds of **whole stimulation groups** over the penalty λ, the rank r,
 #   the order k, the number of epochs, the learning rate and the initialization, training a
 #   whole grid of models as one batched tensor computation;
-# - compare models by held-out error and by ROC curves for predicting which neurons respond.
+# - compare models by held-out error and by ROC curves for predicting which neurons respond;
+# - choose the next stimulation patterns from a fitted model's uncertainty (active learning)
+#   and test the choice against random patterns.
 #
 # **Prerequisites.** Linear regression and ridge; cross-validation (chapter 2); PyTorch
 # tensors, autograd and the Adam optimizer; the singular value decomposition.
 #
-# **Time to learn.** About 75 minutes, 25 more for the exercises.
+# **Time to learn.** About 85 minutes, 25 more for the exercises.
 #
 # **Run time** (measured by `benchmarks/chapters.py`, see
 # {doc}`../book/setup`):
 # <!-- timings:low_rank_ar -->
-# smoke 8 s (0.6 GB) · default 11 s (0.8 GB) · full: not measured yet (measured on 2 CPU cores; peak memory in brackets)
+# smoke 23 s (0.7 GB) · default 55 s (1.0 GB) · full: not measured yet (measured on 2 CPU cores; peak memory in brackets)
 # <!-- /timings -->
 #
 # **Notebooks to download** (from the book):
@@ -75,6 +77,8 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from course_utils import config, plotting, training
 from course_utils.data import load_photostim
 from course_utils.models import low_rank_ar as lrar
+from course_utils.models import stim_design
+from course_utils.simulate.photostim import simulate_trials
 from course_utils.workshop import report
 
 plotting.use_course_style()
@@ -102,7 +106,7 @@ SIZES
 # ## 1. A photostimulation experiment where the answer is known
 #
 # The recordings of {cite}`wagenmaker2024active` (mouse motor cortex) are not public, so this
-# chapter runs on a simulation of the same experiment, and section 10 shows how to load your
+# chapter runs on a simulation of the same experiment, and section 11 shows how to load your
 # own recording instead. `load_photostim()` simulates $d$ neurons whose activity $x_t$ follows
 # a stable AR model of order $k$ with a stimulation input $u_t$,
 #
@@ -741,6 +745,174 @@ plt.show()
 # With {glue:text}`n_heldout_positive` responsive pairs among the held-out groups, the
 # low-rank model's AUROC is {glue:text}`auroc_low_rank:.3f`, the baseline's
 # {glue:text}`auroc_baseline:.3f` (the true model's {glue:text}`auroc_truth:.3f`).
+
+# %% [markdown]
+# ## 10. Choosing the next patterns: active learning
+#
+# Section 7 showed where the low-rank model's error lies: in the responses to patterns it
+# has not seen. Every trial costs time in a live experiment, so which groups should be
+# stimulated next? Wagenmaker et al. {cite}`wagenmaker2024active` let the fitted model
+# choose. To first order, the error of its predicted response to a new random group of $g$
+# of the $d$ neurons has two parts that the stimulated patterns control:
+#
+# $$
+# E \approx \sigma^2 \Big[\, \underbrace{p\,(1 + r) \sum_j \frac{1}{n_j + c}}_{\text{per neuron}}
+# \;+\; \underbrace{d \,\operatorname{tr}\!\big(\Sigma_\text{test} M^{-1}\big)}_{\text{along the input directions}} \Big],
+# \qquad M = \sum_i z_i z_i^\top, \quad z_i = \hat V_B^\top u_i .
+# $$
+#
+# - **Per neuron.** Neuron $j$'s direct response (the diagonal of $B$) and its row of $V_B$
+#   are learned only from the $n_j$ patterns that stimulated it; their variance falls like
+#   $1/n_j$ ($p = g/d$ is the chance that $j$ is in a new group, $c$ a prior count so that a
+#   neuron never stimulated has a large but finite uncertainty).
+# - **Along the input directions.** The network's response $U_B V_B^\top u$ depends on a
+#   pattern only through its projections $z = V_B^\top u$ on the input directions (the
+#   columns of every lag's $V_{B_s}$; $r$ counts them all), and $U_B$ is learned from the
+#   projections of the patterns seen ($\Sigma_\text{test}$ is the average $z z^\top$ of a
+#   random group).
+#
+# The **active design** repeats: fit the tuned model to every trial so far, take its input
+# directions $\hat V_B$ (`stim_design.input_directions`), then pick from a pool of random
+# candidate groups, one at a time, the group that lowers $E$ most
+# (`stim_design.choose_patterns`, a greedy A-optimal design), and record its trials. The
+# **random design** takes candidates as they come. To see which part of $E$ does the work we
+# also run each term alone. The simulator plays the microscope: `simulate_trials` records
+# the trials of whatever patterns a design asks for, with the planted dynamics. Every design
+# starts from the same few random groups; the experiment is repeated a few times (new
+# initial groups and noise), and at each round all designs of all repeats are refitted as
+# one batch of models. Every model is scored on the same held-out groups as in section 7.
+
+# %%
+AL_INITIAL, AL_PER_ROUND = SIZES["al_initial_groups"], SIZES["al_groups_per_round"]
+AL_ROUNDS, AL_EXPERIMENTS, AL_CANDIDATES = SIZES["al_rounds"], SIZES["al_experiments"], SIZES["al_candidates"]
+design_terms = {"random": None, "active": ("neurons", "directions"),
+                "per-neuron term only": ("neurons",), "directions term only": ("directions",)}
+design_names = list(design_terms)
+
+
+def record(patterns: np.ndarray, rng: np.random.Generator) -> lrar.LaggedData:
+    """Run N_REPEATS trials of each pattern on the simulated microscope; lagged at the chosen order."""
+    block_activity, block_stimulation = simulate_trials(truth, patterns, N_REPEATS, rng,
+                                                        trial_frames=session.trial_frames,
+                                                        stim_frames=session.stim_frames)
+    return lrar.lag_data(block_activity, block_stimulation, best_order, device=DEVICE)
+
+
+def refit_all(datasets: list[lrar.LaggedData]) -> lrar.LowRankAR:
+    """The tuned low-rank model (rank, λ, learning rate, epochs, initialization) fitted to each dataset, as one batch."""
+    everything = lrar.LaggedData.concatenate(datasets)
+    owner = torch.cat([torch.full((len(rows),), i, device=DEVICE) for i, rows in enumerate(datasets)])
+    masks = owner[None, :] == torch.arange(len(datasets), device=DEVICE)[:, None]
+    if best_init == "svd":
+        model = lrar.LowRankAR.from_weights(fold_start(lrar.ridge_ar(everything, [ridge_lambda], masks), 1),
+                                            ranks=[best_rank] * len(datasets))
+    else:
+        model = lrar.LowRankAR(n_neurons, best_order, [best_rank] * len(datasets), init_scale=0.05,
+                               generator=torch.Generator().manual_seed(SEED)).to(DEVICE)
+    lrar.train_batched(model, lrar.compress(everything, masks), lambdas=best_lambda, lr=best_lr,
+                       steps=max(final_epochs, 1))
+    return model
+
+
+runs = [(experiment, name) for experiment in range(AL_EXPERIMENTS) for name in design_names]
+experiment_rngs = [np.random.default_rng([SEED, experiment]) for experiment in range(AL_EXPERIMENTS)]
+patterns_of, data_of = {}, {}
+for experiment, rng_e in enumerate(experiment_rngs):
+    initial = stim_design.random_groups(n_neurons, GROUP_SIZE, AL_INITIAL, rng_e)
+    first_block = record(initial, rng_e)  # the same first trials for every design
+    for name in design_names:
+        patterns_of[experiment, name], data_of[experiment, name] = initial, [first_block]
+
+al_start = time.perf_counter()
+al_mse = np.empty((AL_ROUNDS + 1, AL_EXPERIMENTS, len(design_names)))  # held-out MSE
+al_unstimulated = np.empty_like(al_mse)  # neurons no pattern has stimulated yet
+for round_ in range(AL_ROUNDS + 1):
+    fitted = refit_all([lrar.LaggedData.concatenate(data_of[run]) for run in runs])
+    with torch.no_grad():
+        scores = lrar.mse(fitted(test_kd.x_lags, test_kd.u_lags), test_kd.target).cpu().numpy()
+    al_mse[round_] = scores.reshape(AL_EXPERIMENTS, len(design_names))
+    al_unstimulated[round_] = np.reshape([(patterns_of[run].sum(axis=0) == 0).sum() for run in runs],
+                                         (AL_EXPERIMENTS, len(design_names)))
+    if round_ == AL_ROUNDS:
+        break
+    for experiment, rng_e in enumerate(experiment_rngs):
+        pool = stim_design.random_groups(n_neurons, GROUP_SIZE, AL_CANDIDATES, rng_e)  # shared by the designs
+        for name, terms in design_terms.items():
+            run = (experiment, name)
+            if terms is None:
+                picked = np.arange(AL_PER_ROUND)  # random: the first candidates drawn
+            else:
+                directions = stim_design.input_directions(fitted, runs.index(run))
+                picked = stim_design.choose_patterns(pool, patterns_of[run], directions, AL_PER_ROUND, terms=terms)
+            patterns_of[run] = np.concatenate([patterns_of[run], pool[picked]])
+            data_of[run].append(record(pool[picked], rng_e))
+al_seconds = time.perf_counter() - al_start
+n_groups_seen = AL_INITIAL + AL_PER_ROUND * np.arange(AL_ROUNDS + 1)
+al_mean = al_mse.mean(axis=1)  # (rounds, designs)
+design_index = {name: i for i, name in enumerate(design_names)}
+random_final = al_mean[-1, design_index["random"]]
+reached = np.flatnonzero(al_mean[:, design_index["active"]] <= random_final)
+active_groups_to_match = int(n_groups_seen[reached[0]]) if reached.size else None
+# Mean gap over the rounds after the common start, relative to the random design.
+al_gain = {name: 100 * float(np.mean(1 - al_mean[1:, i] / al_mean[1:, design_index["random"]]))
+           for name, i in design_index.items()}
+glue("al_groups_final", int(n_groups_seen[-1]), display=False)
+glue("al_initial", int(AL_INITIAL), display=False)
+glue("al_per_round", int(AL_PER_ROUND), display=False)
+glue("al_experiments", int(AL_EXPERIMENTS), display=False)
+glue("al_candidates", int(AL_CANDIDATES), display=False)
+glue("al_n_models", len(runs), display=False)
+glue("al_seconds", al_seconds, display=False)
+glue("al_gain_active", al_gain["active"], display=False)
+glue("al_gain_neurons", al_gain["per-neuron term only"], display=False)
+glue("al_gain_directions", al_gain["directions term only"], display=False)
+glue("al_match_clause", f"the active design reaches it with {active_groups_to_match} groups"
+     if active_groups_to_match is not None else "the active design does not reach it within these rounds",
+     display=False)
+glue("al_random_final", float(random_final), display=False)
+glue("al_active_final", float(al_mean[-1, design_index["active"]]), display=False)
+glue("al_random_unstimulated", float(al_unstimulated[-1, :, design_index["random"]].mean()), display=False)
+
+al_styles = {"random": (plotting.COLORS["data"], "o-"), "active": (plotting.COLORS["model"], "s-"),
+             "per-neuron term only": (plotting.COLORS["alternative"], "^--"),
+             "directions term only": ("#e377c2", "v:")}
+fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.6))
+for name, i in design_index.items():
+    color, style = al_styles[name]
+    axes[0].plot(n_groups_seen, al_mean[:, i], style, ms=4, color=color, label=name)
+    axes[0].fill_between(n_groups_seen, al_mse[:, :, i].min(axis=1), al_mse[:, :, i].max(axis=1),
+                         color=color, alpha=0.12, lw=0)
+    axes[1].plot(n_groups_seen, al_unstimulated[:, :, i].mean(axis=1), style, ms=4, color=color, label=name)
+axes[0].axhline(truth_test, color=plotting.COLORS["truth"], ls="--", lw=1, label="true model (noise floor)")
+axes[0].set(xlabel="groups stimulated so far", ylabel="held-out MSE (a.u.²)", xticks=n_groups_seen,
+            title="Held-out error as patterns accumulate")
+axes[0].legend(fontsize=7)
+axes[1].set(xlabel="groups stimulated so far", ylabel="neurons never stimulated", xticks=n_groups_seen,
+            title=f"Coverage of the {n_neurons} neurons")
+plotting.label_panels(axes)
+plt.show()
+
+# %% [markdown]
+# Averaged over the rounds after the common start and over {glue:text}`al_experiments`
+# repeats of the experiment, the active design's held-out error is
+# {glue:text}`al_gain_active:.1f` % below the random design's. Random choice reaches its
+# final error after {glue:text}`al_groups_final` groups; {glue:text}`al_match_clause`.
+# Panel B shows where the gain comes from: the per-neuron term spreads the stimulation over
+# every neuron (alone it gains {glue:text}`al_gain_neurons:.1f` %), while random groups
+# still leave about {glue:text}`al_random_unstimulated:.0f` neurons unstimulated at the end,
+# whose direct responses no model can know. The directions term alone does *worse* than
+# random ({glue:text}`al_gain_directions:.1f` %): it keeps choosing groups with large
+# projections on the estimated directions, made of the same neurons again and again. And the curves come together (final held-out MSE
+# {glue:text}`al_active_final:.3f` active, {glue:text}`al_random_final:.3f` random): once
+# every neuron has been stimulated, most of the remaining error lies in input directions no
+# pattern has probed yet (section 7), and a model cannot point at what it has never seen.
+#
+# This is a simplified, greedy version of the idea of {cite}`wagenmaker2024active` (aim the
+# trials at the parts of the low-rank model that are still uncertain), not their algorithm;
+# they report up to a two-fold saving of data in some of their settings, and how much a
+# design saves depends on how much of the error it can reach. The
+# {glue:text}`al_n_models` models of each round (designs × repeats) trained as one batch;
+# the whole section took {glue:text}`al_seconds:.0f` s.
 #
 # ## Exercises
 #
@@ -847,7 +1019,7 @@ plt.close(fig)
 # low-rank model, which is already close to its final error with fewer repeats. More repeats
 # of the *same* groups never fix the extrapolation problem of the full model: only new
 # patterns do, which is why Wagenmaker et al. choose the next patterns actively
-# {cite}`wagenmaker2024active`.
+# {cite}`wagenmaker2024active` (section 10).
 #
 # ```{glue:figure} exercise2_figure
 # :name: fig-lowrank-exercise-2
@@ -855,7 +1027,7 @@ plt.close(fig)
 # Expected result of exercise 2: held-out MSE against the number of repeats per group.
 # ```
 #
-# ## 10. Your own recordings
+# ## 11. Your own recordings
 #
 # There is no public copy of the recordings of {cite}`wagenmaker2024active`. To run this
 # chapter on your own experiment, give `load_photostim` two arrays of shape
@@ -910,6 +1082,14 @@ assert test_mse["low rank, Adam"] > truth_test, (test_mse, truth_test)
 assert responds[stimulated].mean() > 0.5 and (responds & (np.abs(true_signal) < baseline_noise)).sum() == 0
 assert min(lr_curves[-1, [c for c, (rate, _) in enumerate(lr_grid) if rate == min(LEARNING_RATES)]]) \
     > lr_curves[:, best_lr_config].min(), "the text says the smallest learning rate has not converged"
+# Section 10: the active design beats random choice, through the per-neuron term.
+assert al_gain["active"] > 0 and al_gain["per-neuron term only"] > 0, al_gain
+assert al_gain["directions term only"] < 0, al_gain
+assert al_gain["per-neuron term only"] > 0.5 * al_gain["active"], al_gain  # "where the gain comes from"
+assert (al_unstimulated[-1, :, design_index["active"]] == 0).all(), al_unstimulated[-1]
+assert al_unstimulated[-1, :, design_index["random"]].mean() > 0, al_unstimulated[-1]
+active_gap = al_mean[:, design_index["random"]] - al_mean[:, design_index["active"]]
+assert active_gap[-1] < active_gap.max(), active_gap  # the curves come together
 print("All checks passed.")
 
 # %% [markdown]
@@ -929,6 +1109,9 @@ print("All checks passed.")
 # - A grid of models trains as one tensor computation: a leading model dimension in every
 #   parameter, masks for ranks and orders, and each fold's rows compressed to their second
 #   moments.
+# - Choosing the next stimulation groups from the fitted model's uncertainty beat random
+#   choice by {glue:text}`al_gain_active:.1f` % in held-out error, mostly by making sure every
+#   neuron gets stimulated; no design can aim at input directions no pattern has probed.
 #
 # **What's next.** Chapter 4 tunes a generative model of population activity, the
 # compositional RBM, over its sparsity penalty, with the same idea of training many models

@@ -300,3 +300,15 @@ def test_full_rank_model_predicts_like_its_weights():
     torch.testing.assert_close(model(data.x_lags, data.u_lags), model.weights().predict(data))
     with torch.no_grad():
         assert float(model.penalty()) == pytest.approx(float((model.A**2).sum() + (model.B**2).sum()))
+
+
+def test_concatenated_blocks_keep_every_row_in_order():
+    first, second = random_data(40, seed=1), random_data(30, seed=2)
+    both = lrar.LaggedData.concatenate([first, second])
+    assert len(both) == len(first) + len(second)
+    torch.testing.assert_close(both.rows(torch.arange(len(first), len(both))).x_lags, second.x_lags)
+    torch.testing.assert_close(both.target[: len(first)], first.target)
+    with pytest.raises(ValueError, match="order"):
+        lrar.LaggedData.concatenate([first, first.truncate(1)])
+    with pytest.raises(ValueError, match="at least one"):
+        lrar.LaggedData.concatenate([])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -107,3 +109,44 @@ def test_given_dynamics_are_used(sim):
 def test_bad_sizes_raise(bad, match):
     with pytest.raises(ValueError, match=match):
         photostim.simulate_photostim(**{**SMALL, **bad})
+
+
+# --------------------------------------------------------------------------- designed blocks
+
+
+def test_simulate_trials_records_each_pattern_and_its_true_response(sim):
+    clean = dataclasses.replace(sim.dynamics, noise_std=0.0, obs_noise_std=0.0)
+    patterns = sim.patterns[:3]
+    activity, stimulation = photostim.simulate_trials(clean, patterns, 2, np.random.default_rng(0),
+                                                      lead_in_frames=20)
+    assert activity.shape == stimulation.shape == (20 + 3 * 2 * 15, 30)
+    onsets = 20 + 15 * np.arange(6)
+    seen = [int(np.flatnonzero((patterns == stimulation[onset]).all(axis=1))[0]) for onset in onsets]
+    assert sorted(seen) == [0, 0, 1, 1, 2, 2]  # every pattern twice, in some order
+    assert not stimulation[:20].any()
+    # The block starts at baseline and each trial is the noiseless response plus the tails
+    # of earlier trials: the first trial is the response alone.
+    np.testing.assert_allclose(activity[:20], np.tile(clean.baseline(), (20, 1)), atol=1e-9)
+    response = clean.response(patterns[seen[0]], 15, 3)
+    np.testing.assert_allclose(activity[20:35] - clean.baseline(), response, atol=1e-9)
+
+
+def test_simulate_trials_is_reproducible_and_noisy(sim):
+    first = photostim.simulate_trials(sim.dynamics, sim.patterns[:2], 3, np.random.default_rng(5))
+    again = photostim.simulate_trials(sim.dynamics, sim.patterns[:2], 3, np.random.default_rng(5))
+    other = photostim.simulate_trials(sim.dynamics, sim.patterns[:2], 3, np.random.default_rng(6))
+    np.testing.assert_array_equal(first[0], again[0])
+    assert not np.allclose(first[0], other[0])
+
+
+@pytest.mark.parametrize("patterns, kwargs, match", [
+    (np.ones((2, 29)), {}, "shape"),
+    (np.zeros((0, 30)), {}, "shape"),
+    (-np.ones((2, 30)), {}, "non-negative"),
+    (np.full((2, 30), np.nan), {}, "finite"),
+    (np.ones((2, 30)), dict(lead_in_frames=1), "lead_in_frames"),
+    (np.ones((2, 30)), dict(stim_frames=15), "shorter"),
+])
+def test_simulate_trials_rejects_bad_input(sim, patterns, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        photostim.simulate_trials(sim.dynamics, patterns, 2, np.random.default_rng(0), **kwargs)

@@ -2,6 +2,7 @@
 
 - :mod:`course_utils.models.glm_grid`: a grid of penalty strengths fitted as one nemos PopulationGLM (chapter 2).
 - :mod:`course_utils.models.low_rank_ar`: closed-form, full-rank and diagonal-plus-low-rank autoregressive models, a grid of them trained as one (chapter 3).
+- :mod:`course_utils.models.stim_design`: choosing the next photostimulation patterns from a fitted low-rank model (chapter 3).
 - :mod:`course_utils.models.crbm`: compositional RBMs with dReLU hidden units, trained many at once (chapter 4).
 - :mod:`course_utils.models.vae`: dense and convolutional VAEs, and a stack of 1-D conv VAEs trained as one (chapter 5).
 """

@@ -95,6 +95,25 @@ class LaggedData:
             raise ValueError(f"order must be an integer from 1 to {self.order}, got {order!r}.")
         return LaggedData(self.x_lags[:, :order], self.u_lags[:, :order], self.target, self.frame)
 
+    @staticmethod
+    def concatenate(pieces: Sequence["LaggedData"]) -> "LaggedData":
+        """The rows of several recordings (e.g. blocks of trials) one after the other.
+
+        ``frame`` keeps each row's index within its own recording.
+
+        Raises
+        ------
+        ValueError
+            If there is no piece, or the pieces differ in order or number of neurons.
+        """
+        if not pieces:
+            raise ValueError("nothing to concatenate: give at least one LaggedData.")
+        shapes = {tuple(piece.x_lags.shape[1:]) for piece in pieces}
+        if len(shapes) > 1:
+            raise ValueError(f"pieces must share their order and number of neurons, got (order, d) = {sorted(shapes)}.")
+        return LaggedData(*(torch.cat([getattr(piece, name) for piece in pieces])
+                            for name in ("x_lags", "u_lags", "target", "frame")))
+
     def design(self) -> torch.Tensor:
         """The design matrix ``[x_t, ..., x_{t-k+1}, u_t, ..., u_{t-k+1}]``, shape ``(n, 2kd)``."""
         n = len(self)
@@ -280,11 +299,15 @@ def ridge_ar(data: LaggedData, lambdas: Sequence[float] | torch.Tensor,
     Z, Y = data.design(), data.target
     z_mean = row_weights @ Z / counts[:, None]  # (F, p)
     y_mean = row_weights @ Y / counts[:, None]  # (F, d)
-    # Centred second moments per fold, from weighted sums: G = Z'WZ/n - mean mean'.
-    G = torch.einsum("fn,np,nq->fpq", row_weights, Z, Z) / counts[:, None, None]
-    G = G - z_mean[:, :, None] * z_mean[:, None, :]
-    C = torch.einsum("fn,np,nd->fpd", row_weights, Z, Y) / counts[:, None, None]
-    C = C - z_mean[:, :, None] * y_mean[:, None, :]
+    # Centred second moments per fold, from weighted sums: G = Z'WZ/n - mean mean'. One fold
+    # at a time: a three-operand einsum would hold an (n_folds, n_rows, p) tensor.
+    G = torch.empty(len(row_weights), Z.shape[1], Z.shape[1], device=device, dtype=dtype)
+    C = torch.empty(len(row_weights), Z.shape[1], Y.shape[1], device=device, dtype=dtype)
+    for f, w in enumerate(row_weights):
+        weighted = (Z * w[:, None]).T
+        G[f], C[f] = weighted @ Z, weighted @ Y
+    G = G / counts[:, None, None] - z_mean[:, :, None] * z_mean[:, None, :]
+    C = C / counts[:, None, None] - z_mean[:, :, None] * y_mean[:, None, :]
     eye = torch.eye(Z.shape[1], device=device, dtype=dtype)
     systems = G[:, None] + lam[None, :, None, None] * eye  # (F, L, p, p)
     W = torch.linalg.solve(systems, C[:, None].expand(-1, lam.numel(), -1, -1))

@@ -17,6 +17,9 @@ and tests whether they predict responses to stimulation patterns they have never
 :func:`simulate_photostim`
     Runs the experiment; returns a :class:`PhotostimSimulation` with the true
     :class:`PhotostimDynamics` attached.
+:func:`simulate_trials`
+    Records trials of patterns chosen by the caller with given dynamics: the next block of
+    an experiment whose patterns are designed as it goes (chapter 3's active learning).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PhotostimDynamics", "PhotostimSimulation", "simulate_photostim", "make_dynamics"]
+__all__ = ["PhotostimDynamics", "PhotostimSimulation", "simulate_photostim", "simulate_trials", "make_dynamics"]
 
 
 @dataclass(frozen=True)
@@ -394,18 +397,91 @@ def simulate_photostim(
         raise ValueError(f"dynamics are for {dynamics.n_neurons} neurons, not n_neurons={n_neurons}.")
     groups, heldout = _make_groups(rng, n_neurons, group_size, n_groups, n_heldout_groups)
     trial_group = rng.permutation(np.repeat(np.arange(n_groups), n_repeats))
-    n_frames = lead_in_frames + trial_group.size * trial_frames
-    trial_onsets = lead_in_frames + np.arange(trial_group.size) * trial_frames
-    stimulation = np.zeros((n_frames, n_neurons))
-    for onset, group in zip(trial_onsets, trial_group):
-        stimulation[onset : onset + stim_frames, groups[group]] = 1.0
-    latent = _simulate_latent(dynamics, stimulation, rng)
-    activity = latent + dynamics.obs_noise_std * rng.standard_normal(latent.shape)
+    patterns = np.zeros((n_groups, n_neurons))
+    np.put_along_axis(patterns, groups, 1.0, axis=1)
+    stimulation, trial_onsets = _stimulation(patterns[trial_group], trial_frames, stim_frames, lead_in_frames)
+    activity = _record(dynamics, stimulation, rng)
     return PhotostimSimulation(
         activity=activity, stimulation=stimulation, trial_onsets=trial_onsets,
         trial_group=trial_group, groups=groups, heldout_groups=heldout,
         trial_frames=int(trial_frames), stim_frames=int(stim_frames), dynamics=dynamics,
     )
+
+
+def simulate_trials(
+    dynamics: PhotostimDynamics,
+    patterns: np.ndarray,
+    n_repeats: int,
+    rng: np.random.Generator,
+    *,
+    trial_frames: int = 15,
+    stim_frames: int = 3,
+    lead_in_frames: int = 30,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Record a new block of trials: each pattern stimulated ``n_repeats`` times, in random order.
+
+    The block starts from the baseline (``lead_in_frames`` unstimulated frames first), like a
+    new recording of the same population, so blocks of an experiment designed as it goes
+    can be simulated one at a time.
+
+    Parameters
+    ----------
+    dynamics
+        The true dynamics (e.g. ``simulate_photostim(...).dynamics``).
+    patterns
+        Stimulation patterns, shape ``(n_patterns, n_neurons)``, finite and non-negative
+        (1 for a stimulated neuron, 0 otherwise).
+    n_repeats
+        Trials per pattern.
+    rng
+        Random generator (trial order and noise).
+    trial_frames, stim_frames, lead_in_frames
+        As in :func:`simulate_photostim`.
+
+    Returns
+    -------
+    activity, stimulation : numpy.ndarray
+        Recorded activity and the stimulation delivered, each ``(n_frames, n_neurons)`` with
+        ``n_frames = lead_in_frames + n_patterns * n_repeats * trial_frames``.
+
+    Raises
+    ------
+    ValueError
+        On patterns of the wrong shape, negative or non-finite values, non-positive sizes, or
+        a stimulation longer than a trial.
+    """
+    _check_sizes(n_repeats=n_repeats, trial_frames=trial_frames, stim_frames=stim_frames)
+    if isinstance(lead_in_frames, bool) or not isinstance(lead_in_frames, (int, np.integer)) \
+            or lead_in_frames < dynamics.order:
+        raise ValueError(f"lead_in_frames must be an integer of at least the order {dynamics.order}, "
+                         f"got {lead_in_frames!r}.")
+    if stim_frames >= trial_frames:
+        raise ValueError(f"stim_frames={stim_frames} must be shorter than trial_frames={trial_frames}.")
+    patterns = np.asarray(patterns, dtype=float)
+    if patterns.ndim != 2 or patterns.shape[0] == 0 or patterns.shape[1] != dynamics.n_neurons:
+        raise ValueError(f"patterns must have shape (n_patterns, {dynamics.n_neurons}), got {patterns.shape}.")
+    if not np.isfinite(patterns).all() or (patterns < 0).any():
+        raise ValueError("patterns must be finite and non-negative (1 for a stimulated neuron, 0 otherwise).")
+    trial_pattern = rng.permutation(np.repeat(np.arange(patterns.shape[0]), n_repeats))
+    stimulation, _ = _stimulation(patterns[trial_pattern], trial_frames, stim_frames, lead_in_frames)
+    return _record(dynamics, stimulation, rng), stimulation
+
+
+def _stimulation(trial_patterns: np.ndarray, trial_frames: int, stim_frames: int, lead_in_frames: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Stimulation of every frame for trials of the given patterns in this order, and the onsets."""
+    n_trials, d = trial_patterns.shape
+    trial_onsets = lead_in_frames + np.arange(n_trials) * trial_frames
+    stimulation = np.zeros((lead_in_frames + n_trials * trial_frames, d))
+    for onset, pattern in zip(trial_onsets, trial_patterns):
+        stimulation[onset : onset + stim_frames] = pattern
+    return stimulation, trial_onsets
+
+
+def _record(dynamics: PhotostimDynamics, stimulation: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The recorded activity: the noisy dynamics plus observation noise."""
+    latent = _simulate_latent(dynamics, stimulation, rng)
+    return latent + dynamics.obs_noise_std * rng.standard_normal(latent.shape)
 
 
 def _simulate_latent(dynamics: PhotostimDynamics, stimulation: np.ndarray, rng: np.random.Generator
