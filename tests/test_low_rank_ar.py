@@ -308,6 +308,7 @@ def test_concatenated_blocks_keep_every_row_in_order():
     assert len(both) == len(first) + len(second)
     torch.testing.assert_close(both.rows(torch.arange(len(first), len(both))).x_lags, second.x_lags)
     torch.testing.assert_close(both.target[: len(first)], first.target)
+    torch.testing.assert_close(both.frame, torch.cat([first.frame, second.frame]))  # frames stay per recording
     with pytest.raises(ValueError, match="order"):
         lrar.LaggedData.concatenate([first, first.truncate(1)])
     with pytest.raises(ValueError, match="at least one"):

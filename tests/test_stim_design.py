@@ -17,21 +17,30 @@ def groups_on(d: int, *members: list[int]) -> np.ndarray:
     return patterns
 
 
-def expected_error(seen: np.ndarray, directions: np.ndarray, terms=stim_design.DESIGN_TERMS,
+def expected_error(seen: np.ndarray, directions: np.ndarray, terms=stim_design.DESIGN_TERMS, order: int = 2,
                    prior_count: float = 0.5, ridge: float = 1e-3) -> float:
     """E of the module docstring, computed directly (no rank-one updates)."""
     d, rank = directions.shape
     g = int(seen[0].sum())
     p_in, p_pair = g / d, g * (g - 1) / (d * (d - 1))
     second_moment = (p_in - p_pair) * np.eye(d) + p_pair * np.ones((d, d))  # E[u u^T], random group
-    sigma_test = directions.T @ second_moment @ directions
     total = 0.0
     if "neurons" in terms:
-        total += p_in * (1 + rank) * np.sum(1 / (seen.sum(axis=0) + prior_count))
+        total += p_in * order * np.sum(1 / (seen.sum(axis=0) + prior_count))
+        total += rank * np.trace(second_moment @ np.linalg.inv(seen.T @ seen + prior_count * np.eye(d)))
     if "directions" in terms:
         z = seen @ directions
-        total += d * np.trace(sigma_test @ np.linalg.inv(z.T @ z + ridge * np.eye(rank)))
+        total += d * np.trace(directions.T @ second_moment @ directions
+                              @ np.linalg.inv(z.T @ z + ridge * np.eye(rank)))
     return total
+
+
+def test_second_moment_of_random_groups_is_the_one_E_assumes():
+    d, g = 9, 3
+    patterns = stim_design.random_groups(d, g, 40_000, np.random.default_rng(7))
+    p_in, p_pair = g / d, g * (g - 1) / (d * (d - 1))
+    expected = (p_in - p_pair) * np.eye(d) + p_pair * np.ones((d, d))
+    np.testing.assert_allclose(patterns.T @ patterns / len(patterns), expected, atol=0.01)
 
 
 def test_random_groups_have_the_right_size_and_vary():
@@ -106,7 +115,7 @@ def test_each_greedy_step_takes_the_candidate_that_lowers_E_most(terms):
     directions, _ = np.linalg.qr(rng.standard_normal((d, rank)))
     seen = stim_design.random_groups(d, 4, 3, rng)
     candidates = stim_design.random_groups(d, 4, 40, rng)
-    chosen = stim_design.choose_patterns(candidates, seen, directions, 3, terms=terms)
+    chosen = stim_design.choose_patterns(candidates, seen, directions, 3, order=2, terms=terms)
     assert np.unique(chosen).size == 3
     for step, index in enumerate(chosen):  # brute force: E after adding each remaining candidate
         remaining = [c for c in range(40) if c not in chosen[:step]]
@@ -130,6 +139,8 @@ def test_choose_patterns_starts_from_nothing_and_can_take_every_candidate():
     (dict(terms=("neurons", "luck")), "terms"),
     (dict(terms=()), "terms"),
     (dict(prior_count=0.0), "positive"),
+    (dict(ridge=-1.0), "positive"),
+    (dict(order=0), "order"),
 ])
 def test_choose_patterns_rejects_bad_input(change, match):
     arguments = dict(candidates=groups_on(8, [0, 1], [2, 3], [4, 5]), seen=groups_on(8, [0, 1]),

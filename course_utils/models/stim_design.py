@@ -1,30 +1,36 @@
-"""Choosing the next photostimulation patterns from a fitted low-rank model (chapter 3).
+r"""Choosing the next photostimulation patterns from a fitted low-rank model (chapter 3).
 
 An experimenter with a diagonal-plus-low-rank AR model (:mod:`course_utils.models.low_rank_ar`)
-can ask which groups of neurons to stimulate next. To first order, the error of the model's
-predicted response to a new random group has two parts that the stimulated patterns control
-(the split behind the active design of Wagenmaker et al. 2024):
+can ask which groups of neurons to stimulate next. To first order (treating each factor as
+known while estimating the other), the error of the model's predicted response to a new
+random group has parts that the stimulated patterns control. Collect the patterns seen so
+far as the rows of ``S``, and let ``n_j`` count those that contain neuron ``j``:
 
-- **per neuron**: neuron ``j``'s direct response (the diagonal of ``B``) and its row of the
-  input factor ``V_B`` are learned only from trials that stimulate ``j``; their variance
-  falls like ``1 / n_j``, ``n_j`` the number of patterns so far that contain ``j``;
+- **per neuron**: neuron ``j``'s direct responses (the ``k`` diagonals of ``B``, one per lag)
+  are learned only from the patterns that contain ``j``: variance ``1 / (n_j + c)``. Its row
+  of the input factor ``V_B`` is learned from the sums ``V_B^T u`` over the neurons of each
+  pattern: variance ``(S^T S + c I)^{-1}`` per column, so neurons always stimulated together
+  cannot be told apart, and an input direction no pattern has probed keeps its prior ``1 / c``;
 - **along the input directions**: the network's response ``U_B V_B^T u`` depends on a
   pattern ``u`` only through ``z = V_B^T u``; ``U_B`` is learned from the projections ``z``
   of the patterns seen, with a variance proportional to ``M^{-1}``, ``M = sum z z^T``.
 
 Summed over the neurons and averaged over random test groups of ``g`` neurons out of ``d``
-(so a neuron is in a test group with probability ``p = g / d``), in units of the noise
+(a neuron is in a test group with probability ``p = g / d``), in units of the noise
 variance,
 
 .. math::
 
-    E = p (1 + r) \\sum_j \\frac{1}{n_j + c} + d \\, \\mathrm{tr}(\\Sigma_{test} M^{-1}),
-    \\qquad \\Sigma_{test} = \\mathbb{E}[V^\\top u u^\\top V],
+    E = \underbrace{p k \sum_j \frac{1}{n_j + c}
+        + r \, \mathrm{tr}\big(\Sigma_u (S^\top S + c I)^{-1}\big)}_{\text{per neuron}}
+        + \underbrace{d \, \mathrm{tr}(V^\top \Sigma_u V M^{-1})}_{\text{input directions}},
+    \qquad \Sigma_u = \mathbb{E}[u u^\top],
 
-with ``r`` the number of input directions (the columns of ``V_{B_s}`` of every lag) and ``c`` a prior count (a neuron never stimulated has a finite but large
-uncertainty). :func:`choose_patterns` picks, one at a time, the candidate that lowers ``E``
-most (a greedy A-optimal design), with either term alone as an option to see which one
-matters.
+with ``r`` the number of input directions (the columns of ``V_{B_s}`` of every lag) and
+``c`` a prior count. :func:`choose_patterns` picks, one at a time, the candidate that lowers
+``E`` most (a greedy A-optimal design), with either part alone as an option to see which
+one matters. This is a simplified design in the spirit of Wagenmaker et al. (2024), who aim
+stimulation at the uncertain parts of a low-rank model; it is not their algorithm.
 
 :func:`random_groups`
     Random candidate groups as 0/1 patterns.
@@ -108,6 +114,7 @@ def choose_patterns(
     directions: np.ndarray,
     n_choose: int,
     *,
+    order: int = 1,
     terms: Sequence[str] = DESIGN_TERMS,
     prior_count: float = 0.5,
     ridge: float = 1e-3,
@@ -122,14 +129,16 @@ def choose_patterns(
         Patterns stimulated so far, shape ``(n_seen, d)`` (may have no rows).
     directions
         Estimated input directions, shape ``(d, r)`` (:func:`input_directions`); ``r`` is
-        the rank in ``E``.
+        the one in ``E``.
     n_choose
         How many distinct candidates to choose.
+    order
+        Number of lags ``k`` of the model (each has its own diagonal of ``B``).
     terms
         Which parts of ``E`` to count: ``"neurons"`` (per-neuron uncertainty),
         ``"directions"`` (uncertainty along the input directions), or both (the default).
     prior_count
-        ``c`` in ``1 / (n_j + c)``: the uncertainty of a neuron never stimulated is ``1 / c``.
+        ``c`` in ``E``: the uncertainty of a neuron never stimulated is ``1 / c``.
     ridge
         Added to the diagonal of ``M`` so that it can be inverted before the patterns span
         every direction.
@@ -143,7 +152,7 @@ def choose_patterns(
     ------
     ValueError
         On shapes that do not match, non-binary or unequal-size candidates, too few
-        candidates, an unknown term, or non-positive ``prior_count`` or ``ridge``.
+        candidates, an unknown term, or non-positive ``order``, ``prior_count`` or ``ridge``.
     """
     candidates = np.asarray(candidates, dtype=float)
     directions = np.asarray(directions, dtype=float)
@@ -160,8 +169,11 @@ def choose_patterns(
     if not np.isin(candidates, (0.0, 1.0)).all() or np.unique(candidates.sum(axis=1)).size != 1 \
             or candidates.sum() == 0:
         raise ValueError("candidates must be 0/1 patterns, all stimulating the same number of neurons.")
-    if isinstance(n_choose, bool) or not isinstance(n_choose, (int, np.integer)) or not 1 <= n_choose <= n_candidates:
+    if isinstance(n_choose, bool) or not isinstance(n_choose, (int, np.integer)) \
+            or not 1 <= n_choose <= n_candidates:
         raise ValueError(f"n_choose must be an integer from 1 to the {n_candidates} candidates, got {n_choose!r}.")
+    if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
+        raise ValueError(f"order must be a positive integer, got {order!r}.")
     unknown = set(terms) - set(DESIGN_TERMS)
     if unknown or not terms:
         raise ValueError(f"terms must be a non-empty subset of {DESIGN_TERMS}, got {tuple(terms)}.")
@@ -171,12 +183,17 @@ def choose_patterns(
     group_size = int(candidates[0].sum())
     p_in = group_size / d  # chance that a neuron is in a random test group
     p_pair = group_size * (group_size - 1) / (d * (d - 1)) if d > 1 else 0.0  # two given neurons both in it
+
+    def times_sigma_u(vectors: np.ndarray) -> np.ndarray:
+        """``vectors @ Sigma_u`` with ``Sigma_u = (p - p_pair) I + p_pair 1 1^T`` (rows are vectors)."""
+        return (p_in - p_pair) * vectors + p_pair * vectors.sum(axis=-1, keepdims=True)
+
     rank = directions.shape[1]
-    total = directions.sum(axis=0)
-    sigma_test = (p_in - p_pair) * directions.T @ directions + p_pair * np.outer(total, total)
+    sigma_test = directions.T @ times_sigma_u(directions.T).T  # V^T Sigma_u V
     counts = seen.sum(axis=0)
+    pattern_information = seen.T @ seen + prior_count * np.eye(d)  # S^T S + c I
     z_seen = seen @ directions
-    information = z_seen.T @ z_seen + ridge * np.eye(rank)
+    information = z_seen.T @ z_seen + ridge * np.eye(rank)  # M
     z = candidates @ directions  # (n_candidates, r)
     available = np.ones(n_candidates, dtype=bool)
     chosen = []
@@ -184,15 +201,24 @@ def choose_patterns(
         reduction = np.zeros(n_candidates)
         if "neurons" in terms:
             per_neuron = 1 / (counts + prior_count) - 1 / (counts + 1 + prior_count)
-            reduction += p_in * (1 + rank) * (candidates @ per_neuron)
+            reduction += p_in * order * (candidates @ per_neuron)
+            reduction += rank * _trace_reduction(pattern_information, candidates, times_sigma_u)
         if "directions" in terms:
-            # tr(S M^-1) - tr(S (M + z z^T)^-1) = z^T M^-1 S M^-1 z / (1 + z^T M^-1 z)  (Sherman-Morrison)
-            solved = np.linalg.solve(information, z.T).T  # M^-1 z of every candidate
-            reduction += d * np.einsum("nr,rs,ns->n", solved, sigma_test, solved) / (1 + np.einsum("nr,nr->n", solved, z))
+            reduction += d * _trace_reduction(information, z, lambda w: w @ sigma_test)
         reduction[~available] = -np.inf
         best = int(np.argmax(reduction))
         chosen.append(best)
         available[best] = False
         counts = counts + candidates[best]
+        pattern_information = pattern_information + np.outer(candidates[best], candidates[best])
         information = information + np.outer(z[best], z[best])
     return np.array(chosen, dtype=int)
+
+
+def _trace_reduction(information: np.ndarray, rows: np.ndarray, times_sigma) -> np.ndarray:
+    """``tr(S I^-1) - tr(S (I + x x^T)^-1)`` for every row ``x`` (Sherman-Morrison).
+
+    It equals ``x^T I^-1 S I^-1 x / (1 + x^T I^-1 x)``; ``times_sigma`` multiplies rows by ``S``.
+    """
+    solved = np.linalg.solve(information, rows.T).T  # I^-1 x of every row (I is symmetric)
+    return np.einsum("nr,nr->n", times_sigma(solved), solved) / (1 + np.einsum("nr,nr->n", solved, rows))
