@@ -7,7 +7,8 @@ The modules each own one job (see ``DESIGN.md`` of the project):
 - :mod:`course_utils.simulate`: ground-truth generators;
 - :mod:`course_utils.training`: device choice and the torch training loop;
 - :mod:`course_utils.metrics` and :mod:`course_utils.plotting`: scores and figure style;
-- :mod:`course_utils.workshop`: the environment check and the command line.
+- :mod:`course_utils.workshop`: the environment check and the command line;
+- :mod:`course_utils.validation`: argument checks the other modules share.
 
 Submodules are imported on demand so that ``import course_utils`` stays fast and does not
 pull in torch or jax.

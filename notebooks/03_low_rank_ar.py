@@ -594,11 +594,15 @@ def low_rank_loss(model: lrar.LowRankAR, batch: tuple[torch.Tensor, ...]) -> tor
     return ((model(x, u)[0] - y) ** 2).sum(dim=-1).mean() + best_lambda * model.penalty()[0]
 
 
-if best_init == "svd":
-    low_rank = lrar.LowRankAR.from_weights(ridge, ranks=[best_rank])
-else:
-    low_rank = lrar.LowRankAR(n_neurons, best_order, [best_rank], init_scale=0.05,
-                              generator=torch.Generator().manual_seed(SEED))
+def tuned_low_rank(start: lrar.ARWeights, n_models: int = 1) -> lrar.LowRankAR:
+    """Low-rank models of the tuned rank, initialized as tuned: by SVD of ``start`` or at random."""
+    if best_init == "svd":
+        return lrar.LowRankAR.from_weights(start, ranks=[best_rank] * n_models)
+    return lrar.LowRankAR(n_neurons, best_order, [best_rank] * n_models, init_scale=0.05,
+                          generator=torch.Generator().manual_seed(SEED)).to(DEVICE)
+
+
+low_rank = tuned_low_rank(ridge)
 low_rank_history = training.fit(
     low_rank, [batch], loss_fn=low_rank_loss, optimizer=torch.optim.Adam(low_rank.parameters(), lr=best_lr),
     epochs=max(final_epochs, 1), device=DEVICE, mixed_precision=False, progress=False,
@@ -810,12 +814,7 @@ def refit_all(datasets: list[lrar.LaggedData]) -> lrar.LowRankAR:
     everything = lrar.LaggedData.concatenate(datasets)
     owner = torch.cat([torch.full((len(rows),), i, device=DEVICE) for i, rows in enumerate(datasets)])
     masks = owner[None, :] == torch.arange(len(datasets), device=DEVICE)[:, None]
-    if best_init == "svd":
-        model = lrar.LowRankAR.from_weights(fold_start(lrar.ridge_ar(everything, [ridge_lambda], masks), 1),
-                                            ranks=[best_rank] * len(datasets))
-    else:
-        model = lrar.LowRankAR(n_neurons, best_order, [best_rank] * len(datasets), init_scale=0.05,
-                               generator=torch.Generator().manual_seed(SEED)).to(DEVICE)
+    model = tuned_low_rank(fold_start(lrar.ridge_ar(everything, [ridge_lambda], masks), 1), len(datasets))
     lrar.train_batched(model, lrar.compress(everything, masks), lambdas=best_lambda, lr=best_lr,
                        steps=max(final_epochs, 1))
     return model

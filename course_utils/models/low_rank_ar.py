@@ -40,6 +40,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from course_utils.validation import check_positive_ints
+
 __all__ = [
     "LaggedData", "ARWeights", "CompressedData", "BatchedHistory", "FullRankAR", "LowRankAR",
     "lag_data", "least_squares_ar", "ridge_ar", "compress", "train_batched", "mse",
@@ -335,7 +337,7 @@ class FullRankAR(torch.nn.Module):
     def __init__(self, n_neurons: int, order: int, init_scale: float = 0.0,
                  generator: torch.Generator | None = None) -> None:
         super().__init__()
-        _check_positive_int(n_neurons=n_neurons, order=order)
+        check_positive_ints(n_neurons=n_neurons, order=order)
         shape = (order, n_neurons, n_neurons)
         self.A = torch.nn.Parameter(init_scale * torch.randn(shape, generator=generator))
         self.B = torch.nn.Parameter(init_scale * torch.randn(shape, generator=generator))
@@ -352,13 +354,6 @@ class FullRankAR(torch.nn.Module):
     def penalty(self) -> torch.Tensor:
         """Sum of squared weights (bias excluded)."""
         return (self.A**2).sum() + (self.B**2).sum()
-
-
-def _check_positive_int(**values: int) -> None:
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-
 
 
 # --------------------------------------------------------------------------- compression
@@ -514,7 +509,7 @@ class LowRankAR(torch.nn.Module):
                  orders: Sequence[int] | None = None, init_scale: float = 0.05,
                  generator: torch.Generator | None = None) -> None:
         super().__init__()
-        _check_positive_int(n_neurons=n_neurons, order=order)
+        check_positive_ints(n_neurons=n_neurons, order=order)
         ranks_t = torch.as_tensor(list(ranks), dtype=torch.long).reshape(-1)
         if ranks_t.numel() == 0 or (ranks_t < 1).any() or (ranks_t > n_neurons).any():
             raise ValueError(f"ranks must be integers between 1 and n_neurons={n_neurons}, got {list(ranks)}.")
@@ -755,7 +750,7 @@ def train_batched(
     FloatingPointError
         If a model's loss becomes NaN or infinite (lower its learning rate).
     """
-    _check_positive_int(steps=steps, eval_every=eval_every)
+    check_positive_ints(steps=steps, eval_every=eval_every)
     device = train.target.device
     model.to(device)
     M, d = model.n_models, model.bias.shape[1]

@@ -42,12 +42,13 @@ stimulation at the uncertain parts of a low-rank model; it is not their algorith
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
 from course_utils.models.low_rank_ar import LowRankAR
+from course_utils.validation import check_positive_ints
 
 __all__ = ["random_groups", "input_directions", "choose_patterns", "DESIGN_TERMS"]
 
@@ -62,9 +63,7 @@ def random_groups(n_neurons: int, group_size: int, n_groups: int, rng: np.random
     ValueError
         If a size is not a positive integer or ``group_size > n_neurons``.
     """
-    for name, value in (("n_neurons", n_neurons), ("group_size", group_size), ("n_groups", n_groups)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    check_positive_ints(n_neurons=n_neurons, group_size=group_size, n_groups=n_groups)
     if group_size > n_neurons:
         raise ValueError(f"group_size={group_size} exceeds n_neurons={n_neurons}.")
     # The first group_size entries of independent random orderings of each row.
@@ -172,8 +171,7 @@ def choose_patterns(
     if isinstance(n_choose, bool) or not isinstance(n_choose, (int, np.integer)) \
             or not 1 <= n_choose <= n_candidates:
         raise ValueError(f"n_choose must be an integer from 1 to the {n_candidates} candidates, got {n_choose!r}.")
-    if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
-        raise ValueError(f"order must be a positive integer, got {order!r}.")
+    check_positive_ints(order=order)
     unknown = set(terms) - set(DESIGN_TERMS)
     if unknown or not terms:
         raise ValueError(f"terms must be a non-empty subset of {DESIGN_TERMS}, got {tuple(terms)}.")
@@ -215,7 +213,8 @@ def choose_patterns(
     return np.array(chosen, dtype=int)
 
 
-def _trace_reduction(information: np.ndarray, rows: np.ndarray, times_sigma) -> np.ndarray:
+def _trace_reduction(information: np.ndarray, rows: np.ndarray,
+                     times_sigma: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """``tr(S I^-1) - tr(S (I + x x^T)^-1)`` for every row ``x`` (Sherman-Morrison).
 
     It equals ``x^T I^-1 S I^-1 x / (1 + x^T I^-1 x)``; ``times_sigma`` multiplies rows by ``S``.

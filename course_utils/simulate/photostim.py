@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from course_utils.validation import check_positive_ints
+
 __all__ = ["PhotostimDynamics", "PhotostimSimulation", "simulate_photostim", "simulate_trials", "make_dynamics"]
 
 
@@ -315,12 +317,6 @@ def _make_groups(rng: np.random.Generator, d: int, group_size: int, n_groups: in
     return groups, np.arange(n_train, n_groups)
 
 
-def _check_sizes(**values: int) -> None:
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-
-
 def simulate_photostim(
     n_neurons: int = 100,
     rank: int = 3,
@@ -377,7 +373,7 @@ def simulate_photostim(
         On non-positive sizes, groups larger than the population, no training group left,
         a stimulation longer than a trial, or dynamics of another population size.
     """
-    _check_sizes(n_neurons=n_neurons, rank=rank, order=order, n_groups=n_groups,
+    check_positive_ints(n_neurons=n_neurons, rank=rank, order=order, n_groups=n_groups,
                  group_size=group_size, n_repeats=n_repeats, trial_frames=trial_frames,
                  stim_frames=stim_frames)
     if group_size > n_neurons:
@@ -450,7 +446,7 @@ def simulate_trials(
         On patterns of the wrong shape, negative or non-finite values, non-positive sizes, or
         a stimulation longer than a trial.
     """
-    _check_sizes(n_repeats=n_repeats, trial_frames=trial_frames, stim_frames=stim_frames)
+    check_positive_ints(n_repeats=n_repeats, trial_frames=trial_frames, stim_frames=stim_frames)
     if isinstance(lead_in_frames, bool) or not isinstance(lead_in_frames, (int, np.integer)) \
             or lead_in_frames < dynamics.order:
         raise ValueError(f"lead_in_frames must be an integer of at least the order {dynamics.order}, "
