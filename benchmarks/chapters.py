@@ -34,7 +34,7 @@ from jupytext.cli import jupytext as jupytext_cli
 from nbclient import NotebookClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: find bench_common
-from bench_common import machine, write_record  # noqa: E402
+from bench_common import host_reference_s, machine, write_record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -197,13 +197,18 @@ def main(argv: list[str] | None = None) -> int:
     if not sources:
         parser.error(f"no chapter matches {args.chapters}")
     results = {}
-    # Each chapter's entry says when and on how fast a host it was measured: runs of
-    # single chapters merge into the file, and hosts of one kind differ in speed.
     host = machine()
-    measured_on = {"measured": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-                   "host_reference_s": host["host_reference_s"]}
     for source in sources:  # saved chapter by chapter: a failing chapter loses no earlier result
-        results[source.stem] = {**run_chapter(source, args.scale), **measured_on}
+        # Each entry says when and on how fast a host it was measured: runs of single
+        # chapters merge into the file, and a host's speed drifts, even during one chapter,
+        # so the reference workload runs before and after it.
+        before = host_reference_s()
+        timing_result = run_chapter(source, args.scale)
+        after = host_reference_s()
+        results[source.stem] = {**timing_result,
+                                "measured": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+                                "host_reference_s": round((before + after) / 2, 3),
+                                "host_reference_range_s": [min(before, after), max(before, after)]}
         print(f"{source.stem}: {json.dumps(results[source.stem])}", flush=True)
         print(f"wrote {save_results(args.scale, {source.stem: results[source.stem]}, host)}")
     if args.write:

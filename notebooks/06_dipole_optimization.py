@@ -46,7 +46,7 @@
 # **Run time** (measured by `benchmarks/chapters.py`, see
 # {doc}`../book/setup`):
 # <!-- timings:dipole_optimization -->
-# smoke 33 s (0.5 GB) · default 201 s (0.6 GB) · full: not measured yet (measured on 2 CPU cores; peak memory in brackets)
+# smoke 33 s (0.5 GB) · default 283 s (0.4 GB) · full: not measured yet (measured on 2 CPU cores; peak memory in brackets)
 # <!-- /timings -->
 #
 # **Notebooks to download** (from the book):
