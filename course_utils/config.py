@@ -131,15 +131,15 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
         # slow host, over the 5 min budget; 12 gives the same tuned estimate).
         "smoke": dict(
             mesh_shape=(3, 3), dt_ms=0.1, n_trials=2, budget=5, cma_popsize=4, n_restarts=2,
-            restart_budget=5, polish_budget=5, slice_grid=3, exercise_budget=5,
+            restart_budget=5, polish_budget=5, slice_grid=3,
         ),
         "default": dict(
             mesh_shape=(3, 3), dt_ms=0.1, n_trials=4, budget=12, cma_popsize=6, n_restarts=4,
-            restart_budget=16, polish_budget=12, slice_grid=5, exercise_budget=10,
+            restart_budget=16, polish_budget=12, slice_grid=5,
         ),
         "full": dict(
             mesh_shape=(10, 10), dt_ms=0.025, n_trials=5, budget=50, cma_popsize=10,
-            n_restarts=4, restart_budget=30, polish_budget=20, slice_grid=7, exercise_budget=30,
+            n_restarts=4, restart_budget=30, polish_budget=20, slice_grid=7,
         ),
     },
 }

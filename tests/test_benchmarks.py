@@ -46,3 +46,17 @@ def test_results_files_are_valid_json():
     for path in (ROOT / "benchmarks" / "results").glob("chapters-*.json"):
         record = json.loads(path.read_text())
         assert record["scale"] in bench.SCALES and record["machine"]["cpus"]
+
+
+def test_each_entry_records_the_host_speed_before_and_after_its_chapter(monkeypatch, tmp_path):
+    readings = iter([0.12, 0.20])  # the host slows down while the chapter runs
+    monkeypatch.setattr(bench, "RESULTS", tmp_path)
+    monkeypatch.setattr(bench, "machine", lambda: {"cpus": 2, "host_reference_s": 0.1})
+    monkeypatch.setattr(bench, "host_reference_s", lambda: next(readings))
+    monkeypatch.setattr(bench, "run_chapter", lambda source, scale: {
+        "wall_s": 30.0, "peak_mb": 100, "within_budget": True})
+    assert bench.main(["--scale", "smoke", "01_glm_basics"]) == 0
+    entry = json.loads((tmp_path / "chapters-smoke.json").read_text())["chapters"]["01_glm_basics"]
+    assert entry["host_reference_s"] == pytest.approx(0.16)
+    assert entry["host_reference_range_s"] == [0.12, 0.20]
+    assert entry["wall_s"] == 30.0 and entry["measured"]
