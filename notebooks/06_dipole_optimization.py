@@ -361,8 +361,9 @@ print(f"{len(main_history)} evaluations in {main_seconds:.0f} s; "
 # ## 3. What the optimizer found
 #
 # The convergence plot is hnn-core's own (`Optimizer.plot_convergence`): the best RMSE so far,
-# call by call (it draws `max_iter` of the run's {glue:text}`main_evaluations` calls). The dashed line is the RMSE of the planted parameters, what a perfect
-# fit reaches: not zero, because of the noise.
+# call by call (it draws `max_iter` of the run's {glue:text}`main_evaluations` calls). The
+# dashed line is the RMSE of the planted parameters, what a perfect fit reaches: not zero,
+# because of the noise.
 
 # %%
 with parallel:
@@ -476,9 +477,10 @@ print("last point asked:", np.round(toy_points[-1], 3), "| returned:", np.round(
 # %% [markdown]
 # On a bowl it could not miss, hnn-core's COBYLA ends by asking for `mu` =
 # {glue:text}`cobyla_last_mu:.2f` ms and `sigma` = {glue:text}`cobyla_last_sigma:.2f` ms,
-# both held to the weight's range (`mu` far outside its own), and returns the best point it saw, `mu` =
-# {glue:text}`cobyla_result_mu:.2f` ms, near its start. It is not a fair competitor, so we
-# leave it out and call SciPy's COBYLA ourselves, through our objective, with correct bounds.
+# both held to the weight's range (`mu` far outside its own), and returns the best point it
+# saw, `mu` = {glue:text}`cobyla_result_mu:.2f` ms, near its start. It is not a fair
+# competitor, so we leave it out and call SciPy's COBYLA ourselves, through our objective,
+# with correct bounds.
 # One more change: we express each parameter as a fraction of its range, so that a step of
 # 0.1 means the same thing for `mu` (ms) and for the weight (µS). Solvers with a single step
 # size or length scale (COBYLA's trust region, the Gaussian process's kernel) need that.
@@ -581,13 +583,13 @@ table.round(3)
 # With the same budget, the best RMSE was {glue:text}`bayesian_rmse:.2f` nAm for the Bayesian
 # solver, {glue:text}`cmaes_rmse:.2f` for CMA-ES and {glue:text}`cobyla_rmse:.2f` for COBYLA
 # (which used {glue:text}`cobyla_evaluations` evaluations; CMA-ES ran
-# {glue:text}`cma_generations` generations of {glue:text}`cma_popsize`). CMA-ES's first generation is
-# spread around the start, so its curve can start above the hand-tuned RMSE; COBYLA's first
-# steps probe each parameter in turn. Compare the `mu` each recovered ({glue:text}`bayesian_mu:.1f`,
-# {glue:text}`cmaes_mu:.1f`, {glue:text}`cobyla_mu:.1f` ms) with the planted
-# {glue:text}`planted_mu:.2f` ms, the weights with the planted one, and each best RMSE with
-# the noise floor ({glue:text}`floor_rmse:.2f` nAm): short runs from one start show how each
-# solver moves, not where the answer is.
+# {glue:text}`cma_generations` generations of {glue:text}`cma_popsize`). CMA-ES's first
+# generation is spread around the start, so its curve can start above the hand-tuned RMSE;
+# COBYLA's first steps probe each parameter in turn. Compare the `mu` each recovered
+# ({glue:text}`bayesian_mu:.1f`, {glue:text}`cmaes_mu:.1f`, {glue:text}`cobyla_mu:.1f` ms)
+# with the planted {glue:text}`planted_mu:.2f` ms, the weights with the planted one, and each
+# best RMSE with the noise floor ({glue:text}`floor_rmse:.2f` nAm): short runs from one
+# start show how each solver moves, not where the answer is.
 #
 # ### Restarts from several starting points
 #
@@ -595,9 +597,9 @@ table.round(3)
 # other valleys, restart it from points spread over the box: {glue:text}`n_restarts` points
 # of a Latin hypercube (each parameter's range cut into equal slices, each slice used once),
 # COBYLA with {glue:text}`restart_budget` evaluations from each; the hand-tuned COBYLA run
-# above ({glue:text}`cobyla_evaluations` evaluations) counts as one more. Restarts explore; once the most promising valley is known, a
-# last local run refines its best point with small steps ({glue:text}`polish_budget`
-# evaluations, first step a twentieth of each range).
+# above ({glue:text}`cobyla_evaluations` evaluations) counts as one more. Restarts explore;
+# once the most promising valley is known, a last local run refines its best point with small
+# steps ({glue:text}`polish_budget` evaluations, first step a twentieth of each range).
 
 # %%
 starts = scipy.stats.qmc.LatinHypercube(d=len(constraints), seed=SEED).random(N_RESTARTS)
@@ -893,9 +895,9 @@ plt.close(fig)
 # ### Exercise 2: which layer makes the late peak?
 #
 # The best point from the hand-tuned start and the planted parameters fit the target with
-# different drives (and different RMSEs). hnn-core records the dipole of each layer (`dipole.data["L2"]`,
-# `dipole.data["L5"]`; `"agg"` is their sum). For both parameter sets, simulate
-# `N_TRIALS` trials (a copy of `net`, `set_params`, then `simulate_dipole` with
+# different drives (and different RMSEs). hnn-core records the dipole of each layer
+# (`dipole.data["L2"]`, `dipole.data["L5"]`; `"agg"` is their sum). For both parameter sets,
+# simulate `N_TRIALS` trials (a copy of `net`, `set_params`, then `simulate_dipole` with
 # `tstop=objective.tstop` and `dt=DT_MS`), scale and smooth each trial as the objective does,
 # average them with `average_dipoles`, and plot the layer 2/3 and layer 5 dipoles. Which
 # layer carries the late peak in each?
