@@ -123,10 +123,25 @@ def save_results(scale: str, chapters: dict[str, dict], host: dict | None = None
     return write_record(path, record, sort_keys=True)
 
 
+def format_duration(seconds: float) -> str:
+    """``42 s``, ``17 min`` or ``25 h``: a duration in the unit a reader plans with."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.0f} h"
+
+
 def describe(result: dict | None, scale: str) -> str:
-    """One cell of the timing table: ``42 s (0.9 GB)`` or ``not measured yet``."""
+    """One cell of the timing table: ``42 s (0.9 GB)``, ``not measured yet``, or an estimate.
+
+    An entry with an ``estimated`` key (the script that estimated it) was not run: it reads
+    ``about 25 h, estimated, not run``.
+    """
     if result is None:
         return "not measured yet"
+    if result.get("estimated"):
+        return f"about {format_duration(result['wall_s'])}, estimated, not run"
     text = f"{result['wall_s']:.0f} s ({result['peak_mb'] / 1024:.1f} GB)"
     return text if result["within_budget"] else f"{text}, over budget"
 
@@ -154,7 +169,7 @@ def header_line(slug: str) -> str:
     times = timing(slug)
     measured = [load_results(s) for s in SCALES]
     cpus = next((r["machine"]["cpus"] for r in measured if r), None)
-    where = f" (measured on {cpus} CPU cores; peak memory in brackets)" if cpus else ""
+    where = f" · on {cpus} CPU cores, peak memory in brackets" if cpus else ""
     return f"smoke {times['smoke']} · default {times['default']} · full: {times['full']}{where}"
 
 

@@ -49,7 +49,7 @@
 # **Run time** (measured by `benchmarks/chapters.py`, see
 # {doc}`../book/setup`):
 # <!-- timings:low_rank_ar -->
-# smoke 26 s (0.7 GB) · default 57 s (1.0 GB) · full: not measured yet (measured on 2 CPU cores; peak memory in brackets)
+# smoke 26 s (0.7 GB) · default 57 s (1.0 GB) · full: not measured yet · on 2 CPU cores, peak memory in brackets
 # <!-- /timings -->
 #
 # **Notebooks to download** (from the book):

@@ -46,7 +46,7 @@
 # **Run time** (measured by `benchmarks/chapters.py`, see
 # {doc}`../book/setup`):
 # <!-- timings:dipole_optimization -->
-# smoke 33 s (0.5 GB) · default 286 s (0.4 GB) · full: not measured yet (measured on 2 CPU cores; peak memory in brackets)
+# smoke 33 s (0.5 GB) · default 286 s (0.4 GB) · full: about 28 h, estimated, not run · on 2 CPU cores, peak memory in brackets
 # <!-- /timings -->
 #
 # **Notebooks to download** (from the book):
@@ -791,8 +791,11 @@ print(f"one process: {one_process_s:.1f} s; {N_JOBS} processes: {all_cores_s:.1f
 # (`with MPIBackend(n_procs=..., mpi_cmd="mpiexec"):`) splits each *trial's cells* over
 # processes with NEURON's MPI support; it needs an MPI installation and `mpi4py`, which are
 # not part of this course's environment. At the `full` scale (the full 10 × 10 column,
-# finer time step, more trials and evaluations) each simulation costs many times more: plan
-# for a many-core machine or a cluster.
+# finer time step, more trials and evaluations) each simulation costs many times more, and
+# there are more of them. The run-time line at the top of this chapter gives the full run's
+# time on 2 cores, estimated by `benchmarks/dipole_full.py` from timed full-scale
+# simulations and a count of the chapter's simulations: plan for a many-core machine or a
+# cluster.
 #
 # The restarts of section 4 are parallel at a coarser grain: each is a whole optimization
 # that needs nothing from the others. They ran through `course_utils.sweep.run_sweep`, one

@@ -1,0 +1,215 @@
+"""Estimate chapter 6's run time at the full scale from timed simulations.
+
+Usage::
+
+    python benchmarks/dipole_full.py            # time full-scale simulations (~6 min), write
+    python benchmarks/dipole_full.py --no-write
+
+A full run of chapter 6 (the 10 × 10 column at hnn-core's 0.025 ms step, several hundred
+evaluations) takes about a day on 2 cores, too long to run where the course is built, so its
+time is estimated rather than measured. Almost all of the chapter's time is spent
+simulating, so the estimate is
+
+    (simulations the chapter runs at that scale) × (the time of one, measured here)
+    + (everything else, measured at the default scale).
+
+- :func:`planned_simulations` counts, section by section, the evaluations (``n_trials``
+  trials on every core) and the one-trial runs the chapter makes at a scale. It is an upper
+  bound: COBYLA may stop before its budget, and the objective's cache skips repeated points.
+- One evaluation and one single-trial run are timed at the default and at the full scale,
+  with the chapter's own objective, network and backend (``JoblibBackend`` on every core).
+- "Everything else" (imports, figures, the Gaussian processes of the Bayesian solver) is the
+  default run's measured time (``benchmarks/results/chapters-default.json``) minus its
+  simulations as counted and timed here. The same count applied to the default scale is
+  thereby checked: a negative remainder would mean the count or the timing is off, and the
+  script stops.
+
+The estimate goes to ``benchmarks/results/dipole_full.json`` and, marked as an estimate, to
+the chapter's entry in ``chapters-full.json``, from which the README and the chapter header
+show it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from course_utils import config
+from course_utils.simulate import dipole as dipole_sim
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: find bench_common
+from bench_common import host_reference_s, machine, write_record  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CHAPTER = "06_dipole_optimization"
+#: The points timed: the chapter's hand-tuned start and one inside the constraints.
+TIMED_POINTS = ({"evprox2_mu": 120.0, "evprox2_sigma": 1.0, "evprox2_ampa_L5_pyramidal": 0.1},
+                {"evprox2_mu": 127.5, "evprox2_sigma": 8.6, "evprox2_ampa_L5_pyramidal": 0.6})
+
+
+def planned_simulations(sizes: dict) -> dict[str, dict[str, int]]:
+    """Count the simulations chapter 6 runs with ``sizes`` (``config.sizes``), per section.
+
+    Parameters
+    ----------
+    sizes
+        The chapter's sizes at one scale.
+
+    Returns
+    -------
+    dict
+        ``{section: {"evaluations": e, "one_trial_runs": o}}``: ``e`` evaluations of
+        ``n_trials`` trials spread over every core, ``o`` single trials, each alone (hnn-core's
+        built-in objective and the one-process timing run their trials one after another).
+        Points a section re-evaluates (a solver's start, already simulated) are not counted.
+    """
+    n_trials, budget = sizes["n_trials"], sizes["budget"]
+    return {
+        "target and hand-tuned start": {"evaluations": 2, "one_trial_runs": 0},
+        "hnn-core's built-in objective": {"evaluations": 0, "one_trial_runs": n_trials},
+        "Bayesian run (start cached), noise floor": {"evaluations": (budget - 1) + 1,
+                                                     "one_trial_runs": 0},
+        "CMA-ES and COBYLA (start cached)": {"evaluations": budget + budget - 1,
+                                             "one_trial_runs": 0},
+        "restarts and polish (start cached)": {
+            "evaluations": sizes["n_restarts"] * sizes["restart_budget"] + sizes["polish_budget"] - 1,
+            "one_trial_runs": 0},
+        "2-D slice": {"evaluations": sizes["slice_grid"] ** 2, "one_trial_runs": 0},
+        "parallelism timing": {"evaluations": 1, "one_trial_runs": n_trials},
+        "exercise 1 (one-trial fit, then scored)": {"evaluations": 1, "one_trial_runs": budget - 1},
+        "exercise 2 (two parameter sets)": {"evaluations": 2, "one_trial_runs": 0},
+    }
+
+
+def totals(plan: dict[str, dict[str, int]]) -> dict[str, int]:
+    """Sum a :func:`planned_simulations` count over its sections."""
+    return {kind: sum(section[kind] for section in plan.values())
+            for kind in ("evaluations", "one_trial_runs")}
+
+
+def time_simulations(scale: str, repeats: int) -> dict[str, float]:
+    """Seconds of one evaluation and of one single-trial run at ``scale`` (median of repeats).
+
+    Uses the chapter's network, drives, time step, trial count, scale factor and backend (a
+    ``JoblibBackend`` on every core), through :class:`~course_utils.simulate.dipole.DipoleObjective`;
+    each timed call simulates a point not simulated before.
+    """
+    dipole_sim.import_hnn_core()
+    from hnn_core import JoblibBackend, neymotin_2020_model
+
+    sizes = config.sizes("dipole_optimization", scale)
+    mesh = tuple(sizes["mesh_shape"])
+    objective = dipole_sim.DipoleObjective(
+        neymotin_2020_model(mesh_shape=mesh), dipole_sim.add_erp_drives,
+        dipole_sim.TARGET_TIMES_MS, np.zeros_like(dipole_sim.TARGET_TIMES_MS),
+        n_trials=sizes["n_trials"], dt=sizes["dt_ms"],
+        scale_factor=dipole_sim.scale_factor_for(mesh), smooth_ms=30.0,
+    )
+    evaluation, one_trial = [], []
+    with JoblibBackend(n_jobs=os.cpu_count() or 1):
+        for repeat in range(repeats):
+            # a new point each repeat, so that no timing hits the objective's cache
+            points = [dict(p, evprox2_mu=p["evprox2_mu"] + 0.1 * repeat) for p in TIMED_POINTS]
+            start = time.perf_counter()
+            objective.trials(points[0])
+            evaluation.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            objective.trials(points[1], n_trials=1)
+            one_trial.append(time.perf_counter() - start)
+    return {"evaluation_s": round(statistics.median(evaluation), 2),
+            "one_trial_s": round(statistics.median(one_trial), 2),
+            "n_trials": sizes["n_trials"], "repeats": repeats}
+
+
+def simulation_seconds(plan: dict[str, dict[str, int]], timing: dict[str, float]) -> float:
+    """Seconds the simulations of ``plan`` take at the measured ``timing``."""
+    count = totals(plan)
+    return count["evaluations"] * timing["evaluation_s"] + count["one_trial_runs"] * timing["one_trial_s"]
+
+
+def estimate(default_wall_s: float, timings: dict[str, dict]) -> dict:
+    """The full-scale estimate from the default run's wall time and the simulation timings.
+
+    Raises
+    ------
+    ValueError
+        If the counted default simulations take longer than the whole measured default run:
+        the count or the timings are wrong, and an estimate built on them would be too.
+    """
+    plans = {scale: planned_simulations(config.sizes("dipole_optimization", scale))
+             for scale in ("default", "full")}
+    default_simulation_s = simulation_seconds(plans["default"], timings["default"])
+    other_s = default_wall_s - default_simulation_s
+    if other_s < 0:
+        raise ValueError(
+            f"The default run's counted simulations take {default_simulation_s:.0f} s, more than "
+            f"the whole measured run ({default_wall_s:.0f} s): update planned_simulations() to "
+            "the chapter, or re-measure the default run on this host."
+        )
+    full_simulation_s = simulation_seconds(plans["full"], timings["full"])
+    return {
+        "counts": {scale: {"sections": plan, "total": totals(plan)} for scale, plan in plans.items()},
+        "default": {"measured_wall_s": default_wall_s,
+                    "simulation_s": round(default_simulation_s, 1),
+                    "other_s": round(other_s, 1)},
+        "full": {"simulation_s": round(full_simulation_s), "other_s": round(other_s),
+                 "wall_s": round(full_simulation_s + other_s)},
+    }
+
+
+def write(record: dict) -> None:
+    """Save ``record`` and the chapter's full-scale entry (marked as estimated); re-render."""
+    import chapters  # noqa: PLC0415 (the sibling script: its results file and renderer)
+
+    write_record(RESULTS / "dipole_full.json", record)
+    low, high = record["host_reference_range_s"]
+    chapters.save_results("full", {CHAPTER: {
+        "wall_s": record["full"]["wall_s"], "peak_mb": None, "within_budget": True,
+        "estimated": "benchmarks/dipole_full.py", "measured": record["measured"],
+        "host_reference_s": round((low + high) / 2, 3), "host_reference_range_s": [low, high],
+    }}, record["machine"])
+    chapters.render()
+    print(f"wrote {RESULTS / 'dipole_full.json'} and the chapter's full-scale entry")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Time the simulations, estimate the full run, and record it."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3, help="timings at the default scale")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    default_record = json.loads((RESULTS / "chapters-default.json").read_text())["chapters"].get(CHAPTER)
+    if default_record is None:
+        parser.error(f"measure the default run first: python benchmarks/chapters.py --scale default {CHAPTER}")
+    before = host_reference_s()
+    timings = {"default": time_simulations("default", args.repeats),
+               "full": time_simulations("full", 1)}  # one full evaluation is minutes
+    after = host_reference_s()
+    result = estimate(default_record["wall_s"], timings)
+    record = {
+        "measured": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        "machine": machine(),
+        "host_reference_range_s": [min(before, after), max(before, after)],
+        "default_run": {key: default_record.get(key) for key in ("wall_s", "measured", "host_reference_s")},
+        "timings": timings,
+        **result,
+    }
+    print(json.dumps(record, indent=2, ensure_ascii=False))
+    hours = result["full"]["wall_s"] / 3600
+    print(f"full scale: about {hours:.0f} h on {os.cpu_count()} cores (estimated, not run)")
+    if not args.no_write:
+        write(record)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
