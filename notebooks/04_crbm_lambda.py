@@ -63,6 +63,27 @@
 # depends on the scale sits in the cell tagged `parameters`: at `full` scale the same cells
 # train hundreds of models on thousands of neurons, on a GPU, without a code change.
 
+# %% tags=["colab-install", "remove-cell"]
+# On Google Colab, install the course's helper package and its pinned dependencies; anywhere
+# else (your machine, Binder) this cell does nothing. If Colab then offers to restart the
+# session, accept and run the notebook again from the top. (Written by
+# `python -m course_utils colab-cells` from pyproject.toml: do not edit by hand.)
+import sys
+
+COURSE_REPOSITORY = None  # the course's public repository (None: not published yet)
+if "google.colab" in sys.modules:
+    if COURSE_REPOSITORY is None:
+        raise RuntimeError(
+            "This copy of the course names no public repository to install course_utils from. "
+            "Upload the course folder and run `pip install -e <folder>` in a cell, then run the "
+            "notebook from the top."
+        )
+    from IPython import get_ipython
+
+    get_ipython().run_line_magic(
+        "pip", f"install --quiet 'course-utils @ git+{COURSE_REPOSITORY}'"
+    )
+
 # %%
 import matplotlib.pyplot as plt
 import numpy as np

@@ -63,6 +63,27 @@
 # every process it starts in) and returns what hnn-core printed while importing, which is a
 # one-time survey invitation after installation.
 
+# %% tags=["colab-install", "remove-cell"]
+# On Google Colab, install the course's helper package and its pinned dependencies; anywhere
+# else (your machine, Binder) this cell does nothing. If Colab then offers to restart the
+# session, accept and run the notebook again from the top. (Written by
+# `python -m course_utils colab-cells` from pyproject.toml: do not edit by hand.)
+import sys
+
+COURSE_REPOSITORY = None  # the course's public repository (None: not published yet)
+if "google.colab" in sys.modules:
+    if COURSE_REPOSITORY is None:
+        raise RuntimeError(
+            "This copy of the course names no public repository to install course_utils from. "
+            "Upload the course folder and run `pip install -e <folder>` in a cell, then run the "
+            "notebook from the top."
+        )
+    from IPython import get_ipython
+
+    get_ipython().run_line_magic(
+        "pip", f"install --quiet 'course-utils @ git+{COURSE_REPOSITORY}'"
+    )
+
 # %%
 import contextlib
 import io

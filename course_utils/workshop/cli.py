@@ -1,4 +1,4 @@
-"""The command line: ``python -m course_utils {check,fetch,list,build-book}``."""
+"""The command line: ``python -m course_utils {check,fetch,list,build-book,variants,colab-cells}``."""
 
 from __future__ import annotations
 
@@ -77,6 +77,22 @@ def _variants(args: argparse.Namespace) -> int:
     return 0
 
 
+def _colab_cells(args: argparse.Namespace) -> int:
+    from course_utils.workshop.book import find_book_root
+    from course_utils.workshop.colab import sync_install_cells
+
+    try:
+        changed = sync_install_cells(find_book_root())
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for path in changed:
+        print(f"updated {path}")
+    if not changed:
+        print("up to date")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``python -m course_utils``."""
     main_parser = argparse.ArgumentParser(prog="python -m course_utils", description=__doc__)
@@ -109,6 +125,10 @@ def parser() -> argparse.ArgumentParser:
                           help="which build to use (_build/<scale>)")
     variants.add_argument("--build", type=Path, default=None, help="a build folder instead")
     variants.set_defaults(run=_variants)
+
+    colab = commands.add_parser(
+        "colab-cells", help="write pyproject.toml's repository URL into each chapter's Colab install cell")
+    colab.set_defaults(run=_colab_cells)
     return main_parser
 
 
