@@ -314,8 +314,9 @@ def penalty(weights: torch.Tensor, lam: torch.Tensor | float, kind: str = "l1") 
         ``lam / (2 N) * sum_mu (sum_i |w_i mu|)^2`` for ``N`` visible units: each weight is
         taxed in proportion to its hidden unit's total weight, so the penalty spares a unit's
         first strong weights and resists the ones that would make it dense. The division by
-        ``N`` makes a value of ``lam`` mean the same for 40 or 40,000 neurons (the gradient on
-        one weight is ``lam`` times the unit's *mean* absolute weight).
+        ``N`` ties the tax to the unit's *mean* absolute weight (the gradient on one weight is
+        ``lam`` times it), so a value of ``lam`` carries over better between recordings of
+        different sizes.
 
     Returns
     -------
