@@ -50,5 +50,5 @@ def test_chapter_1_real_data_section(http_server, register, data_cache, tmp_path
     monkeypatch.chdir(ROOT / "notebooks")
     printed = run_until_real_data(ROOT / "notebooks" / "01_glm_basics.py")
     assert "skipped" not in printed, printed
-    assert "position only: in-sample pseudo-R²" in printed, printed
-    assert "position + speed: in-sample pseudo-R²" in printed, printed
+    assert "position only: held-out pseudo-R²" in printed, printed
+    assert "position + speed: held-out pseudo-R²" in printed, printed
