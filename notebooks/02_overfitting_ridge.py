@@ -329,7 +329,7 @@ norm_unreg = np.sqrt((filters_unreg**2).sum(axis=2))
 spurious = np.unravel_index(np.argmax(np.where(off_diagonal & ~truth.adjacency, norm_unreg, -1.0)),
                             norm_unreg.shape)
 examples = {"excitatory coupling": strongest_excitatory, "inhibitory coupling": strongest_inhibitory,
-            "no coupling": spurious}
+            "no coupling (largest spurious filter)": spurious}
 
 
 def plot_filters(ax: plt.Axes, filters: np.ndarray, title: str) -> None:
@@ -348,7 +348,7 @@ axes[0].set_xticks([0, 1], [f"training\n(first {n_train * BIN_S / 60:.1f} min)",
 axes[0].set(ylabel="pseudo-R²", title="Unregularized fit")
 plot_filters(axes[1], filters_unreg, "Coupling filters: fit (solid) and truth (dashed)")
 axes[1].set_ylabel("log-rate per spike")
-axes[1].legend(loc="upper right", fontsize=8)
+axes[1].legend(loc="lower right", fontsize=8)
 plotting.label_panels(axes)
 plt.show()
 
@@ -356,8 +356,9 @@ plt.show()
 # Trained on {glue:text}`train_min:.1f` minutes, the unregularized model explains the
 # training data (pseudo-R² {glue:text}`r2_train_unreg:.3f`) better than the test data
 # ({glue:text}`r2_test_unreg:.3f`). Its filters (B) follow the truth's broad shape but
-# wiggle, and the pair with no coupling at all gets a filter that is not zero: the model fits
-# the noise of its training spikes. With about {glue:text}`spikes_per_weight:.0f` training
+# wiggle, and pairs with no coupling at all get filters that are not zero; shown is the
+# largest of them, which the model fits to the noise of its training spikes (a few weights
+# that the data barely constrain can take large values of either sign). With about {glue:text}`spikes_per_weight:.0f` training
 # spikes per weight and neuron, the data do not pin every weight down.
 #
 # ```{note}
@@ -382,7 +383,9 @@ plt.show()
 # standardized weight. We penalize the history weights only: every neuron is known to be
 # tuned to the heading, and we want to shrink the couplings, not the tuning. nemos accepts a
 # strength per weight, an array shaped like `coef_`; `coupling_pattern` holds 1 for the
-# history weights and 0 for the heading's.
+# history weights and 0 for the heading's. Each neuron's *own* history (its refractoriness
+# and bursting) is penalized with the couplings here, a choice: leaving it free would be as
+# defensible, since every neuron is known to have one.
 #
 # ```{important}
 # nemos divides the log-likelihood by the number of bins $T$ (it minimizes a *mean* loss), so
@@ -500,6 +503,10 @@ glue("inflation_smallest", float(inflation[0]), display=False)
 glue("inflation_best", float(inflation[ALPHAS.index(best_alpha)]), display=False)
 glue("smallest_alpha", float(ALPHAS[0]), display=False)
 glue("n_folds", int(N_FOLDS), display=False)
+gap_unreg = r2_train_unreg - r2_test_unreg
+gap_best = pseudo_r2(best_model, X_train, Y_train) - pseudo_r2(best_model, X_test, Y_test)
+glue("gap_unreg", float(gap_unreg), display=False)
+glue("gap_best", float(gap_best), display=False)
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.3), gridspec_kw=dict(width_ratios=[1.1, 1, 1]))
@@ -540,6 +547,9 @@ plt.show()
 # strength of the grid, α = {glue:text}`largest_alpha:g` ({glue:text}`ll_test_largest:.5f`),
 # which shrinks away real structure. (The test set's absolute level differs from the
 # validation folds' because it is another stretch of time; compare models within a panel.)
+# The penalty also narrows the gap between training and test pseudo-R² from
+# {glue:text}`gap_unreg:.3f` to {glue:text}`gap_best:.3f`: what it removed was fitted noise.
+# What remains of the gap includes the drift of section 2's note, which no penalty removes.
 #
 # Shuffled folds score every model higher than blocked folds (B), and they flatter the
 # weakly penalized models most: by {glue:text}`inflation_smallest:.4f` nats per bin at
@@ -677,18 +687,27 @@ plt.show()
 # Along the path (A, strong penalty on the left), the true couplings are the first to leave
 # zero; uncoupled pairs join later and mostly stay small. The lasso keeps more non-zero
 # filters than the group lasso at the same strength (B): it zeroes weights one by one, and a
-# filter counts as kept as soon as one of its weights survives.
+# filter counts as kept as soon as one of its weights survives. The same α is not the same
+# price, though: for a filter of $p$ weights, $\sqrt{p}\,\lVert w \rVert_2 \ge \lVert w
+# \rVert_1$, so at equal α the group lasso charges at least as much, and part of the gap in
+# B is that scale. Compare the two at equal numbers of kept filters, as exercise 2 does,
+# to see what the grouping itself adds.
 #
 # Ranking the pairs by the size of their fitted filter (C), every penalty puts the true
-# couplings well above the absent ones: an ROC AUC of {glue:text}`auc_group:.2f` for the
+# couplings well above the absent ones. The ROC curve plots, as the threshold on filter
+# size falls, the fraction of true couplings above it against the fraction of absent ones;
+# its area (AUC) is the probability that a true coupling's filter is larger than an absent
+# one's: an ROC AUC of {glue:text}`auc_group:.2f` for the
 # group lasso chosen by validation (α = {glue:text}`alpha_group:g`),
 # {glue:text}`auc_lasso:.2f` for the lasso (α = {glue:text}`alpha_lasso:g`) and
 # {glue:text}`auc_ridge:.2f` for ridge (0.5 is chance). As a *ranking*, shrinking without
-# selecting does about as well. What the sparse penalties add is a yes/no answer, and at the
-# strength chosen for prediction that answer is generous: the group lasso keeps
-# {glue:text}`n_kept_group` of the {glue:text}`n_pairs` filters, a precision of
-# {glue:text}`precision_group:.2f` (chance: {glue:text}`chance_precision:.2f`) at a recall of
-# {glue:text}`recall_group:.2f`. The strength that *predicts* best is weaker than the one
+# selecting does as well or better. (The sparse curves run straight where they reach the
+# filters set exactly to zero: those are tied, and the curve crosses them in one step.) What
+# the sparse penalties add is a yes/no answer, and at the strength chosen for prediction that
+# answer is generous: the group lasso keeps {glue:text}`n_kept_group` of the
+# {glue:text}`n_pairs` filters, a **precision** (the fraction of kept filters that are true
+# couplings) of {glue:text}`precision_group:.2f` (chance: {glue:text}`chance_precision:.2f`)
+# at a **recall** (the fraction of true couplings kept) of {glue:text}`recall_group:.2f`. The strength that *predicts* best is weaker than the one
 # that would *draw the network* best: prediction tolerates many small spurious filters, a
 # wiring diagram does not (exercise 2).
 #
@@ -715,9 +734,9 @@ plotting.label_panels(axes)
 plt.show()
 
 # %% [markdown]
-# The group lasso's matrix is the truth with a little noise: its entries correlate with the
-# true ones at r = {glue:text}`net_r_group:.2f`, against {glue:text}`net_r_ridge:.2f` for
-# ridge, whose matrix is speckled with small couplings everywhere. Remember what this
+# Both matrices show the truth's structure with spurious couplings around it; the group
+# lasso's are smaller: its entries correlate with the true ones at
+# r = {glue:text}`net_r_group:.2f`, against {glue:text}`net_r_ridge:.2f` for ridge. Remember what this
 # matrix is: *functional* connectivity, the best predictive weights given everything else in
 # the model. A real synapse is one cause of such a weight; an unrecorded neuron driving two
 # recorded ones is another.
@@ -823,8 +842,10 @@ assert all(precision_recall(selected[kind][1])[1] > 0.5 for kind in paths)
 # **Figure check.** Strong penalties keep few couplings, nearly all true (high precision, low
 # recall); weak ones keep nearly every true coupling among many false ones. At the same
 # strength the group lasso is at least as precise as the lasso, which keeps a filter as soon
-# as one of its weights survives. The stars, chosen for prediction, keep most true couplings
-# and many false ones: to draw a network, report a stronger penalty (or threshold the
+# as one of its weights survives; but at the same strength it also charges more (section 5),
+# so compare the two curves at equal recall, where the grouping itself shows. The stars
+# (the path's fits at the strengths chosen for prediction) keep most true couplings and many
+# false ones: to draw a network, report a stronger penalty (or threshold the
 # filters), and say which.
 #
 # ```{glue:figure} exercise2_figure
@@ -909,8 +930,10 @@ if real is not None:
 scale = config.get_scale()
 auc_floor = {"smoke": 0.65, "default": 0.8, "full": 0.9}[scale]
 r_floor = {"smoke": 0.4, "default": 0.7, "full": 0.8}[scale]
-# Overfitting: the unregularized model is better on its training data than on the test set.
+# Overfitting: the unregularized model is better on its training data than on the test set,
+# and the chosen penalty narrows that gap (drift alone would leave it unchanged).
 assert r2_train_unreg > r2_test_unreg, (r2_train_unreg, r2_test_unreg)
+assert gap_best < gap_unreg, (gap_best, gap_unreg)
 # The CV-chosen ridge beats no penalty and the grid's largest penalty on held-out data.
 assert ll_test[best_alpha] > ll_test_unreg, (ll_test[best_alpha], ll_test_unreg)
 assert ll_test[best_alpha] > ll_test[ALPHAS[-1]], (ll_test[best_alpha], ll_test[ALPHAS[-1]])
@@ -923,7 +946,8 @@ assert ll_test[100.0] > ll_test_unreg
 # Edge recovery: every penalty ranks true couplings above absent ones, the group lasso
 # clearly; its coupling matrix correlates with the truth, better than ridge's.
 assert auc[group_name] >= auc_floor and min(auc.values()) > 0.7, auc
-assert auc["ridge (CV)"] > auc[group_name] - 0.1, "the text says ridge ranks about as well"
+assert auc["ridge (CV)"] >= max(auc[group_name], auc[lasso_name]) - 0.02, (
+    "the text says ridge ranks as well or better", auc)
 assert net_r[list(net_r)[0]] >= r_floor and net_r[list(net_r)[0]] > net_r[list(net_r)[1]], net_r
 assert precision_group > true_edges.mean(), (precision_group, true_edges.mean())
 # Along the path the lasso keeps at least as many non-zero filters as the group lasso, the
