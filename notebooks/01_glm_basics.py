@@ -42,7 +42,7 @@
 # **Run time** (measured by `benchmarks/chapters.py`, see
 # {doc}`../book/setup`):
 # <!-- timings:glm_basics -->
-# smoke 25 s (1.5 GB) · default 28 s (1.5 GB) · full: not measured yet · on 2 CPU cores, peak memory in brackets
+# smoke 25 s (1.5 GB) · default 61 s (1.3 GB) · full: not measured yet · on 2 CPU cores, peak memory in brackets
 # <!-- /timings -->
 #
 # **Notebooks to download** (from the book):

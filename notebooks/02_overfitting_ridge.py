@@ -46,7 +46,7 @@
 # **Run time** (measured by `benchmarks/chapters.py`, see
 # {doc}`../book/setup`):
 # <!-- timings:overfitting_ridge -->
-# smoke 40 s (1.2 GB) · default 224 s (1.4 GB) · full: not measured yet · on 2 CPU cores, peak memory in brackets
+# smoke 40 s (1.2 GB) · default 245 s (1.3 GB) · full: not measured yet · on 2 CPU cores, peak memory in brackets
 # <!-- /timings -->
 #
 # **Notebooks to download** (from the book):

@@ -46,7 +46,7 @@
 # **Run time** (measured by `benchmarks/chapters.py`, see
 # {doc}`../book/setup`):
 # <!-- timings:crbm_lambda -->
-# smoke 11 s (1.0 GB) · default 43 s (1.4 GB) · full: not measured yet · on 2 CPU cores, peak memory in brackets
+# smoke 11 s (1.0 GB) · default 112 s (1.4 GB) · full: not measured yet · on 2 CPU cores, peak memory in brackets
 # <!-- /timings -->
 #
 # **Notebooks to download** (from the book):

@@ -45,7 +45,7 @@
 # **Run time** (measured by `benchmarks/chapters.py`, see
 # {doc}`../book/setup`):
 # <!-- timings:beta_vae_hh -->
-# smoke 16 s (0.8 GB) · default 73 s (1.5 GB) · full: not measured yet · on 2 CPU cores, peak memory in brackets
+# smoke 16 s (0.8 GB) · default 197 s (1.6 GB) · full: not measured yet · on 2 CPU cores, peak memory in brackets
 # <!-- /timings -->
 #
 # **Notebooks to download** (from the book):
