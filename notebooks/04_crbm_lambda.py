@@ -869,8 +869,9 @@ plt.show()
 # any order, and can split or merge). What they imply about *neurons* is comparable: the
 # **effective coupling** $J_{ij} = \sum_\mu w_{i\mu} w_{j\mu} \langle \mathrm{Var}(h_\mu \mid v)\rangle$,
 # the curvature of $\log P(v)$ in $v_i$ and $v_j$ averaged over the data, is how strongly
-# neuron $j$ firing raises (or lowers) the log-odds of neuron $i$ in the model. As in the seed
-# study, we flatten each model's matrix, look at all models in the plane of the first two
+# neuron $j$ firing raises (or lowers) the log-odds of neuron $i$ in the model. As in the
+# internship study this chapter reproduces (cRBMs swept over two λ ranges on zebrafish
+# recordings), we flatten each model's matrix, look at all models in the plane of the first two
 # principal components, and split them into two clusters with k-means.
 
 # %%

@@ -23,6 +23,9 @@
 # are known, we can check, and compare the code with the features an electrophysiologist
 # would measure by hand. The knob of the chapter is β, the weight of the VAE's
 # Kullback-Leibler penalty: a regularizer that trades reconstruction for a simpler code.
+# The chapter reproduces a project report, *VAE-based representation learning of simulated
+# neural recordings* (the **seed study** below), which showed that a 2-D code rebuilds the
+# traces well, and answers the question it left open.
 #
 # **Learning goals.** After this chapter you can
 #
@@ -778,6 +781,7 @@ for ax, latent in zip(axes, LATENTS):
     ax.set_xticks(range(latent), [str(j + 1) for j in range(latent)], fontsize=7)
     ax.set(xlabel="latent dimension", title=f"{latent}-D, β = 1")
 fig.colorbar(image, ax=axes, label="correlation", shrink=0.9)
+plotting.label_panels(axes)
 plt.show()
 
 corr_2d = correlations(mu_all[two, :, :2])
@@ -839,9 +843,10 @@ for p, ax in enumerate(axes):
                color=plt.get_cmap("Blues")(0.4 + 0.25 * b))
     ax.axhline(r2_features[p], color=plotting.COLORS["alternative"], lw=2, label="hand-crafted features")
     ax.set_xticks(range(3), [f"{latent}-D" for latent in LATENTS])
-    ax.set(xlabel="latent size", title=f"Predicting {param_names[p]}", ylim=(min(0, r2_latent.min()) - 0.05, 1.05))
+    ax.set(xlabel="latent size", title=f"Predicting {param_names[p]}", ylim=(min(0, r2_latent.min()) - 0.05, 1.35))
+    ax.set_yticks(np.arange(0.0, 1.01, 0.2))
 axes[0].set_ylabel("cross-validated R²")
-axes[1].legend(loc="lower right", fontsize=7)
+axes[1].legend(loc="upper center", ncol=2, fontsize=7)
 plotting.label_panels(axes)
 plt.show()
 
