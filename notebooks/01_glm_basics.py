@@ -450,6 +450,9 @@ glue("speed_weight_fit", float(speed_weight_fit), display=False)
 glue("speed_weight_true", float(speed_weight_true), display=False)
 glue("r2_pos_only", float(scores[0, "position only"]["r2"]), display=False)
 glue("r2_pos_speed", float(scores[0, "position + speed"]["r2"]), display=False)
+position_range_ratio = float(np.ptp(weights[0, "position + speed"][: N_POSITION_BINS - 1])
+                             / np.ptp(weights[0, "position only"][: N_POSITION_BINS - 1]))
+glue("position_range_ratio", position_range_ratio, display=False)
 all_r2 = [score["r2"] for score in scores.values()]
 glue("r2_range", f"{min(all_r2):.2f} to {max(all_r2):.2f} on held-out runs", display=False)
 
@@ -493,7 +496,8 @@ plt.show()
 
 # %% [markdown]
 # For neuron 0 the position weights of the position-only model trace the "place field"; add
-# speed and they collapse to zero, while the speed weight comes out at
+# speed and they collapse towards zero (their range shrinks to a fraction
+# {glue:text}`position_range_ratio:.2f` of what it was), while the speed weight comes out at
 # {glue:text}`speed_weight_fit:.4f` per cm/s against a true {glue:text}`speed_weight_true:.4f`.
 # The richer model also predicts held-out runs better (pseudo-R² {glue:text}`r2_pos_speed:.3f`
 # against {glue:text}`r2_pos_only:.3f`). For the true place cell, neuron 1, adding speed
@@ -888,13 +892,7 @@ assert abs(speed_weight_fit - speed_weight_true) < speed_tolerance, (
     speed_weight_true,
 )
 assert scores[0, "position only"]["ll"] < scores[0, "position + speed"]["ll"], scores
-position_weights_with_speed = weights[0, "position + speed"][
-    : N_POSITION_BINS - 1
-]
-position_weights_alone = weights[0, "position only"][
-    : N_POSITION_BINS - 1
-]
-assert np.ptp(position_weights_with_speed) < 0.5 * np.ptp(position_weights_alone)
+assert position_range_ratio < 0.3, position_range_ratio
 assert abs(float(weights[1, "position + speed"][-1])) < speed_tolerance
 assert kernel_r > (0.7 if config.get_scale() == "smoke" else 0.85), kernel_r
 assert ols_at_rest < 0, (
