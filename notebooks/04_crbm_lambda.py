@@ -78,11 +78,10 @@ if "google.colab" in sys.modules:
             "Upload the course folder and run `pip install -e <folder>` in a cell, then run the "
             "notebook from the top."
         )
-    from IPython import get_ipython
+    import subprocess
 
-    get_ipython().run_line_magic(
-        "pip", f"install --quiet 'course-utils @ git+{COURSE_REPOSITORY}'"
-    )
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet",
+                           f"course-utils @ git+{COURSE_REPOSITORY}"])
 
 # %%
 import matplotlib.pyplot as plt

@@ -66,9 +66,9 @@ def _variants(args: argparse.Namespace) -> int:
     from course_utils.workshop.book import chapter_sources, find_book_root, variants_dir
     from course_utils.workshop.variants import write_variants
 
-    root = find_book_root()
-    build = (args.build or root / "_build" / args.scale).resolve()
     try:
+        root = find_book_root()
+        build = (args.build or root / "_build" / args.scale).resolve()
         paths = write_variants(chapter_sources(root), build, variants_dir(build))
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -83,7 +83,7 @@ def _colab_cells(args: argparse.Namespace) -> int:
 
     try:
         changed = sync_install_cells(find_book_root())
-    except ValueError as exc:
+    except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     for path in changed:

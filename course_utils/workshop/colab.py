@@ -11,15 +11,20 @@ address is ``None`` and the cell, run on Colab, stops with an error that says wh
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import jupytext
+from nbformat import NotebookNode
 from jupytext.cli import jupytext as jupytext_cli
 
 from course_utils.workshop.book import chapter_sources, repository_url
 
 INSTALL_TAG = "colab-install"
 PACKAGE = "course-utils"
+#: What a repository address may look like: https, a host, then path segments of URL-safe
+#: characters only, so that nothing in it can be read as code or shell syntax.
+_SAFE_URL = re.compile(r"https://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~-]+)+")
 
 _TEMPLATE = '''\
 # On Google Colab, install the course's helper package and its pinned dependencies; anywhere
@@ -36,11 +41,10 @@ if "google.colab" in sys.modules:
             "Upload the course folder and run `pip install -e <folder>` in a cell, then run the "
             "notebook from the top."
         )
-    from IPython import get_ipython
+    import subprocess
 
-    get_ipython().run_line_magic(
-        "pip", f"install --quiet '{package} @ git+{{COURSE_REPOSITORY}}'"
-    )'''
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet",
+                           f"{package} @ git+{{COURSE_REPOSITORY}}"])'''
 
 
 def install_cell_source(url: str | None) -> str:
@@ -55,17 +59,33 @@ def install_cell_source(url: str | None) -> str:
     -------
     str
         Python source of the cell.
+
+    Raises
+    ------
+    ValueError
+        If ``url`` is not a plain ``https://host/path`` address of URL-safe characters (the
+        cell hands it to pip; nothing in it may be read as code).
     """
-    if url is not None and (not url.startswith("https://") or any(c in url for c in "'\" \n")):
+    if url is not None and not _SAFE_URL.fullmatch(url):
         raise ValueError(
-            f"Repository URL {url!r} is not a plain https:// address: fix [project.urls] "
-            "Repository in pyproject.toml."
+            f"Repository URL {url!r} is not a plain https://host/path address (letters, digits "
+            "and . _ ~ - only): fix [project.urls] Repository in pyproject.toml."
         )
     return _TEMPLATE.format(url=url, package=PACKAGE)
 
 
-def install_cell_index(notebook) -> int:
-    """Index of the one cell tagged ``colab-install`` in ``notebook`` (a jupytext notebook).
+def install_cell_index(notebook: NotebookNode) -> int:
+    """Index of the one cell tagged ``colab-install`` in ``notebook``.
+
+    Parameters
+    ----------
+    notebook
+        A chapter, as read by ``jupytext.read``.
+
+    Returns
+    -------
+    int
+        The cell's position in ``notebook.cells``.
 
     Raises
     ------
@@ -100,18 +120,26 @@ def sync_install_cells(root: Path) -> list[Path]:
     -------
     list of Path
         The chapter sources that changed.
+
+    Raises
+    ------
+    ValueError
+        If the repository address is unsafe (:func:`install_cell_source`) or a chapter has no
+        install cell as its first code cell; every chapter is checked before any is written.
     """
     source_code = install_cell_source(repository_url(root))
-    changed = []
+    chapters = []
     for path in chapter_sources(root):
         notebook = jupytext.read(path)
         try:
-            cell = notebook.cells[install_cell_index(notebook)]
+            chapters.append((path, notebook, install_cell_index(notebook)))
         except ValueError as exc:
             raise ValueError(f"{path.name}: {exc}") from None
-        if cell.source == source_code:
+    changed = []
+    for path, notebook, index in chapters:
+        if notebook.cells[index].source == source_code:
             continue
-        cell.source = source_code
+        notebook.cells[index].source = source_code
         jupytext.write(notebook, path, fmt="py:percent")
         jupytext_cli(["--to", "ipynb", "--update", "--quiet", str(path)])
         changed.append(path)
