@@ -390,7 +390,9 @@ plt.show()
 # Linear regression predicts {glue:text}`ols_rate_at_rest:.2f` Hz when the animal stands
 # still, a negative firing rate, where the GLM predicts {glue:text}`glm_rate_at_rest:.2f` Hz
 # (the simulation's truth is {glue:text}`true_rate_at_rest:.2f` Hz). The variance of the counts tracks
-# their mean, as a Poisson model says and a constant-variance Gaussian model denies.
+# their mean, as a Poisson model says and a constant-variance Gaussian model denies. (Here
+# that holds by construction, since the simulation draws Poisson counts; real counts are
+# often more variable than Poisson, which a negative binomial GLM allows for.)
 #
 # ## 4. Position alone, or position and speed?
 #
