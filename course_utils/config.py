@@ -18,9 +18,10 @@ from __future__ import annotations
 import os
 import random
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -28,6 +29,8 @@ SCALES: tuple[str, ...] = ("smoke", "default", "full")
 DEFAULT_SCALE = "default"
 SCALE_ENV = "COURSE_SCALE"
 DATA_DIR_ENV = "COURSE_DATA_DIR"
+CHECK_MODES: tuple[str, ...] = ("lenient", "strict", "record")
+CHECK_MODE_ENV = "COURSE_CHECKS"
 
 # Sizes per chapter and scale. Each chapter's notebook shows its row in the cell tagged
 # ``parameters``; the budgets these sizes meet are measured by ``benchmarks/chapters.py``.
@@ -165,6 +168,51 @@ def get_scale() -> str:
             f"Set it to one of {', '.join(SCALES)} (or unset it for {DEFAULT_SCALE!r})."
         )
     return scale
+
+
+def check_mode() -> str:
+    """Return how exercise checks react, from ``COURSE_CHECKS`` (``lenient`` when unset).
+
+    ``lenient``
+        print feedback and never raise: attendee notebooks always run top to bottom;
+    ``strict``
+        raise when an answer does not match its recorded answer: the book build, so that a
+        solution that drifts from its recorded answer fails the build;
+    ``record``
+        store each checked answer as the expected one (``python -m course_utils
+        record-answers``, run on the solutions).
+
+    Raises
+    ------
+    ValueError
+        If ``COURSE_CHECKS`` holds anything else.
+    """
+    mode = os.environ.get(CHECK_MODE_ENV, "").strip().lower() or "lenient"
+    if mode not in CHECK_MODES:
+        raise ValueError(
+            f"{CHECK_MODE_ENV}={os.environ.get(CHECK_MODE_ENV)!r} is not a check mode. "
+            f"Set it to one of {', '.join(CHECK_MODES)} (or unset it for 'lenient')."
+        )
+    return mode
+
+
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Set environment variables for a block (and the kernels started in it), then restore them.
+
+    Used where the course runs notebooks itself (recording answers, benchmarks): the scale,
+    check mode and cache folder reach a new kernel only through its environment.
+    """
+    before = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def chapters() -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import sys
@@ -94,3 +95,21 @@ def test_seed_everything_does_not_import_torch():
             "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_check_mode_defaults_to_lenient_and_refuses_unknown_modes(monkeypatch):
+    monkeypatch.delenv("COURSE_CHECKS", raising=False)
+    assert config.check_mode() == "lenient"
+    monkeypatch.setenv("COURSE_CHECKS", " Strict ")
+    assert config.check_mode() == "strict"
+    monkeypatch.setenv("COURSE_CHECKS", "loose")
+    with pytest.raises(ValueError, match="lenient, strict, record"):
+        config.check_mode()
+
+
+def test_environment_sets_then_restores(monkeypatch):
+    monkeypatch.setenv("COURSE_SCALE", "default")
+    monkeypatch.delenv("COURSE_CHECKS", raising=False)
+    with config.environment(COURSE_SCALE="smoke", COURSE_CHECKS="strict"):
+        assert config.get_scale() == "smoke" and config.check_mode() == "strict"
+    assert config.get_scale() == "default" and "COURSE_CHECKS" not in os.environ

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from course_utils.config import SCALES, SCALE_ENV
+from course_utils.config import CHECK_MODE_ENV, SCALES, SCALE_ENV
 from course_utils.workshop.variants import write_variants
 
 EXECUTION_MODES: tuple[str, ...] = ("cache", "force", "off")
@@ -118,7 +118,9 @@ def build_book(scale: str = "default", execution: str = "cache", *, strict: bool
         command += ["-W", "-n", "--keep-going"]
     # No progress bars in the executed book: a static page cannot animate them, and tqdm's
     # notebook widgets would make each page fetch scripts from a CDN (and fail offline).
-    env = {**os.environ, SCALE_ENV: scale, "TQDM_DISABLE": "1"}
+    # The book shows the solutions, so every exercise check runs strictly: a solution that
+    # no longer matches its recorded answer fails the build.
+    env = {**os.environ, SCALE_ENV: scale, CHECK_MODE_ENV: "strict", "TQDM_DISABLE": "1"}
     code = subprocess.run(command, env=env, cwd=root).returncode
     if code == 0:
         write_variants(chapter_sources(root), out_dir, variants_dir(out_dir))

@@ -1,4 +1,4 @@
-"""The command line: ``python -m course_utils {check,fetch,list,build-book,variants,colab-cells}``."""
+"""The command line: ``python -m course_utils {check,fetch,list,build-book,variants,record-answers,colab-cells}``."""
 
 from __future__ import annotations
 
@@ -93,6 +93,26 @@ def _colab_cells(args: argparse.Namespace) -> int:
     return 0
 
 
+def _record_answers(args: argparse.Namespace) -> int:
+    from course_utils.workshop.answers import record_all
+    from course_utils.workshop.book import chapter_sources, find_book_root
+
+    try:
+        sources = chapter_sources(find_book_root())
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    chosen = [s for s in sources if not args.chapters or s.stem in args.chapters]
+    unknown = set(args.chapters) - {s.stem for s in sources}
+    if unknown:
+        print(f"error: no chapter named {', '.join(sorted(unknown))}; chapters: "
+              f"{', '.join(s.stem for s in sources)}", file=sys.stderr)
+        return 2
+    for (chapter, scale), count in record_all(chosen, args.scale).items():
+        print(f"{chapter} at {scale}: {count} answers recorded")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``python -m course_utils``."""
     main_parser = argparse.ArgumentParser(prog="python -m course_utils", description=__doc__)
@@ -125,6 +145,13 @@ def parser() -> argparse.ArgumentParser:
                           help="which build to use (_build/<scale>)")
     variants.add_argument("--build", type=Path, default=None, help="a build folder instead")
     variants.set_defaults(run=_variants)
+
+    answers = commands.add_parser(
+        "record-answers", help="run the solutions and record the exercises' expected answers")
+    answers.add_argument("chapters", nargs="*", help="chapter stems, e.g. 01_glm_basics (default: all)")
+    answers.add_argument("--scale", nargs="+", choices=("smoke", "default"), default=["smoke", "default"],
+                         help="the scales to record at (default: smoke and default)")
+    answers.set_defaults(run=_record_answers)
 
     colab = commands.add_parser(
         "colab-cells", help="write pyproject.toml's repository URL into each chapter's Colab install cell")
