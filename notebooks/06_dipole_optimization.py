@@ -46,7 +46,7 @@
 # **Run time** (measured by `benchmarks/chapters.py`, see
 # {doc}`../book/setup`):
 # <!-- timings:dipole_optimization -->
-# smoke 33 s (0.5 GB) · default 286 s (0.4 GB) · full: about 28 h, estimated, not run · on 2 CPU cores, peak memory in brackets
+# smoke 53 s (0.7 GB) · default 254 s (0.7 GB) · full: about 28 h, estimated, not run · on 2 CPU cores, peak memory in brackets
 # <!-- /timings -->
 #
 # **Notebooks to download** (from the book):
@@ -900,6 +900,8 @@ glue("ex1_test", float(scores["fit on 1 trial"][1]), display=False)
 glue("ex1_mu", float(one_trial_params["evprox2_mu"]), display=False)
 glue("ex1_sigma", float(one_trial_params["evprox2_sigma"]), display=False)
 plt.close(fig)
+if config.get_scale() != "smoke":  # the figure check's claim: fitted to one trial, worse on all trials
+    assert scores["fit on 1 trial"][1] > solver_best["COBYLA"][1], scores
 
 # %% [markdown]
 # **Figure check.** Scored on the one trial it was fitted on, the one-trial fit reaches
@@ -1044,8 +1046,6 @@ if scale != "smoke":
     sigma_step, weight_step = np.diff(slice_sigma)[0], np.diff(slice_weight)[0]
     assert abs(slice_sigma[best_cells[0][1]] - planted["evprox2_sigma"]) <= sigma_step
     assert abs(slice_weight[best_cells[0][0]] - planted["evprox2_ampa_L5_pyramidal"]) <= weight_step
-    # Exercise 1: fitted to one trial, scored on all, it does worse than the fit on all trials.
-    assert scores["fit on 1 trial"][1] > solver_best["COBYLA"][1], scores
 print("All checks passed.")
 
 # %% [markdown]

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import nbformat
 import pytest
+from markdown_it import MarkdownIt
 
 from course_utils import config
 
@@ -16,10 +20,34 @@ bench = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench)
 
 
-@pytest.mark.parametrize("page", ["README.md", "book/instructors.md"])
-def test_timing_tables_are_rendered_from_the_results(page):
+@pytest.mark.parametrize("name", ["table", "attendee"])
+@pytest.mark.parametrize("page", bench.PAGES)
+def test_timing_tables_are_rendered_from_the_results(page, name):
     text = (ROOT / page).read_text()
-    assert bench.readme_table() in text, "run `python benchmarks/chapters.py --render`"
+    assert bench.table_block(name) in text, "run `python benchmarks/chapters.py --render`"
+
+
+@pytest.mark.parametrize("page", bench.PAGES)
+def test_timing_tables_render_as_tables_not_as_text(page):
+    tokens = MarkdownIt("commonmark").enable("table").parse((ROOT / page).read_text())
+    rows = [t for t in tokens if t.type == "tr_open"]
+    assert sum(t.type == "table_open" for t in tokens) >= len(bench.TABLES)
+    assert len(rows) >= len(bench.TABLES) * (1 + len(bench.chapter_sources())), "a table lost its rows"
+    raw = [t.content for t in tokens if t.type == "inline" and t.content.lstrip().startswith("|")]
+    assert raw == [], f"table syntax shown as text: {raw}"
+
+
+def test_render_page_fills_the_markers_and_refuses_markers_inside_a_table():
+    page = ("# Page\n\n<!-- timings:table -->\n<!-- /timings:table -->\n\ntext\n\n"
+            "<!-- timings:attendee -->\n| stale |\n<!-- /timings:attendee -->\n")
+    rendered = bench.render_page(page)
+    assert bench.table_block("table") in rendered and bench.table_block("attendee") in rendered
+    assert "stale" not in rendered and bench.render_page(rendered) == rendered
+    cut = page.replace("<!-- timings:table -->", bench.CHAPTER_HEADER + "\n<!-- timings:table -->")
+    with pytest.raises(ValueError, match="enclose the whole table"):
+        bench.render_page(cut)
+    with pytest.raises(ValueError, match="not found"):
+        bench.render_page("# Page\n")
 
 
 @pytest.mark.parametrize("source", bench.chapter_sources(), ids=lambda p: p.stem)
@@ -48,9 +76,10 @@ def test_describe_and_budget_logic():
 
 
 def test_results_files_are_valid_json():
-    for path in (ROOT / "benchmarks" / "results").glob("chapters-*.json"):
-        record = json.loads(path.read_text())
-        assert record["scale"] in bench.SCALES and record["machine"]["cpus"]
+    for pattern in ("chapters-*.json", "attendee-*.json"):
+        for path in (ROOT / "benchmarks" / "results").glob(pattern):
+            record = json.loads(path.read_text())
+            assert record["scale"] in bench.SCALES and record["machine"]["cpus"]
 
 
 def test_each_entry_records_the_host_speed_before_and_after_its_chapter(monkeypatch, tmp_path):
@@ -65,6 +94,135 @@ def test_each_entry_records_the_host_speed_before_and_after_its_chapter(monkeypa
     assert entry["host_reference_s"] == pytest.approx(0.16)
     assert entry["host_reference_range_s"] == [0.12, 0.20]
     assert entry["wall_s"] == 30.0 and entry["measured"]
+
+
+START = datetime(2026, 12, 1, 9, 0, 0, tzinfo=timezone.utc)
+
+
+def _stamp(seconds: float) -> str:
+    return (START + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _ran(start: float, seconds: float) -> nbformat.NotebookNode:
+    """A code cell as nbclient leaves it: timestamps of busy, input, reply and idle."""
+    cell = nbformat.v4.new_code_cell("x = 1")
+    cell.metadata["execution"] = {"iopub.status.busy": _stamp(start),
+                                  "iopub.execute_input": _stamp(start + 0.01),
+                                  "shell.execute_reply": _stamp(start + seconds - 0.01),
+                                  "iopub.status.idle": _stamp(start + seconds)}
+    return cell
+
+
+def _executed_notebook(going_further: bool = True) -> list[nbformat.NotebookNode]:
+    markdown = nbformat.v4.new_markdown_cell
+    return [markdown("> **Attendee notebook.**"), markdown("# 3 · A chapter\n\nIntro."), _ran(0, 1.0),
+            markdown("## 1. Fit | select\n\n```python\n# a comment, not a heading\n```"), _ran(2, 5.0),
+            nbformat.v4.new_code_cell(""),  # empty: nbclient skips it, no timestamps
+            markdown("## Going further" if going_further else "## 2. More"), _ran(8, 2.0),
+            markdown("### Exercise 3"), _ran(11, 3.0)]
+
+
+def test_cell_seconds_spans_busy_to_idle():
+    assert bench.cell_seconds(_ran(4, 2.5)) == pytest.approx(2.5)
+    assert bench.cell_seconds(nbformat.v4.new_code_cell("")) is None
+
+
+def test_headings_ignore_fenced_code():
+    text = "## 6b. Penalty × rank ##\n\n```python\n# comment\n```\n:::{note}\n# inside\n:::\n#not a heading"
+    assert bench.headings(text) == [(2, "6b. Penalty × rank")]
+
+
+def test_cell_profile_splits_the_core_path_at_going_further():
+    profile = bench.cell_profile(_executed_notebook())
+    assert profile["going_further"] is True
+    assert profile["core_s"] == pytest.approx(6.0) and profile["whole_s"] == pytest.approx(11.0)
+    assert profile["longest_cell"] == {"s": 5.0, "heading": "1. Fit | select"}
+
+
+def test_without_going_further_the_core_path_is_the_whole_notebook():
+    profile = bench.cell_profile(_executed_notebook(going_further=False))
+    assert profile["going_further"] is False and profile["core_s"] == profile["whole_s"] == 11.0
+
+
+def test_cell_profile_of_a_notebook_that_did_not_run():
+    cells = [nbformat.v4.new_markdown_cell("# Title"), nbformat.v4.new_code_cell("x = 1")]
+    assert bench.cell_profile(cells) == {"core_s": 0.0, "whole_s": 0.0, "going_further": False,
+                                         "longest_cell": None}
+
+
+ATTENDEE_ENTRY = {"wall_s": 130.0, "peak_mb": 1200, "core_s": 95.4, "whole_s": 120.2, "going_further": True,
+                  "longest_cell": {"s": 41.0, "heading": "6b. Penalty | rank"}, "within_budget": True}
+
+
+def test_describe_attendee():
+    budget = bench.ATTENDEE_BUDGETS["default"]
+    assert bench.describe_attendee(None, budget)[0] == "not measured yet"
+    assert bench.describe_attendee(ATTENDEE_ENTRY, budget) == [
+        "95 s", "120 s", "1.2 GB", r"41 s (6b. Penalty \| rank)"]
+    slow = {**ATTENDEE_ENTRY, "core_s": 310.0, "whole_s": 500.0, "peak_mb": 2100, "going_further": False}
+    assert bench.describe_attendee(slow, budget)[:3] == [
+        "310 s, over budget (the whole notebook)", "500 s, over budget", "2.1 GB, over budget"]
+
+
+def test_attendee_table_reads_the_attendee_results(monkeypatch, tmp_path):
+    monkeypatch.setattr(bench, "RESULTS", tmp_path)
+    bench.save_results("default", {"03_low_rank_ar": ATTENDEE_ENTRY}, {"cpus": 2}, variant="attendee")
+    table = bench.attendee_table().splitlines()
+    assert table[:2] == bench.ATTENDEE_HEADER.splitlines()
+    assert table[2] == "| 1 | GLM basics | not measured yet |  |  |  |"
+    assert table[4].startswith("| 3 | Low-rank AR models of photostimulation | 95 s | 120 s | 1.2 GB | 41 s")
+    assert len(table) == 2 + len(bench.chapter_sources())
+
+
+class FakeClient:
+    """Stands in for nbclient: records the environment a kernel would inherit, reports a peak."""
+
+    seen: list[dict] = []
+
+    def __init__(self, notebook, **kwargs):
+        self.notebook = notebook
+
+    def execute(self):
+        FakeClient.seen.append({k: os.environ.get(k) for k in ("COURSE_SCALE", "COURSE_OFFLINE",
+                                                              "COURSE_CHECKS", "XDG_CACHE_HOME")})
+        for cell in self.notebook.cells[:-1]:
+            cell.metadata["execution"] = _ran(0, 2.0).metadata["execution"]
+        output = nbformat.v4.new_output("stream", name="stdout", text=f"PEAK_RSS_BYTES {300 * 2**20}\n")
+        self.notebook.cells[-1].outputs = [output]
+
+
+def test_chapter_runs_strict_and_attendee_lenient_then_the_environment_is_restored(monkeypatch, tmp_path):
+    source = tmp_path / "99_fake.py"
+    source.write_text("# %% [markdown]\n# # Fake\n\n# %%\nx = 1\n")
+    monkeypatch.setattr(bench, "NotebookClient", FakeClient)
+    monkeypatch.setattr(bench, "attendee_notebook", lambda s: bench.jupytext.read(s))
+    monkeypatch.setenv("COURSE_CHECKS", "record")
+    monkeypatch.delenv("COURSE_SCALE", raising=False)
+    FakeClient.seen.clear()
+    chapter = bench.run_chapter(source, "smoke")
+    attendee = bench.run_attendee(source, "default")
+    assert [s["COURSE_CHECKS"] for s in FakeClient.seen] == ["strict", "lenient"]
+    assert [s["COURSE_SCALE"] for s in FakeClient.seen] == ["smoke", "default"]
+    assert all(s["COURSE_OFFLINE"] == "1" and s["XDG_CACHE_HOME"] for s in FakeClient.seen)
+    assert os.environ["COURSE_CHECKS"] == "record" and "COURSE_SCALE" not in os.environ
+    assert chapter == {"wall_s": chapter["wall_s"], "peak_mb": 300, "within_budget": True}
+    assert attendee["core_s"] == attendee["whole_s"] == 2.0 and attendee["within_budget"]
+    assert attendee["longest_cell"] == {"s": 2.0, "heading": "Fake"}
+
+
+def test_attendee_run_records_its_entry_and_fails_over_budget(monkeypatch, tmp_path):
+    monkeypatch.setattr(bench, "RESULTS", tmp_path)
+    monkeypatch.setattr(bench, "machine", lambda: {"cpus": 2, "host_reference_s": 0.1})
+    monkeypatch.setattr(bench, "host_reference_s", lambda: 0.1)
+    monkeypatch.setattr(bench, "run_chapter", lambda source, scale: pytest.fail("the chapter ran"))
+    over = {**ATTENDEE_ENTRY, "within_budget": False}
+    monkeypatch.setattr(bench, "run_attendee", lambda source, scale: over)
+    assert bench.main(["--variant", "attendee", "--scale", "default", "03_low_rank_ar"]) == 1
+    record = json.loads((tmp_path / "attendee-default.json").read_text())
+    entry = record["chapters"]["03_low_rank_ar"]
+    assert record["variant"] == "attendee" and record["budget"] == bench.ATTENDEE_BUDGETS["default"]
+    assert entry["checks"] == "lenient" and entry["host_reference_s"] == 0.1 and entry["measured"]
+    assert not (tmp_path / "chapters-default.json").exists()
 
 
 dipole_spec = importlib.util.spec_from_file_location("bench_dipole_full", ROOT / "benchmarks" / "dipole_full.py")

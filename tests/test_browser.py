@@ -1,15 +1,19 @@
-"""The built book in a real browser: pages load cleanly, images show, solutions open.
+"""The built book in a real browser: pages load cleanly, images show, solutions open, and no
+page shows markdown table syntax as text.
 
 Runs after the smoke build (``make test`` builds first, then runs ``pytest -m browser``),
 against Debian's Chromium driven by Playwright (no browser download). Screenshots of each
 chapter's first screen are saved in ``_build/smoke/screenshots/`` as test artifacts.
 Without Chromium the tests skip, unless ``COURSE_REQUIRE_BROWSER=1`` (CI) makes that a failure.
+The tests that need the browser are marked ``browser``; the unit test of the table-syntax
+detection is not, and runs with the unit tests.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -17,15 +21,46 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+import yaml
 
 from course_utils.workshop import book
 
-pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "_build" / "smoke"
 HTML = BUILD / "_build" / "html"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHAPTERS = book.chapter_sources(ROOT)
+
+_TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
+_TABLE_RULE = re.compile(r"\|\s*:?-{3,}:?\s*\|")
+# What a reader sees, without code blocks (a printed table in a cell's output is fine) and
+# formulas (MathJax's hidden MathML would show |x| on a line of its own).
+_VISIBLE_PROSE = """() => {
+  for (const node of document.querySelectorAll("pre, .math, mjx-container")) node.style.display = "none";
+  return document.body.innerText;
+}"""
+
+
+def book_pages(root: Path) -> list[str]:
+    """Every page of the table of contents, as its path in the HTML build (``book/intro.html``)."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    entries = [entry for part in toc.get("parts", []) for entry in part.get("chapters", [])]
+    files = [toc["root"]]
+    while entries:
+        entry = entries.pop(0)
+        files.append(entry["file"])
+        entries[:0] = entry.get("sections", [])
+    return [Path(f).with_suffix(".html").as_posix() for f in files]
+
+
+def raw_table_lines(text: str) -> list[str]:
+    """The lines of a page's visible text that are markdown table syntax.
+
+    A table the renderer did not recognise (an HTML comment between its header and its
+    rows ends it) is shown as a paragraph of ``| a | b |`` text; a rendered table's text
+    has no pipes.
+    """
+    return [line.strip() for line in text.splitlines() if _TABLE_ROW.match(line) or _TABLE_RULE.search(line)]
 
 
 def _require(condition: bool, reason: str) -> None:
@@ -80,12 +115,14 @@ def _open(page, url: str) -> None:
     assert response is not None and response.ok, f"{url}: HTTP {response and response.status}"
 
 
+@pytest.mark.browser
 def test_front_page_loads(page, site):
     _open(page, f"{site}/index.html")
     assert page.problems == []
     assert page.locator("nav").count() > 0
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_page_loads_cleanly_with_its_figures(page, site, source):
     url = f"{site}/notebooks/{source.stem}.html"
@@ -101,6 +138,7 @@ def test_chapter_page_loads_cleanly_with_its_figures(page, site, source):
     assert page.locator("mjx-container").count() > 0, "formulas are rendered by MathJax"
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.stem)
 def test_hidden_solution_opens_on_click(page, site, source):
     _open(page, f"{site}/notebooks/{source.stem}.html")
@@ -114,6 +152,7 @@ def test_hidden_solution_opens_on_click(page, site, source):
     assert code.is_visible()
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.stem)
 def test_download_links_resolve(page, site, source):
     _open(page, f"{site}/notebooks/{source.stem}.html")
@@ -125,6 +164,7 @@ def test_download_links_resolve(page, site, source):
         assert response.ok and b'"cells"' in response.body()
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.stem)
 def test_launch_links_open_the_chapters_notebook_once_the_repository_is_public(page, site, source):
     repository = book.repository_url(ROOT)
@@ -139,3 +179,28 @@ def test_launch_links_open_the_chapters_notebook_once_the_repository_is_public(p
         links = page.locator(f'a[href^="{service}"]')
         hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
         assert any(path in href and href.endswith(notebook) for href in hrefs), (service, hrefs)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("path", book_pages(ROOT))
+def test_page_shows_no_markdown_table_syntax(page, site, path):
+    _open(page, f"{site}/{path}")
+    lines = raw_table_lines(page.evaluate(_VISIBLE_PROSE))
+    shown = "\n".join(lines)
+    assert not lines, f"{path} shows markdown table syntax as text (a table that did not render):\n{shown}"
+
+
+def test_raw_table_lines_finds_table_syntax_and_nothing_else():
+    rendered = "Measured times:\n#\tchapter\trun time\n1\tGLM basics\t25 s\nThe norm |w| grows."
+    assert raw_table_lines(rendered) == []
+    unrendered = ("Measured times:\n| # | chapter | run time |\n| --- | --- | --- |\n"
+                  "  | 1 | GLM basics | 25 s |  \ntext | with a pipe")
+    assert raw_table_lines(unrendered) == ["| # | chapter | run time |", "| --- | --- | --- |",
+                                           "| 1 | GLM basics | 25 s |"]
+    assert raw_table_lines("a header | --- | ran on") == ["a header | --- | ran on"]
+
+
+def test_book_pages_lists_every_page_of_the_table_of_contents():
+    pages = book_pages(ROOT)
+    assert pages[0] == "book/intro.html" and "book/instructors.html" in pages
+    assert [p for p in pages if p.startswith("notebooks/")] == [f"notebooks/{s.stem}.html" for s in CHAPTERS]

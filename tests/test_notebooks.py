@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -56,13 +57,69 @@ def test_chapter_shape(source):
     for e, s in zip(exercises, solutions):
         assert e < s, "each solution follows its exercise"
         assert "hide-cell" in tags[s] or "hide-input" in tags[s], "solutions are hidden in the book"
-        following = "\n".join(c.source for c in cells[s + 1 : s + 3] if c.cell_type == "markdown")
-        assert "Figure check" in following, "a figure check follows each solution"
+    if source.stem in LEARNER_PATH:
+        _assert_learner_path(source, cells, tags, exercises, solutions, text)
+    else:
+        for s in solutions:
+            following = "\n".join(c.source for c in cells[s + 1 : s + 3] if c.cell_type == "markdown")
+            assert "Figure check" in following, "a figure check follows each solution"
     for kind in ("attendee", "presenter"):
         link = f'href="../_static/variants/{kind}/{source.stem}.ipynb" download'
         assert link in text, f"{source.name}: no {kind} download link in the header"
     checks = [i for i, c in enumerate(cells) if c.cell_type == "markdown" and "## Checks" in c.source]
     assert cells[checks[0] + 1].cell_type == "code" and "assert" in cells[checks[0] + 1].source
+
+
+#: Chapters that follow the learner path (issue "A chapter a learner can finish and check"):
+#: at least three exercises, each with a check cell, and a Going further part. The issues
+#: for chapters 2 to 6 add theirs.
+LEARNER_PATH = {"01_glm_basics"}
+CHECK_CALL = re.compile(r"checks\.(value|function|figure)\(")
+
+
+def _assert_learner_path(source, cells, tags, exercises, solutions, text):
+    assert len(exercises) >= 3, f"{source.name}: at least three exercises"
+    bounds = exercises[1:] + [len(cells)]
+    for e, s, end in zip(exercises, solutions, bounds):
+        check = [i for i in range(s + 1, end) if "check" in tags[i]]
+        assert check, f"{source.name}: the exercise at cell {e} has no cell tagged check after its solution"
+        assert all(CHECK_CALL.search(cells[i].source) for i in check), "check cells call `checks.`"
+    going_further = [i for i, c in enumerate(cells) if c.cell_type == "markdown"
+                     and re.search(r"^## Going further", c.source, re.M)]
+    summary = [i for i, c in enumerate(cells) if c.cell_type == "markdown" and "## Summary" in c.source]
+    assert going_further and going_further[0] >= summary[0], "a Going further part after the summary"
+    assert "Going further" in text.split("**Time to learn.**")[1].split("\n\n")[0], (
+        "Time to learn states the Going further part's time too")
+
+
+def recorded_check_names(source: Path) -> set[str]:
+    """Names of the checks in a chapter whose expected answers are recorded (not computed
+    on the spot with `expected=` or `reference=`)."""
+    names = set()
+    for cell in _cells(source):
+        if cell.cell_type != "code" or "check" not in cell.metadata.get("tags", []):
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "checks"):
+                live = {k.arg for k in node.keywords} & {"expected", "reference"}
+                if not live:
+                    names.add(node.args[0].value)
+    return names
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.stem)
+def test_recorded_answers_cover_every_check_at_smoke_and_default(source):
+    from course_utils.exercises import records
+
+    names = recorded_check_names(source)
+    answers = records.load_answers(source.stem)
+    for scale in ("smoke", "default"):
+        recorded = set(answers.get(scale, {}))
+        assert names <= recorded, (f"{source.name}: no recorded answer at {scale} for "
+                                   f"{sorted(names - recorded)}: run `python -m course_utils "
+                                   f"record-answers {source.stem}`")
+        assert recorded <= names, f"{source.name}: stale answers at {scale}: {sorted(recorded - names)}"
 
 
 @pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.stem)
@@ -87,3 +144,74 @@ def test_toc_lists_every_chapter_by_its_source():
     files = [entry["file"] for part in toc["parts"] for entry in part["chapters"]]
     for source in CHAPTERS:
         assert f"notebooks/{source.name}" in files, f"{source.name} is not in _toc.yml"
+
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ListComp, ast.SetComp,
+           ast.DictComp, ast.GeneratorExp)
+
+
+def _global_reads(node: ast.AST, local: frozenset[str] = frozenset()) -> set[str]:
+    """Names read in ``node`` that are not local to an enclosing function or comprehension."""
+    if isinstance(node, _SCOPES):
+        inner = set(local)
+        if not isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            inner |= {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
+        inner |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        local = frozenset(inner)
+    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+        return set() if node.id in local else {node.id}
+    reads = set()
+    for child in ast.iter_child_nodes(node):
+        reads |= _global_reads(child, local)
+    return reads
+
+
+def _stores_outside_scopes(node: ast.AST) -> set[str]:
+    if isinstance(node, _SCOPES):
+        return set()
+    if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+        return {node.id}
+    return set().union(*(_stores_outside_scopes(c) for c in ast.iter_child_nodes(node)))
+
+
+def _names(code: str) -> tuple[set[str], set[str]]:
+    """The global names a cell binds and the global names it reads."""
+    tree = ast.parse(code)
+    bound = set()
+    for statement in tree.body:
+        bound |= _stores_outside_scopes(statement)
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(statement.name)
+        elif isinstance(statement, (ast.Import, ast.ImportFrom)):
+            bound |= {(a.asname or a.name).split(".")[0] for a in statement.names}
+    return bound, _global_reads(tree)
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.stem)
+def test_only_solution_and_check_cells_read_what_only_solutions_define(source):
+    """The attendee notebook has no solution cells: any other cell that read a name only a
+    solution binds would stop it with a NameError (at whatever scale reaches that line)."""
+    cells = [c for c in _cells(source) if c.cell_type == "code"]
+    tags = [set(c.metadata.get("tags", [])) for c in cells]
+    names = [_names(c.source) for c in cells]
+    by_solutions = set().union(*(b for (b, _), t in zip(names, tags) if "solution" in t))
+    elsewhere = set().union(*(b for (b, _), t in zip(names, tags) if "solution" not in t))
+    solution_only = by_solutions - elsewhere
+    for cell, t, (_, read) in zip(cells, tags, names):
+        if t & {"solution", "check"}:
+            continue
+        leaked = read & solution_only
+        assert not leaked, (f"{source.name}: a cell reads {sorted(leaked)}, which only solution cells "
+                            f"define:\n{cell.source[:300]}")
+
+
+def test_the_leak_detector_finds_a_leak():
+    cells = [("x = 1", set()), ("def f():\n    ...", {"exercise"}),
+             ("def f():\n    return x\nsecret = f()", {"solution"}),
+             ("print(secret)", set())]
+    names = [_names(code) for code, _ in cells]
+    by_solutions = set().union(*(b for (b, _), (_, t) in zip(names, cells) if "solution" in t))
+    elsewhere = set().union(*(b for (b, _), (_, t) in zip(names, cells) if "solution" not in t))
+    assert by_solutions - elsewhere == {"secret"}
+    assert names[3][1] & (by_solutions - elsewhere) == {"secret"}
+    assert _names("def g(secret):\n    return secret")[1] == set()  # a parameter is local

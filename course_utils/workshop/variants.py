@@ -126,8 +126,11 @@ def _embed(name: str, caption: str, glued: dict[str, dict] | None) -> str:
 def _intro_cell() -> NotebookNode:
     return nbformat.v4.new_markdown_cell(
         "> **Attendee notebook.** Exercises are left for you; their solutions are in the book "
-        "and in the presenter notebook. Numbers in the text are those of the book's build; "
-        "your run computes its own (print the variables to compare)."
+        "and in the presenter notebook. After each attempt, run the cell below the exercise: "
+        "it checks your answer and says what is wrong (a shape, a sign, a factor, how far "
+        "off) without giving it away. *Run All* always reaches the end, finished exercises "
+        "or not. Numbers in the text are those of the book's build; your run computes its "
+        "own (print the variables to compare)."
     )
 
 
