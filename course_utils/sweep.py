@@ -146,7 +146,8 @@ def _require_dask_client() -> None:
         from distributed import get_client
     except ImportError as exc:
         raise RuntimeError(
-            "backend='dask' needs dask.distributed: pip install 'dask[distributed]'."
+            "backend='dask' needs dask.distributed: pip install 'course-utils[cluster]' "
+            "(or 'dask[distributed]')."
         ) from exc
     try:
         get_client()

@@ -62,9 +62,10 @@
 # the one cell tagged `parameters` below.
 
 # %% tags=["colab-install", "remove-cell"]
-# On Google Colab, install the course's helper package and its pinned dependencies; anywhere
-# else (your machine, Binder) this cell does nothing. If Colab then offers to restart the
-# session, accept and run the notebook again from the top. (Written by
+# On Google Colab, install the course's helper package and what it needs (Colab's own
+# numpy, torch, matplotlib ... are kept where their versions fit); anywhere else (your
+# machine, Binder) this cell does nothing. If Colab then offers to restart the session,
+# accept and run the notebook again from the top. (Written by
 # `python -m course_utils colab-cells` from pyproject.toml: do not edit by hand.)
 import sys
 
@@ -88,7 +89,7 @@ import nemos as nmo
 import numpy as np
 import pynapple as nap
 import scipy.special
-from myst_nb import glue
+from course_utils.glue import glue
 from sklearn.linear_model import PoissonRegressor
 
 from course_utils import config, metrics, plotting

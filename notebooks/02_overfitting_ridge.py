@@ -66,9 +66,10 @@
 # here instead of a warning: its weights would not be the optimum the text talks about.
 
 # %% tags=["colab-install", "remove-cell"]
-# On Google Colab, install the course's helper package and its pinned dependencies; anywhere
-# else (your machine, Binder) this cell does nothing. If Colab then offers to restart the
-# session, accept and run the notebook again from the top. (Written by
+# On Google Colab, install the course's helper package and what it needs (Colab's own
+# numpy, torch, matplotlib ... are kept where their versions fit); anywhere else (your
+# machine, Binder) this cell does nothing. If Colab then offers to restart the session,
+# accept and run the notebook again from the top. (Written by
 # `python -m course_utils colab-cells` from pyproject.toml: do not edit by hand.)
 import sys
 
@@ -95,7 +96,7 @@ import nemos as nmo
 import numpy as np
 import pynapple as nap
 from matplotlib.gridspec import GridSpec
-from myst_nb import glue
+from course_utils.glue import glue
 from sklearn.metrics import roc_curve
 from sklearn.model_selection import GridSearchCV, KFold
 

@@ -66,9 +66,10 @@
 # on a GPU. All scale-dependent sizes sit in the cell tagged `parameters`.
 
 # %% tags=["colab-install", "remove-cell"]
-# On Google Colab, install the course's helper package and its pinned dependencies; anywhere
-# else (your machine, Binder) this cell does nothing. If Colab then offers to restart the
-# session, accept and run the notebook again from the top. (Written by
+# On Google Colab, install the course's helper package and what it needs (Colab's own
+# numpy, torch, matplotlib ... are kept where their versions fit); anywhere else (your
+# machine, Binder) this cell does nothing. If Colab then offers to restart the session,
+# accept and run the notebook again from the top. (Written by
 # `python -m course_utils colab-cells` from pyproject.toml: do not edit by hand.)
 import sys
 
@@ -91,7 +92,7 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from myst_nb import glue
+from course_utils.glue import glue
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from course_utils import config, plotting, training

@@ -64,9 +64,10 @@
 # train hundreds of models on thousands of neurons, on a GPU, without a code change.
 
 # %% tags=["colab-install", "remove-cell"]
-# On Google Colab, install the course's helper package and its pinned dependencies; anywhere
-# else (your machine, Binder) this cell does nothing. If Colab then offers to restart the
-# session, accept and run the notebook again from the top. (Written by
+# On Google Colab, install the course's helper package and what it needs (Colab's own
+# numpy, torch, matplotlib ... are kept where their versions fit); anywhere else (your
+# machine, Binder) this cell does nothing. If Colab then offers to restart the session,
+# accept and run the notebook again from the top. (Written by
 # `python -m course_utils colab-cells` from pyproject.toml: do not edit by hand.)
 import sys
 
@@ -89,7 +90,7 @@ import numpy as np
 import torch
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
-from myst_nb import glue
+from course_utils.glue import glue
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 

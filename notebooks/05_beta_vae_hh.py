@@ -66,9 +66,10 @@
 # every size that depends on the scale sits in the one cell tagged `parameters` below.
 
 # %% tags=["colab-install", "remove-cell"]
-# On Google Colab, install the course's helper package and its pinned dependencies; anywhere
-# else (your machine, Binder) this cell does nothing. If Colab then offers to restart the
-# session, accept and run the notebook again from the top. (Written by
+# On Google Colab, install the course's helper package and what it needs (Colab's own
+# numpy, torch, matplotlib ... are kept where their versions fit); anywhere else (your
+# machine, Binder) this cell does nothing. If Colab then offers to restart the session,
+# accept and run the notebook again from the top. (Written by
 # `python -m course_utils colab-cells` from pyproject.toml: do not edit by hand.)
 import sys
 
@@ -93,7 +94,7 @@ import numpy as np
 import torch
 from matplotlib.colors import Normalize
 from matplotlib.ticker import NullFormatter
-from myst_nb import glue
+from course_utils.glue import glue
 from sklearn.datasets import load_digits
 from sklearn.linear_model import RidgeCV
 from sklearn.metrics import mutual_info_score

@@ -64,9 +64,10 @@
 # one-time survey invitation after installation.
 
 # %% tags=["colab-install", "remove-cell"]
-# On Google Colab, install the course's helper package and its pinned dependencies; anywhere
-# else (your machine, Binder) this cell does nothing. If Colab then offers to restart the
-# session, accept and run the notebook again from the top. (Written by
+# On Google Colab, install the course's helper package and what it needs (Colab's own
+# numpy, torch, matplotlib ... are kept where their versions fit); anywhere else (your
+# machine, Binder) this cell does nothing. If Colab then offers to restart the session,
+# accept and run the notebook again from the top. (Written by
 # `python -m course_utils colab-cells` from pyproject.toml: do not edit by hand.)
 import sys
 
@@ -95,7 +96,7 @@ import numpy as np
 import pandas as pd
 import scipy.optimize
 import scipy.stats
-from myst_nb import glue
+from course_utils.glue import glue
 
 from course_utils import config, plotting
 from course_utils.data import DataFetchError, load_evoked_dipole

@@ -27,9 +27,15 @@ REQUIRED_PACKAGES: dict[str, str] = {
     "pynwb": "pynwb",
     "pooch": "pooch",
     "tqdm": "tqdm",
+    "hnn_core": "hnn-core",
+    "neuron": "NEURON",
+}
+#: The book toolchain (``pip install course-utils[book]``): needed to build the book, not to
+#: run a chapter, so the check reports it without requiring it.
+BOOK_PACKAGES: dict[str, str] = {
     "myst_nb": "myst-nb",
     "jupytext": "jupytext",
-    "hnn_core": "hnn-core",
+    "jupyter_book": "jupyter-book",
 }
 
 
@@ -115,6 +121,10 @@ def environment_report() -> str:
     for import_name, distribution in REQUIRED_PACKAGES.items():
         status = package_status(import_name, distribution)
         lines.append(f"  {distribution:<14} {status.version if status.ok else 'MISSING: ' + str(status.error)}")
+    lines.append("book toolchain (optional: only to build the book):")
+    for import_name, distribution in BOOK_PACKAGES.items():
+        status = package_status(import_name, distribution)
+        lines.append(f"  {distribution:<14} {status.version if status.ok else 'not installed'}")
     try:
         scale = get_scale()
     except ValueError as exc:
