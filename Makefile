@@ -13,9 +13,8 @@ ROOT := $(CURDIR)
 # Which PyTorch build to install on Linux: "cpu" (PyTorch's CPU wheels, the default: the
 # package index's Linux wheel is the CUDA build, several GB), "pypi" (the package index's
 # build), or the URL of a PyTorch wheel index (e.g. .../whl/cu126 for a GPU). macOS and
-# Windows always take the package index's build, which is the CPU one.
+# Windows always take the package index's build, which is the CPU one (tools/install_torch.py).
 TORCH ?= cpu
-TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 
 # Tools' caches and configuration stay inside the checkout, never in $HOME.
 TOOL_DIRS := XDG_CACHE_HOME=$(ROOT)/.cache/xdg MPLCONFIGDIR=$(ROOT)/.cache/matplotlib \
@@ -35,12 +34,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@wanted=$$($(PYTHON) -c 'import sys; print(sys.version_info[:2])'); \
 	if [ ! -x $(PY) ] || [ "$$($(PY) -c 'import sys; print(sys.version_info[:2])')" != "$$wanted" ]; then \
 		echo "creating $(VENV) with $(PYTHON)"; $(TOOL_DIRS) $(PYTHON) -m venv --clear $(VENV); fi
-	@url=$(TORCH); [ "$(TORCH)" = cpu ] && url=$(TORCH_CPU_INDEX); \
-	if [ "$$(uname -s)" = Linux ] && [ "$(TORCH)" != pypi ]; then \
-		if $(PY) -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1].rstrip("/") + "/torch/", timeout=10)' "$$url" 2>/dev/null; then \
-			echo "installing torch from $$url"; $(PIP) torch --index-url "$$url"; \
-		else echo "note: $$url cannot be reached, so torch comes from the package index (on Linux its CUDA build, several GB, unless pip finds a CPU wheel of its own)"; fi; \
-	fi
+	$(TOOL_DIRS) $(PY) tools/install_torch.py --torch $(TORCH) --constraints constraints.txt
 	$(PIP) -e ".[book,dev,cluster]"
 	@touch $(STAMP)
 
