@@ -206,3 +206,64 @@ def test_a_reference_function_replaces_the_recorded_outputs(tmp_path):
     with pytest.raises(ExerciseCheckError, match="sign"):
         strict.function("ll", lambda y, rate: -_solution(y, rate), INPUTS, reference=_solution)
     assert not (tmp_path / "ch.json").exists()  # nothing recorded
+
+
+def test_a_choice_says_only_whether_it_is_the_best_one(tmp_path, capsys):
+    ExerciseChecks("ch", mode="record", scale="smoke", folder=tmp_path).choice("size", np.int64(8), [2, 8, 50])
+    checks = ExerciseChecks("ch", mode="lenient", scale="smoke", folder=tmp_path)
+    assert checks.choice("size", 8, [2, 8, 50]).ok
+    hints = {2: "two functions cannot bend", 50: "one weight per lag follows the noise"}
+    found = checks.choice("size", 2, [2, 8, 50], hints=hints)
+    assert found.code == "choice" and "0.25" not in found.message and "8" not in found.message
+    assert "Hint: two functions cannot bend" in capsys.readouterr().out
+    assert checks.choice("size", 7, [2, 8, 50]).code == "type"
+    assert checks.choice("size", ..., [2, 8, 50]).code == "not_attempted"
+
+
+def test_single_numbers_get_coarse_feedback_and_undefined_values_are_named():
+    assert diagnose(2.6, 2.5).message == "close (within 10 %), but outside the tolerance."
+    assert "2.5" not in diagnose(7.3, 2.5).message
+    found = diagnose(np.array([1.0, 2.0]), np.array([1.0, np.nan]))
+    assert found.code == "nan" and "should be undefined" in found.message
+
+
+def test_the_learners_function_gets_copies_and_its_own_line_is_quoted(tmp_path):
+    data = np.arange(3.0)
+    ExerciseChecks("ch", mode="record", scale="smoke", folder=tmp_path).function("f", np.sum, [(data,)])
+
+    def mutating(values):
+        values *= 0
+        return values.sum()
+
+    ExerciseChecks("ch", mode="lenient", scale="smoke", folder=tmp_path).function("f", mutating, [(data,)])
+    assert data.tolist() == [0.0, 1.0, 2.0]
+
+    def broken(values):
+        return np.dot(values, np.ones(5))  # the error is raised inside NumPy
+
+    found = ExerciseChecks("ch", mode="lenient", scale="smoke", folder=tmp_path).function("f", broken, [(data,)])
+    assert "np.dot(values, np.ones(5))" in found.message
+
+
+def test_strict_fails_at_a_recorded_scale_with_nothing_recorded(tmp_path):
+    ExerciseChecks("ch", mode="record", scale="default", folder=tmp_path).value("a", 1.0)
+    with pytest.raises(ExerciseCheckError, match="nothing is recorded at the 'smoke' scale"):
+        ExerciseChecks("ch", mode="strict", scale="smoke", folder=tmp_path).value("a", 1.0)
+
+
+def test_a_failed_recording_puts_the_previous_answers_back(tmp_path, monkeypatch):
+    from course_utils.workshop import answers
+
+    ExerciseChecks("ch", mode="record", scale="smoke", folder=tmp_path).value("a", 1.0)
+    source = tmp_path / "ch.py"
+    source.write_text("# %%\nraise RuntimeError('the chapter broke')\n")
+    with pytest.raises(CellExecutionError):
+        answers.record_answers(source, "smoke", folder=tmp_path)
+    assert records.load_answers("ch", tmp_path)["smoke"]["a"]["values"] == [1.0]
+
+
+def test_filled_areas_are_not_taken_for_scatter_plots():
+    fig, ax = plt.subplots()
+    ax.fill_between([0, 1], [0, 1])
+    assert summarize(fig)["axes"][0]["points"] == []
+    plt.close(fig)

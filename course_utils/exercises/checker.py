@@ -19,6 +19,7 @@ or is not attempted yet, never stops *Run All*.
 
 from __future__ import annotations
 
+import copy
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -26,10 +27,12 @@ from typing import Any
 
 from course_utils import config
 from course_utils.exercises import records
-from course_utils.exercises.diagnose import Diagnosis, diagnose, is_unanswered
+from course_utils.exercises.diagnose import Diagnosis, diagnose, diagnose_choice, is_unanswered
 from course_utils.exercises.figures import diagnose_figure, summarize
 
 Hints = Mapping[str, str]
+#: The scales whose answers ``record-answers`` records (the full scale needs a GPU or a day).
+RECORDED_SCALES: tuple[str, ...] = ("smoke", "default")
 
 
 class ExerciseCheckError(AssertionError):
@@ -91,6 +94,30 @@ class ExerciseChecks:
         return self._report(name, diagnose(answer, records.decode(stored), rtol=rtol, atol=atol),
                             hints)
 
+    def choice(self, name: str, answer: Any, options: Sequence[Any], *,
+               hints: Mapping[Any, str] | None = None) -> Diagnosis:
+        """Check the choice of one of ``options`` (a size, a label, a model).
+
+        Parameters
+        ----------
+        name
+            The answer's name in the answers file.
+        answer
+            The learner's choice.
+        options
+            Every option the exercise offers (numbers or strings).
+        hints
+            A hint for each wrong option, keyed by the option itself.
+        """
+        if self.mode == "record":
+            return self._record(name, {"type": "choice", "value": _plain(answer)})
+        stored = self._recorded(name, "choice")
+        if stored is None:
+            return self._no_record(name)
+        found = diagnose_choice(answer, stored["value"], options)
+        option_hints = {"choice": (hints or {}).get(_plain(answer))} if found.code == "choice" else {}
+        return self._report(name, found, {k: v for k, v in option_hints.items() if v})
+
     def function(self, name: str, function: Callable[..., Any], inputs: Sequence[tuple],
                  *, reference: Callable[..., Any] | None = None, rtol: float = 1e-4,
                  atol: float = 1e-8, hints: Hints | None = None) -> Diagnosis:
@@ -113,19 +140,19 @@ class ExerciseChecks:
         """
         outputs = []
         for index, arguments in enumerate(inputs):
-            try:
-                outputs.append(function(*arguments))
+            try:  # on copies: a function that changes its inputs cannot change the chapter's data
+                outputs.append(function(*copy.deepcopy(arguments)))
             except Exception as exc:  # the learner's code: report, never stop the notebook
-                last = traceback.extract_tb(exc.__traceback__)[-1]
+                frame = _learner_frame(exc)
                 found = Diagnosis("error", f"calling it raised {type(exc).__name__}: {exc} "
-                                           f"(line {last.lineno}: `{(last.line or '').strip()}`).",
+                                           f"(line {frame.lineno}: `{(frame.line or '').strip()}`).",
                                   f"check input {index + 1} of {len(inputs)}")
                 return self._report(name, found, hints)
             if is_unanswered(outputs[-1]):
                 return self._report(name, Diagnosis(
                     "not_attempted", "not attempted yet: the function returns `...` or None."), hints)
         if reference is not None:
-            expected = [reference(*arguments) for arguments in inputs]
+            expected = [reference(*copy.deepcopy(arguments)) for arguments in inputs]
             return self._compare_outputs(name, outputs, expected, rtol, atol, hints)
         if self.mode == "record":
             return self._record(name, {"type": "function",
@@ -164,7 +191,8 @@ class ExerciseChecks:
         if not self._answers or name not in self._answers:
             return None
         stored = self._answers[name]
-        recorded_kind = stored.get("type") if stored.get("type") in ("function", "figure") else "value"
+        kinds = ("function", "figure", "choice")
+        recorded_kind = stored.get("type") if stored.get("type") in kinds else "value"
         return stored if recorded_kind == kind else None  # recorded by another kind of check
 
     def _record(self, name: str, record: dict[str, Any]) -> Diagnosis:
@@ -174,7 +202,9 @@ class ExerciseChecks:
 
     def _no_record(self, name: str) -> Diagnosis:
         command = f"python -m course_utils record-answers {self.chapter} --scale {self.scale}"
-        if self._answers is None:  # nothing recorded at this scale (e.g. full): say so, go on
+        if self._answers is None and self.scale in RECORDED_SCALES:
+            return self._stale(name, f"nothing is recorded at the {self.scale!r} scale; run `{command}`")
+        if self._answers is None:  # the full scale is never recorded: say so, go on
             print(f"ⓘ {name}: no answers are recorded at the {self.scale!r} scale, so this "
                   "answer cannot be checked here; compare it with the book's solution.")
             return Diagnosis("not_attempted", "no recorded answer at this scale.")
@@ -198,3 +228,16 @@ class ExerciseChecks:
             raise ExerciseCheckError(f"the solution fails its own check: {text}")
         print(f"✗ {text}")
         return found
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as the Python number it holds (JSON and ``==`` both want that)."""
+    return value.item() if hasattr(value, "item") and getattr(value, "ndim", 1) == 0 else value
+
+
+def _learner_frame(exc: BaseException) -> traceback.FrameSummary:
+    """The deepest frame of the learner's own code in a traceback (not a library's)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = [f for f in frames if "site-packages" not in f.filename and "/lib/python" not in f.filename
+           and not f.filename.endswith(("checker.py",))]
+    return (own or frames)[-1]

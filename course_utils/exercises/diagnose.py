@@ -19,7 +19,7 @@ import numpy as np
 #: Every diagnosis code, in the order they are tried.
 CODES: tuple[str, ...] = (
     "not_attempted", "type", "shape", "nan", "sign", "scale", "offset", "order",
-    "tolerance", "wrong", "error", "correct",
+    "tolerance", "wrong", "choice", "error", "correct",
 )
 
 
@@ -121,6 +121,10 @@ def diagnose_numbers(answer: Any, expected: np.ndarray, *, rtol: float, atol: fl
     if bad.any():
         return Diagnosis("nan", f"{int(bad.sum())} of {given.size} values are NaN or infinite; "
                                 "look for a division by zero or the log of zero.")
+    undefined = np.isfinite(given) & ~np.isfinite(expected)
+    if undefined.any():
+        return Diagnosis("nan", f"{int(undefined.sum())} of {given.size} values should be "
+                                "undefined (NaN), as when there is nothing to average, but are numbers.")
     if _close(given, expected, rtol, atol):
         return CORRECT
     finite = np.isfinite(expected)
@@ -142,6 +146,10 @@ def diagnose_numbers(answer: Any, expected: np.ndarray, *, rtol: float, atol: fl
         if _close(np.sort(a.ravel()), np.sort(e.ravel()), rtol, atol):
             return Diagnosis("order", "the right values, in the wrong order.")
     error = _relative_error(given[finite], expected[finite])
+    if expected.size == 1:  # an exact error would give a single number away
+        if error < 0.1:
+            return Diagnosis("tolerance", "close (within 10 %), but outside the tolerance.")
+        return Diagnosis("wrong", "not right yet (more than 10 % off).")
     if error < 0.1:
         return Diagnosis("tolerance", f"close, but outside the tolerance: the largest error is "
                                       f"{error:.2%} of the values' size (tolerance {rtol:.2g} relative).")
@@ -168,6 +176,21 @@ def diagnose_exact(answer: Any, expected: Any) -> Diagnosis:
     if not isinstance(answer, wanted):
         return Diagnosis("type", f"expected a {type(expected).__name__}, got a {type(answer).__name__}.")
     return CORRECT if answer == expected else Diagnosis("wrong", "not the expected answer.")
+
+
+def diagnose_choice(answer: Any, expected: Any, options: Sequence[Any]) -> Diagnosis:
+    """Diagnose the choice of one of ``options``; the code of a wrong choice is ``"choice"``.
+
+    Nothing is said about how far a wrong option is from the right one: the options are the
+    answers, so any distance would give the right one away.
+    """
+    if is_unanswered(answer):
+        return Diagnosis("not_attempted", "not attempted yet: the answer is still `...` or None.")
+    given = answer.item() if isinstance(answer, np.generic) else answer
+    if given not in list(options):
+        shown = ", ".join(map(str, options))
+        return Diagnosis("type", f"{given!r} is not one of the options ({shown}).")
+    return CORRECT if given == expected else Diagnosis("choice", "not the best choice.")
 
 
 def diagnose(answer: Any, expected: Any, *, rtol: float = 1e-4, atol: float = 1e-8) -> Diagnosis:

@@ -1,4 +1,4 @@
-"""Check a figure by its data, never its pixels.
+"""Check a figure by its data, never its pixels (Matplotlib figures only).
 
 :func:`summarize` reads what a Matplotlib figure shows: the number of axes, whether each has
 axis labels and a title, and the data of its lines and scatter plots. :func:`diagnose_figure`
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from matplotlib.collections import PathCollection
 
 from course_utils.exercises.diagnose import CORRECT, Diagnosis
 
@@ -34,7 +35,7 @@ def summarize(figure: Any) -> dict[str, Any]:
             continue
         lines = [[_floats(line.get_xdata()), _floats(line.get_ydata())] for line in ax.get_lines()]
         points = [np.asarray(c.get_offsets(), dtype=float) for c in ax.collections
-                  if hasattr(c, "get_offsets") and len(c.get_offsets())]
+                  if isinstance(c, PathCollection) and len(c.get_offsets())]  # scatter plots
         axes.append({
             "xlabel": bool(ax.get_xlabel().strip()),
             "ylabel": bool(ax.get_ylabel().strip()),
@@ -72,7 +73,10 @@ def diagnose_figure(figure: Any, expected: dict[str, Any], *, rtol: float = 1e-3
         return Diagnosis("not_attempted", "not attempted yet: no figure was made.")
     if not hasattr(figure, "axes"):
         return Diagnosis("type", f"expected a Matplotlib figure, got a {type(figure).__name__}.")
-    given = summarize(figure)
+    try:
+        given = summarize(figure)
+    except (TypeError, ValueError) as exc:  # e.g. dates or categories on an axis
+        return Diagnosis("type", f"the figure's data could not be read as numbers ({exc}).")
     if len(given["axes"]) != len(expected["axes"]):
         return Diagnosis("shape", f"the figure has {len(given['axes'])} panels, expected "
                                   f"{len(expected['axes'])}.")

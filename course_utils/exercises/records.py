@@ -98,13 +98,22 @@ def store_answer(chapter: str, scale: str, name: str, record: Mapping[str, Any],
 
 def clear_scale(chapter: str, scale: str, folder: Path | None = None) -> None:
     """Forget what was recorded for ``chapter`` at ``scale`` (before recording it anew)."""
+    replace_scale(chapter, scale, None, folder)
+
+
+def replace_scale(chapter: str, scale: str, answers_at_scale: Mapping[str, Any] | None,
+                  folder: Path | None = None) -> None:
+    """Set the answers of ``chapter`` at ``scale`` as a whole (``None``: none recorded)."""
     path = answers_path(chapter, folder)
     answers = load_answers(chapter, folder)
-    if answers.pop(scale, None) is not None:
-        if answers:
-            _write(path, answers)
-        else:
-            path.unlink()
+    if answers_at_scale is None:
+        answers.pop(scale, None)
+    else:
+        answers[scale] = dict(answers_at_scale)
+    if answers:
+        _write(path, answers)
+    elif path.exists():
+        path.unlink()
 
 
 def _write(path: Path, answers: Mapping[str, Any]) -> Path:

@@ -24,7 +24,8 @@ def record_answers(source: Path, scale: str, *, folder: Path | None = None,
     """Execute one chapter in record mode at ``scale``; return the answers it recorded.
 
     What was recorded before for this chapter and scale is forgotten first, so a check
-    that was removed leaves no stale answer behind.
+    that was removed leaves no stale answer behind; if the run fails, it is put back, so a
+    failed recording never leaves a scale half-recorded (or, worse, empty).
 
     Raises
     ------
@@ -32,12 +33,17 @@ def record_answers(source: Path, scale: str, *, folder: Path | None = None,
         If a cell fails, a solution failing its own check included.
     """
     chapter = source.stem
+    previous = records.load_answers(chapter, folder).get(scale)
     records.clear_scale(chapter, scale, folder)
     notebook = jupytext.read(source)
-    with environment(**{SCALE_ENV: scale, CHECK_MODE_ENV: "record", "COURSE_OFFLINE": "1",
-                        "TQDM_DISABLE": "1"}):
-        NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(source.parent)}}).execute()
+    try:
+        with environment(**{SCALE_ENV: scale, CHECK_MODE_ENV: "record", "COURSE_OFFLINE": "1",
+                            "TQDM_DISABLE": "1"}):
+            NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                           resources={"metadata": {"path": str(source.parent)}}).execute()
+    except BaseException:
+        records.replace_scale(chapter, scale, previous, folder)
+        raise
     return records.load_answers(chapter, folder).get(scale, {})
 
 
