@@ -263,3 +263,27 @@ def test_the_full_scale_estimate_is_marked_as_one():
     assert entry is not None, "run `python benchmarks/dipole_full.py`"
     assert entry["estimated"] == "benchmarks/dipole_full.py" and entry["wall_s"] > 0
     assert "estimated, not run" in bench.header_line(dipole_full.CHAPTER)
+
+
+def _install_module():
+    spec = importlib.util.spec_from_file_location("bench_install", ROOT / "benchmarks" / "install.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_install_table_is_rendered_from_the_results():
+    install = _install_module()
+    results = install.load()
+    assert results, "no benchmarks/results/install.json: run benchmarks/install.py"
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index(install.BEGIN) + len(install.BEGIN):readme.index(install.END)]
+    assert block.strip() == install.table(results), "run `python benchmarks/install.py --render`"
+    assert {"3.11", "3.13"} <= set(results), "a fresh install is measured on the oldest and newest Python"
+
+
+def test_install_table_orders_versions_numerically():
+    install = _install_module()
+    row = {"wall_s": 100, "size_gb": 1.5, "torch": "2.13.0", "torch_build": "CPU", "measured": "2026-12-03"}
+    text = install.table({"3.13": row, "3.11": row, "3.9": row})
+    assert text.index("| 3.9 ") < text.index("| 3.11 ") < text.index("| 3.13 ")
