@@ -11,18 +11,16 @@ detection is not, and runs with the unit tests.
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import shutil
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 import yaml
 
+from conftest import serve_directory
 from course_utils.workshop import book
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,14 +72,8 @@ def _require(condition: bool, reason: str) -> None:
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
     _require((HTML / "index.html").is_file(), f"no smoke build in {HTML}: run `make test` (it builds first)")
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(HTML))
-    handler.log_message = lambda *args: None
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve_directory(HTML) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -5,18 +5,16 @@ The index is imitated by a wheel index served on 127.0.0.1 (no other network in 
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import socket
 import subprocess
 import sys
-import threading
 import time
 import zipfile
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import serve_directory
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("install_torch", ROOT / "tools" / "install_torch.py")
@@ -36,14 +34,8 @@ def wheel_index(tmp_path):
         archive.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
         archive.writestr(f"{info}/RECORD", "")
     (project / "index.html").write_text(f'<a href="{wheel}">{wheel}</a>')
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
-    handler.log_message = lambda *args: None
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve_directory(tmp_path) as url:
+        yield url
 
 
 def closed_port() -> str:
