@@ -215,3 +215,25 @@ def test_the_leak_detector_finds_a_leak():
     assert by_solutions - elsewhere == {"secret"}
     assert names[3][1] & (by_solutions - elsewhere) == {"secret"}
     assert _names("def g(secret):\n    return secret")[1] == set()  # a parameter is local
+
+
+def test_the_book_reads_no_file_outside_its_table_of_contents():
+    """Sphinx reads every .py (jupytext), .md and .ipynb file that _config.yml does not
+    exclude: a script added anywhere else would be executed as a page of the book."""
+    import fnmatch
+    import subprocess
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    excluded = config["exclude_patterns"]
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    listed = {toc["root"]} | {entry["file"] for part in toc["parts"] for entry in part["chapters"]}
+    files = subprocess.run(["git", "ls-files", "*.py", "*.md", "*.ipynb"], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout.split()
+    for name in files:
+        parts = Path(name).parts
+        if any(fnmatch.fnmatch(part, pattern) or fnmatch.fnmatch(name, pattern)
+               for pattern in excluded for part in parts):
+            continue
+        stem = str(Path(name).with_suffix(""))
+        assert name in listed or stem in listed or Path(name).suffix == ".ipynb" and \
+            f"{stem}.py" in listed, f"{name} would be read as a page of the book: exclude it in _config.yml"
