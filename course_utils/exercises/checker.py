@@ -115,8 +115,8 @@ class ExerciseChecks:
         if stored is None:
             return self._no_record(name)
         found = diagnose_choice(answer, stored["value"], options)
-        option_hints = {"choice": (hints or {}).get(_plain(answer))} if found.code == "choice" else {}
-        return self._report(name, found, {k: v for k, v in option_hints.items() if v})
+        hint = (hints or {}).get(_plain(answer)) if found.code == "choice" else None
+        return self._report(name, found, {"choice": hint} if hint else None)
 
     def function(self, name: str, function: Callable[..., Any], inputs: Sequence[tuple],
                  *, reference: Callable[..., Any] | None = None, rtol: float = 1e-4,
