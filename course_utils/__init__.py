@@ -7,6 +7,9 @@ The modules each own one job (see ``DESIGN.md`` of the project):
 - :mod:`course_utils.simulate`: ground-truth generators;
 - :mod:`course_utils.training`: device choice and the torch training loop;
 - :mod:`course_utils.metrics` and :mod:`course_utils.plotting`: scores and figure style;
+- :mod:`course_utils.model_selection`: cross-validation folds for time series with history;
+- :mod:`course_utils.models`: models the chapters use but do not teach line by line;
+- :mod:`course_utils.exercises`: the checks of the chapters' exercises;
 - :mod:`course_utils.workshop`: the environment check and the command line;
 - :mod:`course_utils.validation`: argument checks the other modules share.
 

@@ -1,6 +1,7 @@
 """Models the chapters use but do not teach line by line.
 
 - :mod:`course_utils.models.glm_grid`: a grid of penalty strengths fitted as one nemos PopulationGLM (chapter 2).
+- :mod:`course_utils.models.glm_convergence`: how far a penalized Poisson GLM fit is from its optimum, in nats (chapter 2).
 - :mod:`course_utils.models.low_rank_ar`: closed-form, full-rank and diagonal-plus-low-rank autoregressive models, a grid of them trained as one (chapter 3).
 - :mod:`course_utils.models.stim_design`: choosing the next photostimulation patterns from a fitted low-rank model (chapter 3).
 - :mod:`course_utils.models.crbm`: compositional RBMs with dReLU hidden units, trained many at once (chapter 4).
