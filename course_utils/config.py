@@ -73,12 +73,14 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
             n_repeats=3, orders=(1, 2, 3), ranks=(1, 2, 3, 4), lambdas=(1e-3, 1e-2),
             learning_rates=(0.01, 0.05, 0.2), n_folds=3, steps=30, eval_every=5, timing_steps=2,
             al_initial_groups=2, al_groups_per_round=2, al_rounds=5, al_experiments=3, al_candidates=200,
+            n_seeds=5,
         ),
         "default": dict(
             n_neurons=100, rank=3, order=2, n_groups=32, n_heldout_groups=8, group_size=10,
             n_repeats=4, orders=(1, 2, 3), ranks=(1, 2, 3, 4, 5), lambdas=(1e-4, 1e-3, 1e-2),
-            learning_rates=(0.01, 0.05, 0.2), n_folds=3, steps=100, eval_every=5, timing_steps=3,
+            learning_rates=(0.01, 0.05, 0.2), n_folds=3, steps=300, eval_every=5, timing_steps=3,
             al_initial_groups=4, al_groups_per_round=4, al_rounds=5, al_experiments=4, al_candidates=300,
+            n_seeds=5,
         ),
         "full": dict(
             n_neurons=500, rank=4, order=2, n_groups=120, n_heldout_groups=20, group_size=10,
@@ -86,6 +88,7 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
             lambdas=(1e-5, 1e-4, 1e-3, 1e-2), learning_rates=(0.01, 0.05, 0.2), n_folds=5,
             steps=300, eval_every=5, timing_steps=10,
             al_initial_groups=10, al_groups_per_round=15, al_rounds=6, al_experiments=4, al_candidates=1000,
+            n_seeds=5,
         ),
     },
     "crbm_lambda": {
