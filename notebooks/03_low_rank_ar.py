@@ -363,7 +363,7 @@ glue("n_folds", int(N_FOLDS), display=False)
 glue("k_max", int(K_MAX), display=False)
 glue("n_dropped_rows", int(masks.n_dropped), display=False)
 glue("n_dropped_per_fold", masks.n_dropped / N_FOLDS, display=False)
-glue("dropped_pct", 100 * masks.n_dropped / naive_fit.sum(), display=False)
+glue("dropped_pct", float(100 * masks.n_dropped / naive_fit.sum()), display=False)
 glue("n_reads_test", int(((windows[:, -1] >= 0) & np.isin(windows[:, -1], train_patterns)
                           & ~masks.train).sum()), display=False)
 
