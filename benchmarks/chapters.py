@@ -103,7 +103,7 @@ print("PEAK_RSS_BYTES", max(_course_peak[0], _resource.getrusage(_resource.RUSAG
 TIME_TO_LEARN = {"01_glm_basics": "50 min + 30 min exercises (+ 15 min going further)",
                  "02_overfitting_ridge": "60 min + 30 min exercises (+ 15 min going further)",
                  "03_low_rank_ar": "60 min + 30 min exercises (+ 25 min going further)",
-                 "04_crbm_lambda": "75 min + 25 min exercises",
+                 "04_crbm_lambda": "60 min + 30 min exercises (+ 15 min going further)",
                  "05_beta_vae_hh": "75 min + 20 min exercises",
                  "06_dipole_optimization": "60 min + 20 min exercises"}
 TITLES = {"01_glm_basics": ("GLM basics", "nemos, pynapple"),

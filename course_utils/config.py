@@ -93,14 +93,16 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "crbm_lambda": {
         "smoke": dict(
-            n_neurons=40, n_assemblies=4, n_timepoints=2000, train_fraction=0.6, n_hidden=8,
+            n_neurons=40, n_assemblies=4, n_timepoints=2000, train_fraction=0.6, validation_fraction=0.2,
+            gap=20, n_hidden=8,
             lambdas_low=(0.005, 0.05), lambdas_high=(0.5, 5.0), n_seeds=2, epochs=40,
             batch_size=100, n_chains=64, gibbs_steps=2, calibration_epochs=4,
             calibration_steps=10, eval_chains=100, eval_burn_in=200, eval_samples=10,
             eval_thin=5, eval_chunk=64, n_coupling_neurons=40,
         ),
         "default": dict(
-            n_neurons=200, n_assemblies=20, n_timepoints=4000, train_fraction=0.6, n_hidden=30,
+            n_neurons=200, n_assemblies=20, n_timepoints=4000, train_fraction=0.6, validation_fraction=0.2,
+            gap=20, n_hidden=30,
             lambdas_low=(0.005, 0.02, 0.1), lambdas_high=(0.5, 1.0, 2.0, 5.0), n_seeds=3,
             epochs=50, batch_size=100, n_chains=64, gibbs_steps=2, calibration_epochs=6,
             calibration_steps=10, eval_chains=200, eval_burn_in=300, eval_samples=10,
@@ -108,6 +110,7 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
         ),
         "full": dict(
             n_neurons=2000, n_assemblies=100, n_timepoints=20_000, train_fraction=0.6,
+            validation_fraction=0.2, gap=20,
             n_hidden=150, lambdas_low=(0.005, 0.01, 0.02, 0.05, 0.1),
             lambdas_high=(0.5, 1.0, 2.0, 3.0, 5.0), n_seeds=60, epochs=40, batch_size=100,
             n_chains=100, gibbs_steps=5, calibration_epochs=5, calibration_steps=20,

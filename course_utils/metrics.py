@@ -145,7 +145,7 @@ CRBM_STATISTICS: tuple[str, ...] = ("v", "h", "vh", "vv", "hh")
 CRBM_STATISTIC_LABELS: dict[str, str] = {
     "v": r"$\langle v_i \rangle$",
     "h": r"$\langle h_\mu \rangle$",
-    "vh": r"$\langle v_i h_\mu \rangle$",
+    "vh": r"$\langle v_i h_\mu \rangle_c$",
     "vv": r"$\langle v_i v_j \rangle_c$",
     "hh": r"$\langle h_\mu h_\nu \rangle_c$",
 }
@@ -188,7 +188,9 @@ def crbm_statistics(visible: ArrayLike, hidden: ArrayLike) -> dict[str, np.ndarr
     Returns
     -------
     dict
-        ``"v"``: ``(N,)`` means; ``"h"``: ``(H,)`` means; ``"vh"``: ``(N, H)`` ``<v_i h_mu>``;
+        ``"v"``: ``(N,)`` means; ``"h"``: ``(H,)`` means; ``"vh"``: ``(N, H)`` connected
+        ``<v_i h_mu> - <v_i><h_mu>`` (the raw moment is dominated by the product of the means,
+        which the first two statistics already score);
         ``"vv"``: connected ``<v_i v_j> - <v_i><v_j>`` for ``i < j``, flattened;
         ``"hh"``: connected ``<h_mu h_nu> - <h_mu><h_nu>`` for ``mu < nu``, flattened.
 
@@ -201,7 +203,8 @@ def crbm_statistics(visible: ArrayLike, hidden: ArrayLike) -> dict[str, np.ndarr
     h = _as_finite_2d("hidden", hidden)
     if v.shape[0] != h.shape[0]:
         raise ValueError(f"visible and hidden must have the same number of time points, got {v.shape[0]} and {h.shape[0]}.")
-    return {"v": v.mean(axis=0), "h": h.mean(axis=0), "vh": v.T @ h / v.shape[0],
+    v_mean, h_mean = v.mean(axis=0), h.mean(axis=0)
+    return {"v": v_mean, "h": h_mean, "vh": v.T @ h / v.shape[0] - np.outer(v_mean, h_mean),
             "vv": _upper_covariance(v), "hh": _upper_covariance(h)}
 
 

@@ -33,20 +33,22 @@
 #   hidden units, and sample both conditionals exactly;
 # - train a whole hyperparameter sweep as one tensor computation (a leading *model*
 #   dimension), by persistent contrastive divergence, with diverging models quarantined;
-# - score a generative model by how well it reproduces five statistics of held-out data
-#   (normalized RMSE), sort models into good and bad, and choose λ;
+# - score a generative model by the normalized RMSE of five statistics of held-out data,
+#   sort models into good and bad, choose λ on a validation block and report the choice
+#   once on a test block;
 # - compare many models through their effective couplings (PCA, k-means), and check
 #   against the ground truth whether the hidden units are the planted assemblies.
 #
 # **Prerequisites.** Chapter 2's penalties and held-out evaluation; PyTorch tensors and
 # broadcasting; the Gaussian and Bernoulli distributions. No prior RBM experience needed.
 #
-# **Time to learn.** About 75 minutes, 25 more for the exercises.
+# **Time to learn.** About 60 minutes, 30 more for the exercises, and 15 for Going further
+# (what raw couplings cluster on, real data).
 #
 # **Run time** (measured by `benchmarks/chapters.py`, see
 # {doc}`../book/setup`):
 # <!-- timings:crbm_lambda -->
-# smoke 32 s (0.5 GB) · default 99 s (0.7 GB) · full: not measured yet · on 2 CPU cores, peak memory in brackets
+# smoke 19 s (0.6 GB) · default 74 s (0.7 GB) · full: not measured yet · on 2 CPU cores, peak memory in brackets
 # <!-- /timings -->
 #
 # **Notebooks to download** (from the book):
@@ -93,9 +95,12 @@ from matplotlib.ticker import MaxNLocator
 from course_utils.glue import glue
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
+from scipy.stats import rankdata
+from sklearn.metrics import adjusted_rand_score
 
 from course_utils import config, metrics, plotting
 from course_utils.data import load_assemblies
+from course_utils.exercises import ExerciseChecks
 from course_utils.models.crbm import (
     BatchedCRBM,
     drelu_log_partition,
@@ -108,6 +113,7 @@ from course_utils.workshop import report
 
 plotting.use_course_style()
 report(packages=("torch", "numpy", "scikit-learn"))
+checks = ExerciseChecks("04_crbm_lambda")  # checks your exercise answers (see "Exercises")
 DEVICE = get_device()
 if DEVICE.type == "cpu":
     # The tensors here are small: threads beyond the free cores only add synchronisation,
@@ -121,7 +127,9 @@ SIZES = config.sizes("crbm_lambda")
 N_NEURONS = SIZES["n_neurons"]  # visible units
 N_ASSEMBLIES = SIZES["n_assemblies"]  # planted assemblies
 N_TIMEPOINTS = SIZES["n_timepoints"]  # time bins in the recording
-TRAIN_FRACTION = SIZES["train_fraction"]  # the first part trains, the rest tests
+TRAIN_FRACTION = SIZES["train_fraction"]  # the first block trains ...
+VALIDATION_FRACTION = SIZES["validation_fraction"]  # ... the next chooses λ, the last tests
+GAP = SIZES["gap"]  # time bins dropped between blocks (several assembly events long)
 N_HIDDEN = SIZES["n_hidden"]  # hidden units per cRBM
 LAMBDAS_LOW = SIZES["lambdas_low"]  # the lower range of penalty strengths
 LAMBDAS_HIGH = SIZES["lambdas_high"]  # the upper range
@@ -138,7 +146,10 @@ EVAL_SAMPLES = SIZES["eval_samples"]  # samples kept per chain ...
 EVAL_THIN = SIZES["eval_thin"]  # ... one every EVAL_THIN steps
 EVAL_CHUNK = SIZES["eval_chunk"]  # models sampled at once (memory at full scale)
 N_COUPLING_NEURONS = SIZES["n_coupling_neurons"]  # neurons whose couplings PCA compares
-SEED = 2026
+SEED = 2026  # models, chains and samplers
+# The recording: a draw no earlier version of this chapter was developed on (versions
+# before 2026-12-03 used SEED and chose λ on part of what is now the test block).
+DATA_SEED = 2027
 PROGRESS = config.get_scale() == "full"  # tqdm bars on long full-scale runs; the book shows none
 rng = config.seed_everything(SEED)
 dict(SIZES)
@@ -151,8 +162,12 @@ dict(SIZES)
 # switches on and off in time (on a tenth of the time, for a few bins at a stretch); and a
 # neuron fires in a time bin with a small baseline probability, raised by every active
 # assembly it belongs to. The activity is binary, like the binarized calcium imaging of the
-# zebrafish study. The first part of the recording is for training, the rest for testing: a
-# chronological split, because neighbouring bins are alike.
+# zebrafish study. The recording is cut in time into three blocks: the first trains the
+# models, the second (**validation**) chooses λ, and the last (**test**) is opened once, at
+# the end, to report how the chosen λ's models do on data that played no part in any
+# choice. The blocks are contiguous because neighbouring bins are alike, and a gap of
+# {glue:text}`gap_bins` bins separates them, several times the length of an assembly's
+# event, so that no event straddles two blocks.
 
 # %%
 data = load_assemblies(
@@ -161,7 +176,9 @@ data = load_assemblies(
     n_assemblies=N_ASSEMBLIES,
     n_timepoints=N_TIMEPOINTS,
     train_fraction=TRAIN_FRACTION,
-    seed=SEED,
+    validation_fraction=VALIDATION_FRACTION,
+    gap=GAP,
+    seed=DATA_SEED,
 )
 truth = data.truth
 # Sort neurons by their first assembly, so that assemblies show as blocks in every figure.
@@ -169,8 +186,12 @@ neuron_order = np.lexsort((np.arange(N_NEURONS), np.argmax(truth.membership, axi
 assemblies_per_neuron = truth.membership.sum(axis=0)
 glue("n_train", int(data.train.shape[0]), display=False)
 glue("n_test", int(data.test.shape[0]), display=False)
+glue("n_validation", int(data.validation.shape[0]), display=False)
+glue("gap_bins", int(GAP), display=False)
 glue("mean_rate", float(data.train.mean()), display=False)
 glue("frac_multi", float(np.mean(assemblies_per_neuron > 1)), display=False)
+glue("baseline_range", f"{truth.baseline.min():.2f} to {truth.baseline.max():.2f}", display=False)
+glue("drive_range", f"{truth.drive[truth.drive > 0].min():.2f} to {truth.drive.max():.2f}", display=False)
 glue("n_neurons", int(N_NEURONS), display=False)
 glue("n_assemblies", int(N_ASSEMBLIES), display=False)
 
@@ -216,8 +237,14 @@ plt.show()
 # probability of {glue:text}`mean_rate:.3f` per bin; a fraction
 # {glue:text}`frac_multi:.2f` of the neurons belong to more than one assembly, which is what
 # makes the problem *compositional*: a neuron's activity is a combination of several
-# assemblies. We keep {glue:text}`n_train` bins for training and {glue:text}`n_test` for
-# testing.
+# assemblies. The blocks hold {glue:text}`n_train` bins for training,
+# {glue:text}`n_validation` for validation and {glue:text}`n_test` for the test.
+#
+# What the models can recover depends on the simulator's settings: a neuron's baseline
+# firing probability lies from {glue:text}`baseline_range`, each active assembly raises it
+# by a drive from {glue:text}`drive_range`, and each assembly is on a tenth of the time for
+# about four bins at a stretch (`course_utils.simulate.assemblies.simulate_assemblies`
+# lists the rest). Going further repeats the fit with a weaker drive.
 #
 # ## 2. From the data to an RBM
 #
@@ -361,6 +388,20 @@ plt.show()
 # recording.) The plain L1 penalty $\lambda \sum|w|$, the one of
 # {cite}`vanderplas2023neural`, is in exercise 2.
 #
+# **Why the seed's λ = 0.09 does not transfer.** The seed study trained its cRBMs with
+# PGM, whose L2L1 penalty (`l1b`) has the gradient $\lambda_\text{PGM} \sum_i |w_{i\mu}|$
+# on each weight (times its sign): the *total* absolute weight of the unit, not the mean. So
+# $\lambda \approx N \lambda_\text{PGM}$, for weights on the same scale. (They are not
+# quite: PGM fixes each hidden unit's scale by normalizing its activity on the data, this
+# course by fixing the curvatures' harmonic mean, so the equivalence shifts further, unit by
+# unit.) The seed's best value, 0.09 on about 40,000 neurons, is of the order of
+# λ ≈ {glue:text}`seed_lambda_course:.0f` in this chapter's units, far beyond its grid; the
+# best λ found below, on {glue:text}`n_neurons` neurons, is of the order of
+# $\lambda_\text{PGM} =$ {glue:text}`ch4_lambda_pgm:.2g`. The grid below borrows the
+# seed's two ranges of numbers, but in this course's units they are other penalties. No λ
+# carries over as a number: the recordings, their sizes and their assemblies differ, which
+# is why λ is tuned on each dataset.
+#
 # `train_crbms` trains $M$ models at once: every parameter tensor has a leading model
 # dimension, each model has its own λ, initial weights and persistent chains, and the
 # losses are summed so that a model's gradient depends on that model alone. One model is
@@ -413,6 +454,8 @@ calibration = train_crbms(
 )
 history.diverged |= calibration.diverged
 weights = sweep.weights.cpu().numpy()  # (M, N, H)
+SEED_STUDY_LAMBDA_PGM, SEED_STUDY_N_NEURONS = 0.09, 40_000  # the seed study's best λ and its data size
+glue("seed_lambda_course", SEED_STUDY_LAMBDA_PGM * SEED_STUDY_N_NEURONS, display=False)
 glue("n_models", int(lambdas.size), display=False)
 glue("n_lambdas", int(lambda_grid.size), display=False)
 glue("n_seeds", int(N_SEEDS), display=False)
@@ -432,13 +475,16 @@ print(f"{lambdas.size} models trained in {total_time:.0f} s; diverged: {history.
 #
 # Why the second call? PCD's chains advance only {glue:text}`gibbs_steps` steps per gradient
 # step while the parameters keep moving, so they lag behind the model, and the model learns
-# from slightly stale samples. A model trained that way reproduces the data's correlations
-# well but its *mean* activities drift (its neurons fire a little too often, its hidden units
-# sit a little off). The remedy is cheap: keep the weights fixed and fit only the fields and
+# from slightly stale samples. A model trained that way can reproduce the data's
+# correlations well while its *mean* activities drift (the lag biases the means first). The remedy is cheap: keep the weights fixed and fit only the fields and
 # thresholds, which the penalty does not touch, with {glue:text}`calibration_steps` chain
-# steps per gradient step. For fixed weights this is a concave problem with one optimum (it
-# matches the mean of $v$ and of the two halves of $h$ to the data), so a short run, here
-# {glue:text}`n_calibration_updates` steps, approaches it from where PCD left off.
+# steps per gradient step. Its stationary points match the mean of $v$ and of the two
+# halves of $h$ to the data. For fixed weights the log-likelihood is concave in the fields
+# $g$, but not in the thresholds $\theta_\pm$ (they enter both the data term and the
+# partition function, each convex in them), so a short run, here
+# {glue:text}`n_calibration_updates` steps, improves the fit from where PCD left off without
+# a guarantee of reaching a single optimum. This calibration is the course's addition: it is
+# not part of PGM or of the seed study.
 #
 # A model whose parameters turn NaN, or whose weights pass a
 # bound (the "explosions" of large sweeps), is frozen at its last finite parameters and
@@ -530,7 +576,7 @@ plt.show()
 # ## 4. Scoring the sweep: five statistics and their nRMSE
 #
 # A generative model is good if samples from it look like the data. Following
-# {cite}`vanderplas2023neural`, we compare five statistics between **held-out data** and
+# {cite}`vanderplas2023neural`, we compare five statistics between **validation data** and
 # **samples of the model** (Gibbs chains started from independent random activity, run for a
 # burn-in, then sampled every few steps):
 #
@@ -538,26 +584,26 @@ plt.show()
 # | --- | --- |
 # | $\langle v_i \rangle$ | each neuron's firing probability |
 # | $\langle h_\mu \rangle$ | each hidden unit's mean activity |
-# | $\langle v_i h_\mu \rangle$ | how neurons and hidden units co-vary |
+# | $\langle v_i h_\mu \rangle_c = \langle v_i h_\mu \rangle - \langle v_i \rangle\langle h_\mu \rangle$ | how neurons and hidden units co-vary |
 # | $\langle v_i v_j \rangle_c = \langle v_i v_j \rangle - \langle v_i \rangle\langle v_j \rangle$ | pairwise correlations of neurons (*c* for connected) |
 # | $\langle h_\mu h_\nu \rangle_c = \langle h_\mu h_\nu \rangle - \langle h_\mu \rangle\langle h_\nu \rangle$ | correlations of hidden units |
 #
 # Data have no hidden units: their hidden statistics are those of $E[h \mid v]$, the model's
-# reading of the data. An RMSE between model and test statistics alone has no scale, so each
+# reading of the data. An RMSE between model and validation statistics alone has no scale, so each
 # is normalized between two references:
 #
 # $$
-# \mathrm{nRMSE} = \frac{\mathrm{RMSE}(\text{model}, \text{test}) - \mathrm{RMSE}_\text{opt}}
+# \mathrm{nRMSE} = \frac{\mathrm{RMSE}(\text{model}, \text{validation}) - \mathrm{RMSE}_\text{opt}}
 # {\mathrm{RMSE}_\text{shuffled} - \mathrm{RMSE}_\text{opt}},
 # $$
 #
-# where $\mathrm{RMSE}_\text{opt}$ compares the training data with the test data (the best a
+# where $\mathrm{RMSE}_\text{opt}$ compares the training data with the validation data (the best a
 # model fitted to that training data can hope for) and $\mathrm{RMSE}_\text{shuffled}$ compares
-# the training data's statistic, its entries shuffled, with the test data's: the right
+# the training data's statistic, its entries shuffled, with the validation data's: the right
 # values in the wrong places (the right firing rates on the wrong neurons, the right
 # correlations on the wrong pairs), averaged over every shuffle in closed form. **0 is as
 # good as the data themselves, 1 no better than shuffled statistics** (below 0, a model is
-# closer to the test data than the training data are, which sampling noise allows). A model
+# closer to the validation data than the training data are, which sampling noise allows). A model
 # is **bad** if any of its five nRMSEs is above 1 or undefined (NaN); it is **good** if the
 # L2 norm of four of them is at most {glue:text}`good_norm:.2f`. The four are $\langle v_i \rangle$,
 # $\langle v_i h_\mu \rangle$ and the two connected correlations: $\langle h_\mu \rangle$ is
@@ -565,11 +611,10 @@ plt.show()
 # few dozen numbers and is the noisiest of the five; it still counts for "bad".
 
 # %%
-reference = {"test": data.test, "train": data.train}
-
-
-def score_models(batch: BatchedCRBM, generator: torch.Generator) -> tuple[list, list]:
-    """Sample every model of `batch`; return each model's five nRMSEs and its statistics."""
+def score_models(batch: BatchedCRBM, generator: torch.Generator, block: str = "validation"
+                 ) -> tuple[list, list]:
+    """Sample every model of `batch`; return its five nRMSEs against `block` and its statistics."""
+    reference = {block: getattr(data, block), "train": data.train}
     start = batch.independent_samples(data.train, EVAL_CHAINS, generator)
     samples = batch.sample(
         EVAL_CHAINS,
@@ -592,16 +637,14 @@ def score_models(batch: BatchedCRBM, generator: torch.Generator) -> tuple[list, 
             )
             for name, v in sets.items()
         }
-        scores.append(metrics.crbm_nrmse(stats["model"], stats["test"], stats["train"]))
+        scores.append(metrics.crbm_nrmse(stats["model"], stats[block], stats["train"]))
         statistics.append(stats)
     return scores, statistics
 
 
 eval_generator = torch.Generator(device=DEVICE).manual_seed(SEED)
 nan_scores = {key: float("nan") for key in metrics.CRBM_STATISTICS}
-scores = [
-    dict(nan_scores) for _ in range(lambdas.size)
-]  # diverged models stay NaN: bad
+scores = [dict(nan_scores) for _ in range(lambdas.size)]  # on validation; diverged models stay NaN: bad
 healthy = np.flatnonzero(~history.diverged)
 for chunk in np.array_split(healthy, max(1, int(np.ceil(healthy.size / EVAL_CHUNK)))):
     chunk_scores, _ = score_models(sweep.select(chunk.tolist()), eval_generator)
@@ -614,9 +657,9 @@ bad = np.array([metrics.is_bad_model(s) for s in scores])
 good = ~bad & (norms <= metrics.GOOD_NORM)
 
 # %% [markdown]
-# Now the choice of λ. For each λ we look at the fraction of bad models and at the median
-# 4-D norm of its models (a bad model counts as infinitely far). The **best λ** has the
-# lowest median norm.
+# Now the choice of λ, on the validation block only. For each λ we look at the fraction of
+# bad models and at the median 4-D norm of its models (a bad model counts as infinitely
+# far). The **best λ** has the lowest median validation norm.
 
 # %%
 frac_bad = np.array([bad[lambdas == lam].mean() for lam in lambda_grid])
@@ -638,6 +681,13 @@ glue("large_median_norm", float(median_norm[-1]), display=False)
 glue("small_frac_bad", float(frac_bad[0]), display=False)
 glue("large_frac_bad", float(frac_bad[-1]), display=False)
 glue("good_norm", float(metrics.GOOD_NORM), display=False)
+seed_spread = float(np.ptp(norm_for_ranking[at_best])) if np.isfinite(norm_for_ranking[at_best]).all() else np.inf
+glue("seed_spread", seed_spread, display=False)
+glue("small_end_clause", "clearly worse" if median_norm[0] - median_norm[best] > seed_spread
+     else "within the spread of the chosen λ's seeds, so the statistics alone barely tell them apart",
+     display=False)
+glue("large_end_clause", "clearly worse" if median_norm[-1] - median_norm[best] > seed_spread
+     else "within the spread of the chosen λ's seeds", display=False)
 median_nrmse = np.array(
     [
         [np.nanmedian(nrmse_table[lambdas == lam, k]) for k in range(5)]
@@ -650,7 +700,7 @@ norm_keys = [metrics.CRBM_STATISTICS.index(key) for key in metrics.NORM_STATISTI
 PLAIN_NAMES = {  # for the text (the figures use metrics.CRBM_STATISTIC_LABELS)
     "v": "the mean activities ⟨v_i⟩",
     "h": "the hidden means ⟨h_μ⟩",
-    "vh": "⟨v_i h_μ⟩",
+    "vh": "the connected ⟨v_i h_μ⟩ − ⟨v_i⟩⟨h_μ⟩",
     "vv": "the pairwise correlations ⟨v_i v_j⟩ − ⟨v_i⟩⟨v_j⟩",
     "hh": "the hidden correlations ⟨h_μ h_ν⟩ − ⟨h_μ⟩⟨h_ν⟩",
 }
@@ -758,17 +808,52 @@ plt.show()
 # good, and their median norm is {glue:text}`best_median_norm:.2f` (good means at most
 # {glue:text}`good_norm:.2f`). At the smallest λ the median norm is
 # {glue:text}`small_median_norm:.2f` (bad fraction {glue:text}`small_frac_bad:.2f`), at the
-# largest {glue:text}`large_median_norm:.2f` (bad fraction {glue:text}`large_frac_bad:.2f`):
-# both ends are worse. At the largest λ the pairwise correlations
+# largest {glue:text}`large_median_norm:.2f` (bad fraction {glue:text}`large_frac_bad:.2f`).
+# Against the spread of the chosen λ's own seeds ({glue:text}`seed_spread:.2f` from best to
+# worst), the small end is {glue:text}`small_end_clause`; the large end is
+# {glue:text}`large_end_clause`. At the largest λ the pairwise correlations
 # $\langle v_i v_j \rangle_c$ are missed most: their median nRMSE is {glue:text}`vv_nrmse_large:.2f`, against {glue:text}`vv_nrmse_best:.2f` at the
 # best λ. The penalty has removed weights the correlations needed. At the smallest λ the
 # largest median error, {glue:text}`worst_small_nrmse:.2f`, is in
 # {glue:text}`worst_stat_small`; panel B shows how close the others come.
 #
+# ### The chosen λ on the test block
+#
+# Every number so far came from the validation block, which chose λ; a model's score on
+# the data that chose it is optimistic. The test block has waited for this moment: the
+# {glue:text}`ch4_n_seeds` models of the chosen λ are scored on it once, and nothing is
+# chosen afterwards.
+
+# %%
+chosen_models = np.flatnonzero(at_best & ~history.diverged)
+test_scores = [dict(nan_scores)] * int((at_best & history.diverged).sum())  # a diverged model is bad
+if chosen_models.size:
+    test_scores += score_models(sweep.select(chosen_models.tolist()),
+                                torch.Generator(device=DEVICE).manual_seed(SEED + 2), block="test")[0]
+test_norms = np.array([metrics.error_norm(s) for s in test_scores])
+test_bad = np.array([metrics.is_bad_model(s) for s in test_scores])
+test_norm = float(np.median(np.where(test_bad, np.inf, test_norms)))
+test_frac_bad = float(test_bad.mean())
+glue("ch4_lambda_validation", best_lambda, display=False)
+glue("ch4_lambda_pgm", best_lambda / N_NEURONS, display=False)  # λ_PGM = λ / N (see section 3)
+glue("ch4_n_seeds", int(N_SEEDS), display=False)
+glue("ch4_test_norm", test_norm, display=False)
+glue("ch4_test_frac_bad", test_frac_bad, display=False)
+glue("test_clause", "within" if test_norm <= metrics.GOOD_NORM else "outside", display=False)
+{"validation median norm": round(float(median_norm[best]), 3), "test median norm": round(test_norm, 3),
+ "validation bad fraction": float(frac_bad[best]), "test bad fraction": test_frac_bad}
+
+# %% [markdown]
+# On the test block the models of λ = {glue:text}`ch4_lambda_validation:g` have a median
+# norm of {glue:text}`ch4_test_norm:.2f` ({glue:text}`test_clause` the good range) and a
+# bad fraction of {glue:text}`ch4_test_frac_bad:.2f`, against
+# {glue:text}`best_median_norm:.2f` and {glue:text}`best_frac_bad:.2f` on the validation
+# block that chose them.
+#
 # ## 5. A good and a bad model, statistic by statistic
 #
 # The numbers above summarize scatter plots. The **identity plots** show, for each
-# statistic, the test data (horizontal) against the model (vertical); a perfect model puts
+# statistic, the validation data (horizontal) against the model (vertical); a perfect model puts
 # every point on the diagonal. We take the best model at the best λ and the worst model of
 # the sweep.
 
@@ -800,7 +885,7 @@ row_names = ("best", "worst (bad)" if bad[bad_model] else "worst")
 for row, (name, stats) in enumerate(zip(row_names, pair_stats)):
     for col, key in enumerate(metrics.CRBM_STATISTICS):
         ax = axes[row, col]
-        x, y = np.ravel(stats["test"][key]), np.ravel(stats["model"][key])
+        x, y = np.ravel(stats["validation"][key]), np.ravel(stats["model"][key])
         ax.plot(
             x,
             y,
@@ -816,7 +901,7 @@ for row, (name, stats) in enumerate(zip(row_names, pair_stats)):
             fontsize=9,
         )
         if row == 1:
-            ax.set_xlabel("test data")
+            ax.set_xlabel("validation data")
     axes[row, 0].set_ylabel(f"{name} model's samples")
 fig.suptitle("Identity plots (title: nRMSE of the statistic)")
 plt.show()
@@ -873,6 +958,12 @@ plt.show()
 # internship study this chapter reproduces (cRBMs swept over two λ ranges on zebrafish
 # recordings), we flatten each model's matrix, look at all models in the plane of the first two
 # principal components, and split them into two clusters with k-means.
+#
+# One precaution first. The penalty shrinks every weight, so the couplings of a large-λ
+# model are small everywhere: on raw matrices, PCA and k-means would mostly sort the models
+# by the *size* of their couplings, a restatement of λ, not by their structure. So each
+# model's matrix is divided by its own norm before any comparison (Going further shows what
+# the raw matrices give).
 
 # %%
 coupling_neurons = np.sort(
@@ -890,7 +981,13 @@ couplings = np.concatenate(
     ]
 )
 upper = np.triu_indices(coupling_neurons.size, k=1)
-flat = np.nan_to_num(couplings[:, upper[0], upper[1]])
+raw_flat = np.nan_to_num(couplings[:, upper[0], upper[1]])
+coupling_size = np.linalg.norm(raw_flat, axis=1, keepdims=True)
+flat = raw_flat / np.where(coupling_size > 0, coupling_size, 1.0)  # structure only, not size
+# The planted structure: how many assemblies each pair of neurons shares.
+shared = (truth.membership.T.astype(float) @ truth.membership)[np.ix_(coupling_neurons, coupling_neurons)]
+planted_flat = shared[upper]
+structure_r = np.array([np.corrcoef(row, planted_flat)[0, 1] if row.std() > 0 else np.nan for row in flat])
 pca = PCA(n_components=2, random_state=SEED)
 projected = pca.fit_transform(flat)
 clusters = KMeans(n_clusters=2, n_init=10, random_state=SEED).fit_predict(flat)
@@ -958,15 +1055,25 @@ representatives = [best_in(clusters == c) for c in (0, 1)]
 position = np.searchsorted(
     coupling_neurons, neuron_order[np.isin(neuron_order, coupling_neurons)]
 )
-between = metrics.matrix_nrmse(
-    couplings[representatives[0]], couplings[representatives[1]]
-)
+shape_only = np.nan_to_num(couplings) / np.where(coupling_size > 0, coupling_size, 1.0)[:, :, None]
+between = metrics.matrix_nrmse(shape_only[representatives[0]], shape_only[representatives[1]])
 same_lambda = np.flatnonzero(good & at_best)
 within = (
-    metrics.matrix_nrmse(couplings[same_lambda[0]], couplings[same_lambda[1]])
+    metrics.matrix_nrmse(shape_only[same_lambda[0]], shape_only[same_lambda[1]])
     if same_lambda.size >= 2
     else float("nan")
 )
+glue("structure_r_reps", " and ".join(f"{structure_r[r]:.2f}" for r in representatives), display=False)
+glue("structure_r_best", float(np.nanmedian(structure_r[at_best])), display=False)
+glue("structure_r_small", float(np.nanmedian(structure_r[lambdas == lambda_grid[0]])), display=False)
+glue("structure_r_large", float(np.nanmedian(structure_r[lambdas == lambda_grid[-1]])), display=False)
+structure_null = 3 / np.sqrt(planted_flat.size)  # 3 standard errors of a correlation between unrelated vectors
+structure_kept = [float(lam) for lam in lambda_grid if np.nanmedian(structure_r[lambdas == lam]) > structure_null]
+glue("structure_null", float(structure_null), display=False)
+glue("structure_clause", "every λ of the grid keeps it" if len(structure_kept) == lambda_grid.size else
+     f"it is kept up to λ = {max(structure_kept):g} and lost beyond" if structure_kept and
+     structure_kept == [float(lam) for lam in lambda_grid[:len(structure_kept)]] else
+     "it is kept at λ = " + ", ".join(f"{lam:g}" for lam in structure_kept), display=False)
 glue("between_nrmse", float(between), display=False)
 glue(
     "within_clause",
@@ -1003,10 +1110,19 @@ plt.show()
 
 # %% [markdown]
 # The representatives have λ = {glue:text}`rep_lambdas` (respectively
-# {glue:text}`rep_good`). Their matrices differ by an nRMSE of
+# {glue:text}`rep_good`). Their normalized matrices differ by an nRMSE of
 # {glue:text}`between_nrmse:.2f`; two good models of the best λ, trained from different
 # initial weights, {glue:text}`within_clause`, although their hidden units are numbered
 # differently: the couplings are comparable across models where the weights are not.
+#
+# Is "the structure of the connections" the same in both clusters, as the seed study
+# found? Here the planted structure is known: the number of assemblies each pair of neurons
+# shares. The representatives' normalized couplings correlate with it at
+# r = {glue:text}`structure_r_reps`; over the models of each λ the median correlation is
+# {glue:text}`structure_r_small:.2f` at the smallest λ, {glue:text}`structure_r_best:.2f` at
+# the best and {glue:text}`structure_r_large:.2f` at the largest. Taking as "kept" a
+# correlation above three standard errors of chance ({glue:text}`structure_null:.3f` for
+# this many pairs), {glue:text}`structure_clause`.
 #
 # ## 7. Did the models find the assemblies?
 #
@@ -1028,16 +1144,24 @@ matched = np.argmax(overlap, axis=1)
 glue("recovery_at_best", recovery_at_best, display=False)
 glue("recovery_small", float(np.median(best_match[lambdas == lambda_grid[0]])), display=False)
 glue("recovery_best_median", float(np.median(best_match[at_best])), display=False)
+glue("ch4_recovery", float(np.median(best_match[at_best])), display=False)
 glue("recovery_shown", float(overlap.max(axis=1).mean()), display=False)
 glue("n_units_used", int(np.unique(matched).size), display=False)
 
 
 def member_auc(w: np.ndarray) -> float:
-    """Mean over assemblies of the ROC AUC of |w| of the best-matched unit, members against
-    the other neurons: 1 when every member outweighs every other neuron, whatever the sparsity."""
-    units = np.argmax(metrics.assembly_overlap(w, truth.membership), axis=1)
-    return float(np.mean([metrics.roc_auc(truth.membership[a], np.abs(w[:, unit]))
-                          for a, unit in enumerate(units)]))
+    """Mean over assemblies of the best ROC AUC over units of |w|, members against the other
+    neurons: 1 when some unit weighs every member above every other neuron, whatever its sparsity.
+
+    The unit is chosen by the AUC itself (not by the overlap, which rewards sparsity); the
+    AUC is the Mann-Whitney statistic, from the ranks of |w| in each unit's column.
+    """
+    ranks = rankdata(np.abs(w), axis=0)  # (N, H), ties share their mean rank
+    members = truth.membership.astype(float)  # (A, N)
+    n_in = members.sum(axis=1, keepdims=True)
+    n_out = members.shape[1] - n_in
+    auc = (members @ ranks - n_in * (n_in + 1) / 2) / (n_in * n_out)  # (A, H)
+    return float(auc.max(axis=1).mean())
 
 
 member_aucs = np.array([member_auc(w) for w in weights])
@@ -1049,7 +1173,7 @@ glue(
     "member_auc_clause",
     "the dense models single the assemblies out almost as well; they spread weight over "
     "every other neuron besides, and what λ buys is a sparse, readable code"
-    if auc_small >= auc_best - 0.05
+    if auc_small >= auc_best - np.ptp(member_aucs[at_best])  # within the chosen λ's spread over seeds
     else "the dense models' units single the assemblies out less well, not only less sparsely",
     display=False,
 )
@@ -1107,41 +1231,45 @@ plt.show()
 # largest weights on the members of its assembly.
 #
 # The overlap rewards sparsity by construction: any weight on a non-member lowers it. A
-# measure blind to sparsity asks only whether the matched unit's *largest* weights sit on
-# the members: the ROC AUC of $|w|$, members against the other neurons (1: every member
-# above every other neuron; 0.5: chance). Its median is {glue:text}`member_auc_small:.2f` at
+# measure blind to sparsity asks only whether some unit's *largest* weights sit on the
+# members: for each assembly, the best ROC AUC over units of $|w|$, members against the
+# other neurons (1: some unit weighs every member above every other neuron; 0.5: chance). Its median is {glue:text}`member_auc_small:.2f` at
 # the smallest λ and {glue:text}`member_auc_best:.2f` at the best: {glue:text}`member_auc_clause`.
 #
 # ## Exercises
 #
+# Each exercise has a code cell to complete and, after it, a cell that checks your answer:
+# it says what is wrong (a shape, a sign, a factor, how far off) without giving the answer
+# away. Run the check cell after each attempt. In the book the solutions are hidden under
+# the exercise; the attendee notebook leaves them out.
+#
 # ### Exercise 1: does the best λ for statistics also find the assemblies?
 #
-# The sweep chose λ by how well models reproduce statistics. Using `best_match` (one mean
-# best-match overlap per model) and `norms`, plot for every λ the median overlap and the
-# median 4-D norm side by side. Is the λ that reproduces the statistics best also the one
+# The sweep chose λ by how well models reproduce statistics. Write `recovery_by_lambda()`:
+# from `best_match` (one mean best-match overlap per model), the median overlap of each λ,
+# in the order of `lambda_grid`. Then plot it beside `median_norm` (each λ's median 4-D
+# validation norm). Is the λ that reproduces the statistics best also the one
 # that recovers the assemblies best? What do the small-λ models get right, and what wrong?
 
 
 # %% tags=["exercise"]
-def recovery_by_lambda() -> dict[float, float]:
-    """Median best-match overlap of the models of each λ in `lambda_grid`."""
+def recovery_by_lambda() -> np.ndarray:
+    """Median best-match overlap of the models of each λ, in the order of `lambda_grid`."""
     # Your code: group `best_match` by `lambdas` and take the median of each group.
     ...
 
 
 # %% tags=["solution", "hide-cell"]
-def recovery_by_lambda() -> dict[float, float]:
-    """Median best-match overlap of the models of each λ in `lambda_grid`."""
-    return {
-        float(lam): float(np.median(best_match[lambdas == lam])) for lam in lambda_grid
-    }
+def recovery_by_lambda() -> np.ndarray:
+    """Median best-match overlap of the models of each λ, in the order of `lambda_grid`."""
+    return np.array([np.median(best_match[lambdas == lam]) for lam in lambda_grid])
 
 
 recovery = recovery_by_lambda()
 fig, ax = plt.subplots(figsize=(5.4, 3.4))
 ax.plot(
     lambda_grid,
-    list(recovery.values()),
+    recovery,
     "o-",
     color=plotting.COLORS["model"],
     label="assembly overlap",
@@ -1162,8 +1290,21 @@ ax.set_title("Statistics and assemblies, by λ")
 lines = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
 ax.legend(handles=lines, loc="lower left")
 glue("exercise1_figure", fig, display=False)
-glue("peak_overlap_lambda", float(max(recovery, key=recovery.get)), display=False)
+glue("peak_overlap_lambda", float(lambda_grid[np.argmax(recovery)]), display=False)
 plt.close(fig)
+
+# %% tags=["check"]
+checks.function(
+    "ex1_recovery_by_lambda",
+    recovery_by_lambda,
+    [()],
+    hints={
+        "type": "return an array of medians, one per λ of lambda_grid.",
+        "shape": "one entry per λ of lambda_grid (not one per model).",
+        "wrong": "take the median (not the mean) of best_match over the models whose λ "
+                 "(in `lambdas`) equals each value of lambda_grid.",
+    },
+);
 
 # %% [markdown]
 # **Figure check.** The overlap is highest at λ = {glue:text}`peak_overlap_lambda:g`; the
@@ -1182,10 +1323,11 @@ plt.close(fig)
 # ### Exercise 2: the plain L1 penalty
 #
 # {cite}`vanderplas2023neural` penalized $\lambda \sum_{i\mu} |w_{i\mu}|$ (`penalty_kind="l1"`),
-# which taxes every weight the same. Train one model per λ of `lambda_grid` with it (the
-# sizes of the sweep, half its epochs to save time) and compare, for both penalties, the
-# number of hidden units that keep any weight above 0.1 ("alive"). What does L1 do at large
-# λ that L2L1 does not?
+# which taxes every weight the same. Write `alive_units(w)`: the number of hidden units
+# that keep any weight above 0.1 in absolute value ("alive"). The solution then trains one
+# L1 model per λ of `lambda_grid` (the sizes of the sweep, half its epochs to save time)
+# and counts, for both penalties, the units alive. Before you open it: what does L1 do at
+# large λ that L2L1 does not?
 
 
 # %% tags=["exercise"]
@@ -1264,6 +1406,21 @@ if config.get_scale() != "smoke":  # the figure check's claim: L1 kills every un
     assert l1_dead_row is not None and alive_l2l1[l1_dead_row] > 0, (alive_l1, alive_l2l1)
 dict(zip(lambda_grid.tolist(), alive_l1))
 
+# %% tags=["check"]
+check_weights = np.random.default_rng(5).normal(0, 0.05, size=(3, 12, 6))  # three (N, H) matrices
+check_weights[0, 3, 1] = 0.3  # one strong weight: unit 1 is alive
+check_weights[1, :, 4] = -0.2  # a unit whose weights are all negative and strong
+checks.function(
+    "ex2_alive_units",
+    alive_units,
+    [(w,) for w in check_weights],
+    hints={
+        "type": "return one integer: how many hidden units (columns) are alive.",
+        "wrong": "a unit (column) is alive when its largest *absolute* weight exceeds 0.1: "
+                 "negative weights count too, and count columns, not weights.",
+    },
+);
+
 # %% [markdown]
 # **Figure check.** Under L1 every weight pays the same price, λ, and
 # {glue:text}`l1_dead_clause`. Under L2L1 a unit's price per weight is λ times its own mean
@@ -1279,30 +1436,94 @@ dict(zip(lambda_grid.tolist(), alive_l1))
 #
 # Expected result of exercise 2: hidden units alive across λ for the two penalties.
 # ```
-#
-# ## On real data
-#
-# The recordings of {cite}`vanderplas2023neural` (light-sheet imaging of spontaneous
-# activity in larval zebrafish, about 40,000 neurons per fish) are published on the G-Node
-# GIN repository, <https://gin.g-node.org/vdplasthijs/cRBM_zebrafish_spontaneous_data>.
-# They are large and not needed to learn the method, so the course does not download them.
-# To analyse them, or any recording of your own, binarize the activity (time bins × neurons)
-# and hand it to the same loader: it checks the array and splits it in time.
 
-# %%
-your_activity = np.vstack(
-    [data.train, data.test]
-)  # stands in for your own binary array
-yours = load_assemblies(
-    source="user", activity=your_activity, train_fraction=TRAIN_FRACTION
-)
-print(
-    f"user data: train {yours.train.shape}, test {yours.test.shape}, truth: {yours.truth}"
-)
-try:
-    load_assemblies(source="user", activity=np.random.default_rng(0).random((100, 5)))
-except ValueError as error:
-    print(f"rejected: {error}")
+# %% [markdown]
+# ### Exercise 3: the dReLU unit's mean, in closed form
+#
+# Section 2 sampled the dReLU conditional; its mean $E[h \mid I]$ is what the evaluation
+# calls the model's "reading of the data". Write it in closed form. On each side of zero
+# the density is a Gaussian cut at zero:
+#
+# - for $h > 0$, mean $m_+ = (I - \theta_+)/\gamma_+$ and standard deviation
+#   $s_+ = 1/\sqrt{\gamma_+}$; for $h < 0$, $m_- = (I + \theta_-)/\gamma_-$ and
+#   $s_- = 1/\sqrt{\gamma_-}$;
+# - each side's mass is $Z_\pm = \sqrt{2\pi}\, s_\pm\, e^{m_\pm^2 / 2 s_\pm^2}\,
+#   \Phi(\pm m_\pm / s_\pm)$ ($\Phi$ the standard normal CDF), and its mean is
+#   $m_+ + s_+ \varphi(a_+)/\Phi(a_+)$ with $a_+ = m_+/s_+$ on the positive side,
+#   $m_- - s_- \varphi(a_-)/\Phi(-a_-)$ with $a_- = m_-/s_-$ on the negative side;
+# - the mean is the two sides' means weighted by $Z_+$ and $Z_-$.
+#
+# Work with logarithms (`scipy.special.log_ndtr` is $\log \Phi$): for an input of 30 the
+# masses overflow and $\Phi(-30)$ underflows. The check builds a tiny cRBM (4 neurons, 2
+# hidden units), enumerates all 16 visible configurations, computes each unit's input in
+# each, and compares your means there with a brute-force numerical integration over $h$
+# (no closed form involved), then does the same in the far tails.
+
+# %% tags=["exercise"]
+def drelu_mean(inputs: np.ndarray, gamma_plus: float, gamma_minus: float, theta_plus: float,
+               theta_minus: float) -> np.ndarray:
+    """E[h | I] of a dReLU unit for each input in `inputs`."""
+    # Your code: the two sides' log-masses and means, then their weighted average.
+    ...
+
+
+# %% tags=["solution", "hide-cell"]
+from scipy.special import log_ndtr  # noqa: E402 (only the solution needs it)
+
+
+def drelu_mean(inputs: np.ndarray, gamma_plus: float, gamma_minus: float, theta_plus: float,
+               theta_minus: float) -> np.ndarray:
+    """E[h | I] of a dReLU unit for each input in `inputs`."""
+    inputs = np.asarray(inputs, dtype=float)
+    s_plus, s_minus = 1 / np.sqrt(gamma_plus), 1 / np.sqrt(gamma_minus)
+    m_plus, m_minus = (inputs - theta_plus) / gamma_plus, (inputs + theta_minus) / gamma_minus
+    a_plus, a_minus = m_plus / s_plus, m_minus / s_minus
+    log_phi = lambda a: -0.5 * a**2 - 0.5 * np.log(2 * np.pi)  # noqa: E731 (log of the normal density)
+    log_mass_plus = np.log(s_plus) + 0.5 * a_plus**2 + log_ndtr(a_plus)
+    log_mass_minus = np.log(s_minus) + 0.5 * a_minus**2 + log_ndtr(-a_minus)
+    mean_plus = m_plus + s_plus * np.exp(log_phi(a_plus) - log_ndtr(a_plus))
+    mean_minus = m_minus - s_minus * np.exp(log_phi(a_minus) - log_ndtr(-a_minus))
+    weight_plus = 1 / (1 + np.exp(log_mass_minus - log_mass_plus))
+    return weight_plus * mean_plus + (1 - weight_plus) * mean_minus
+
+
+# %% tags=["check"]
+def integrated_mean(inputs, gamma_plus, gamma_minus, theta_plus, theta_minus):
+    """E[h | I] by brute force: the density on a fine grid of h, summed (no closed form)."""
+    h = np.linspace(-60, 60, 240_001)
+    potential = np.where(h > 0, 0.5 * gamma_plus * h**2 + theta_plus * h, 0.5 * gamma_minus * h**2 - theta_minus * h)
+    log_density = np.asarray(inputs, dtype=float)[:, None] * h[None] - potential[None]
+    density = np.exp(log_density - log_density.max(axis=1, keepdims=True))
+    return (density * h).sum(axis=1) / density.sum(axis=1)
+
+
+tiny_weights = np.random.default_rng(7).normal(0, 1.5, size=(4, 2))  # a tiny cRBM: 4 neurons, 2 units
+every_v = ((np.arange(16)[:, None] >> np.arange(4)) & 1).astype(float)  # all 16 configurations
+tiny_inputs = every_v @ tiny_weights  # each configuration's input to each unit
+checks.function(
+    "ex3_drelu_mean",
+    drelu_mean,
+    [(tiny_inputs[:, 0], 1.0, 1.0, 0.5, 0.5), (tiny_inputs[:, 1], 0.6, 2.5, -0.5, 1.5),
+     (np.array([-30.0, 0.0, 30.0]), 1.0, 1.0, 1.5, 1.5)],
+    reference=integrated_mean,
+    rtol=1e-5,
+    atol=1e-6,
+    hints={
+        "nan": "overflow or 0/0: compute the masses' logarithms with log_ndtr and combine them "
+               "as a difference (1 / (1 + exp(log Z- - log Z+))).",
+        "sign": "check the negative side: its mean is m- minus s- φ(a-)/Φ(-a-).",
+        "wrong": "check m± (θ+ is subtracted from I, θ- added) and that each side's weight "
+                 "is its mass Z± over Z+ + Z-.",
+        "shape": "return one mean per input.",
+    },
+);
+
+# %% [markdown]
+# **Check of the tails.** For an input of 30 the unit sits on its positive side with mean
+# $(30 - \theta_+)/\gamma_+$ plus a vanishing correction; for −30 on its negative side. A
+# version without logarithms returns NaN there, which is why `sample_drelu` (section 2)
+# works in log space too.
+
 
 # %% [markdown]
 # ## Checks
@@ -1317,15 +1538,13 @@ assert 0 < best < lambda_grid.size - 1, (
     lambda_grid,
     median_norm,
 )
-assert (
-    median_norm[0] > median_norm[best] and median_norm[-1] > median_norm[best]
-), median_norm
+assert median_norm[-1] - median_norm[best] > seed_spread, (
+    "the largest λ is worse than the chosen one by more than its seeds' spread", median_norm, seed_spread)
 assert np.isfinite(
     nrmse_table[~history.diverged]
 ).any(), "the statistics and criteria computed"
-assert (
-    abs(float(draws[3.0].mean()) - exact_mean[3.0]) < 0.03
-), "the dReLU sampler is exact"
+assert abs(float(draws[3.0].mean()) - exact_mean[3.0]) < 5 * draws[3.0].std() / np.sqrt(n_draws), (
+    "the dReLU sampler is exact: its mean within 5 standard errors")
 assert (
     sparsity[lambdas == lambda_grid[-1]].mean()
     > sparsity[lambdas == lambda_grid[0]].mean()
@@ -1333,13 +1552,11 @@ assert (
 small_recovery = np.median(best_match[lambdas == lambda_grid[0]])
 assert small_recovery < np.median(best_match[at_best]), "small λ finds the assemblies worse"
 assert sparsity[lambdas == lambda_grid[0]].mean() < 0.5, "small λ: dense weights"
-assert sparsity[lambdas == lambda_grid[-1]].mean() > 0.9, "large λ: most weights gone"
+planted_sparsity = 1 - assemblies_per_neuron.mean() / N_HIDDEN  # a perfect code: one unit per assembly
+assert sparsity[lambdas == lambda_grid[-1]].mean() > planted_sparsity, "large λ: sparser than the planted code"
+assert np.nanmedian(structure_r[at_best]) > structure_null, (
+    "the chosen λ's couplings keep the planted structure", structure_r[at_best], structure_null)
 if scale != "smoke":
-    assert within < between, (
-        "two good models of the best λ are closer than the clusters",
-        within,
-        between,
-    )
     assert frac_bad[best] < 0.1, ("under 10 % bad models at the best λ", frac_bad)
     assert np.all(norms[at_best & ~bad] <= metrics.GOOD_NORM), (
         "its models are good",
@@ -1348,7 +1565,6 @@ if scale != "smoke":
     assert recovery_at_best >= 0.8, ("planted assemblies recovered", recovery_at_best)
     assert median_nrmse[-1, vv_column] > median_nrmse[best, vv_column], (
         "the largest λ misses the pairwise correlations more than the best λ", median_nrmse)
-    assert auc_small < auc_best, ("dense units single the assemblies out less well", auc_small, auc_best)
 print("All checks passed.")
 
 # %% [markdown]
@@ -1360,20 +1576,133 @@ print("All checks passed.")
 # - A hyperparameter sweep is one tensor computation: a leading model dimension carries λ
 #   and the seed, the losses are summed, Adam works elementwise, and a model that diverges
 #   is frozen and marked instead of crashing the sweep.
-# - Models are scored on held-out data by the nRMSE of five statistics, between the
-#   training data (0) and shuffled statistics (1). Here the best λ was
-#   {glue:text}`best_lambda:g`; too little penalty gave dense, entangled units and slightly
-#   worse statistics, too much lost the correlations.
+# - Models are scored by the nRMSE of five statistics, between the training data (0) and
+#   shuffled statistics (1): λ is chosen on a validation block, here
+#   {glue:text}`best_lambda:g`, and reported once on a test block (median norm
+#   {glue:text}`ch4_test_norm:.2f`). Too little penalty gave dense, entangled units whose
+#   statistics were {glue:text}`small_end_clause`; too much lost the correlations. The seed's λ does not
+#   transfer: penalties are defined differently and datasets differ.
 # - Good statistics are necessary but not sufficient: the dense units of the smallest λ
 #   matched the planted assemblies worse (median overlap {glue:text}`recovery_small:.2f`)
-#   than the sparse units of the best λ ({glue:text}`recovery_best_median:.2f`), and not only
-#   because they are dense: by a measure blind to sparsity, the AUC of their weights, too
-#   ({glue:text}`member_auc_small:.2f` against {glue:text}`member_auc_best:.2f`).
+#   than the sparse units of the best λ ({glue:text}`recovery_best_median:.2f`). By a
+#   measure blind to sparsity, the AUC of their weights ({glue:text}`member_auc_small:.2f`
+#   against {glue:text}`member_auc_best:.2f`), {glue:text}`member_auc_clause`.
 #
 # **What's next.** Chapter 5 trades the sparsity penalty for the β of a variational
 # autoencoder, and asks the same question of a different model: which setting gives latent
 # variables that mean something?
 #
+# ## Going further
+#
+# ### What raw couplings cluster on
+#
+# Section 6 normalized each model's couplings before PCA and k-means. Here is why: the
+# same analysis on the raw matrices, compared with the normalized one, and with the size of
+# each model's couplings.
+
+# %%
+raw_clusters = KMeans(n_clusters=2, n_init=10, random_state=SEED).fit_predict(raw_flat)
+raw_agreement = max(np.mean(raw_clusters == in_high_range), np.mean(raw_clusters != in_high_range))
+in_big_cluster = raw_clusters == raw_clusters[np.argmax(coupling_size[:, 0])]  # with the largest couplings
+size_rank = np.argsort(np.argsort(coupling_size[:, 0]))  # 0 for the smallest couplings
+largest = size_rank >= lambdas.size - in_big_cluster.sum()  # as many models, by size alone
+size_agreement = float(np.mean(in_big_cluster == largest))
+glue("raw_agreement", float(raw_agreement), display=False)
+same_split = adjusted_rand_score(raw_clusters, clusters)
+glue("raw_vs_normalized_ari", float(same_split), display=False)
+glue("raw_clause", "Here the two splits coincide (adjusted Rand index 1): size and structure change at the same "
+     "λ, so the raw split happens to give the same answer, for the wrong reason"
+     if same_split == 1 else "Here the two splits differ (adjusted Rand index "
+     f"{same_split:.2f}): the raw split follows size, the normalized one structure", display=False)
+glue("raw_size_agreement", float(size_agreement), display=False)
+
+fig, ax = plt.subplots(figsize=(5.6, 3.6))
+for cluster, marker in ((0, "o"), (1, "s")):
+    keep = raw_clusters == cluster
+    ax.scatter(lambdas[keep] * np.exp(0.08 * (seeds[keep] - seeds.mean())), coupling_size[keep, 0],
+               marker=marker, s=36, color=[range_colors[bool(h)] for h in in_high_range[keep]],
+               label=f"raw-coupling cluster {cluster}")
+ax.set(xscale="log", yscale="log", xlabel="penalty λ", ylabel="size of the couplings (norm)",
+       title="k-means on the raw couplings, against their size")
+ax.legend(fontsize=8)
+plt.show()
+
+# %% [markdown]
+# On the raw matrices, k-means's two clusters agree with "the models with the largest
+# couplings against the rest" for a fraction
+# {glue:text}`raw_size_agreement:.2f` of the models, and with the two λ ranges for
+# {glue:text}`raw_agreement:.2f` (normalized: {glue:text}`cluster_agreement:.2f`). Size
+# falls with λ by construction, so a split of raw couplings "along the λ ranges" says
+# little about the structure of the connections. {glue:text}`raw_clause`. The planted
+# structure of section 6 is what answers the question.
+
+# %% [markdown]
+# ### A weaker drive
+#
+# Section 1 named the settings the results depend on. Here the same planted assemblies
+# drive their members less, by {glue:text}`weak_drive_range` instead of
+# {glue:text}`drive_range`, so that an assembly's activity stands out less from the
+# baseline. We train the models of the smallest λ and of the λ chosen in section 4 on this
+# harder recording, with every other setting as before (λ is not tuned again: a study of
+# this setting would), and ask how well they find the assemblies.
+
+# %%
+WEAK_DRIVE = (0.15, 0.3)  # section 1's drive is (0.5, 0.9)
+weak = load_assemblies(
+    source="simulated", n_neurons=N_NEURONS, n_assemblies=N_ASSEMBLIES, n_timepoints=N_TIMEPOINTS,
+    train_fraction=TRAIN_FRACTION, validation_fraction=VALIDATION_FRACTION, gap=GAP, seed=DATA_SEED,
+    drive=WEAK_DRIVE,
+)
+weak_lambdas = np.repeat([float(lambda_grid[0]), best_lambda], N_SEEDS)
+weak_sweep = BatchedCRBM(N_NEURONS, N_HIDDEN, n_models=weak_lambdas.size,
+                         seeds=[SEED + 7000 + i for i in range(weak_lambdas.size)], weight_scale=0.1, device=DEVICE)
+common = dict(penalty_kind="l2l1", batch_size=BATCH_SIZE, n_chains=N_CHAINS, lr_final=1e-4, progress=PROGRESS)
+train_crbms(weak_sweep, weak.train, weak_lambdas, epochs=EPOCHS, gibbs_steps=GIBBS_STEPS, lr=0.01, seed=SEED,
+            **common)
+train_crbms(weak_sweep, weak.train, weak_lambdas, epochs=CALIBRATION_EPOCHS, gibbs_steps=CALIBRATION_STEPS,
+            lr=1e-3, trainable=("fields", "theta_plus", "theta_minus"), init_fields=False, seed=SEED + 1, **common)
+weak_match = np.array([metrics.best_match_overlap(w, weak.truth.membership).mean()
+                       for w in weak_sweep.weights.cpu().numpy()])
+glue("weak_drive_range", f"{WEAK_DRIVE[0]:g} to {WEAK_DRIVE[1]:g}", display=False)
+glue("weak_recovery_small", float(np.median(weak_match[weak_lambdas == lambda_grid[0]])), display=False)
+glue("weak_recovery_best", float(np.median(weak_match[weak_lambdas == best_lambda])), display=False)
+glue("weak_clause", "the λ chosen on the stronger recording now finds the assemblies worse than the smallest λ: a "
+     "penalty that suits strong assemblies erases weak ones, so λ has to be tuned again on each recording"
+     if np.median(weak_match[weak_lambdas == best_lambda]) < np.median(weak_match[weak_lambdas == lambda_grid[0]])
+     else "the λ chosen on the stronger recording still finds the assemblies at least as well as the smallest "
+     "λ, though less well than with a strong drive", display=False)
+{"smallest λ": np.round(weak_match[weak_lambdas == lambda_grid[0]], 2),
+ "chosen λ": np.round(weak_match[weak_lambdas == best_lambda], 2)}
+
+# %% [markdown]
+# With the weaker drive the median best-match overlap is {glue:text}`weak_recovery_best:.2f`
+# at the chosen λ (against {glue:text}`recovery_best_median:.2f` with section 1's drive) and
+# {glue:text}`weak_recovery_small:.2f` at the smallest λ (against
+# {glue:text}`recovery_small:.2f`): {glue:text}`weak_clause`.
+
+# %% [markdown]
+# ### On real data
+#
+# The recordings of {cite}`vanderplas2023neural` (light-sheet imaging of spontaneous
+# activity in larval zebrafish, about 40,000 neurons per fish) are published on the G-Node
+# GIN repository, <https://gin.g-node.org/vdplasthijs/cRBM_zebrafish_spontaneous_data>.
+# They are large and not needed to learn the method, so the course does not download them.
+# To analyse them, or any recording of your own, binarize the activity (time bins × neurons)
+# and hand it to the same loader: it checks the array and cuts it in time into the same
+# three blocks.
+
+# %%
+your_activity = truth.activity  # stands in for your own binary array
+yours = load_assemblies(source="user", activity=your_activity, train_fraction=TRAIN_FRACTION,
+                        validation_fraction=VALIDATION_FRACTION, gap=GAP)
+print(f"user data: train {yours.train.shape}, validation {yours.validation.shape}, "
+      f"test {yours.test.shape}, truth: {yours.truth}")
+try:
+    load_assemblies(source="user", activity=np.random.default_rng(0).random((100, 5)))
+except ValueError as error:
+    print(f"rejected: {error}")
+
+# %% [markdown]
 # ## References
 #
 # ```{bibliography}

@@ -686,30 +686,59 @@ ZEBRAFISH_DATA_URL = "https://gin.g-node.org/vdplasthijs/cRBM_zebrafish_spontane
 
 @dataclass(frozen=True, eq=False)
 class AssemblyData:
-    """Binarized population activity split in time into a training and a test segment.
+    """Binarized population activity split in time into training, validation and test blocks.
 
     Attributes
     ----------
     train
         ``(n_train, n_neurons)`` array of 0/1 (``uint8``), the first part of the recording.
     test
-        ``(n_test, n_neurons)`` array of 0/1, the part that follows it in time.
+        ``(n_test, n_neurons)`` array of 0/1, the last part.
     source
         ``"simulated"`` or ``"user"``.
     truth
         The :class:`~course_utils.simulate.assemblies.AssemblySimulation` behind simulated data
         (planted assemblies and their activity), ``None`` for your own data.
+    validation
+        ``(n_validation, n_neurons)`` array of 0/1 between the two (empty without a
+        ``validation_fraction``): where hyperparameters are chosen.
     """
 
     train: np.ndarray
     test: np.ndarray
     source: str
     truth: Any
+    validation: np.ndarray | None = None
 
     @property
     def n_neurons(self) -> int:
         """Number of neurons (visible units)."""
         return int(self.train.shape[1])
+
+
+def _split_blocks(array: np.ndarray, train_fraction: float, validation_fraction: float, gap: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cut a (time, neurons) array into training, validation and test blocks, ``gap`` bins apart."""
+    if not 0.0 < float(train_fraction) < 1.0:
+        raise ValueError(f"train_fraction must lie strictly between 0 and 1, got {train_fraction!r}.")
+    if not 0.0 <= float(validation_fraction) < 1.0 - float(train_fraction):
+        raise ValueError(f"validation_fraction must be >= 0 and leave room for a test block after "
+                         f"train_fraction={train_fraction}, got {validation_fraction!r}.")
+    if isinstance(gap, bool) or not isinstance(gap, (int, np.integer)) or gap < 0:
+        raise ValueError(f"gap must be a non-negative integer number of time bins, got {gap!r}.")
+    n_time = array.shape[0]
+    n_train = int(round(float(train_fraction) * n_time))
+    n_validation = int(round(float(validation_fraction) * n_time))
+    start_validation = n_train + gap if n_validation else n_train
+    start_test = start_validation + n_validation + gap
+    if n_train < 2 or n_time - start_test < 2 or (validation_fraction and n_validation < 2):
+        hint = " Is it transposed? Rows must be time points." if array.shape[1] > n_time else ""
+        raise ValueError(
+            f"activity has {n_time} time points: too few for the blocks asked for (train_fraction="
+            f"{train_fraction}, validation_fraction={validation_fraction}, gap={gap}), each of at "
+            f"least 2.{hint}"
+        )
+    return (array[:n_train], array[start_validation : start_validation + n_validation], array[start_test:])
 
 
 def _check_binary_activity(activity: Any, train_fraction: float) -> tuple[np.ndarray, int]:
@@ -749,6 +778,8 @@ def load_assemblies(
     activity: Any = None,
     *,
     train_fraction: float = 0.8,
+    validation_fraction: float = 0.0,
+    gap: int = 0,
     seed: int = 0,
     **simulation_options: Any,
 ) -> AssemblyData:
@@ -769,6 +800,12 @@ def load_assemblies(
     train_fraction
         Fraction of the time points, from the start, used for training; the test segment
         follows it in time, so that slow fluctuations do not leak from one to the other.
+    validation_fraction
+        Fraction of the time points, after the training block, kept for choosing
+        hyperparameters (``data.validation``); the test block comes last. 0: none.
+    gap
+        Time bins dropped between consecutive blocks, so that activity that lasts a few
+        bins (an assembly's event) does not straddle two of them.
     seed
         Seed of the simulation.
     **simulation_options
@@ -796,10 +833,15 @@ def load_assemblies(
         from course_utils.simulate.assemblies import simulate_assemblies
 
         sim = simulate_assemblies(train_fraction=train_fraction, seed=seed, **simulation_options)
-        return AssemblyData(train=sim.train, test=sim.test, source="simulated", truth=sim)
+        if not validation_fraction and not gap:
+            return AssemblyData(train=sim.train, test=sim.test, source="simulated", truth=sim,
+                                validation=sim.activity[:0])
+        train, validation, test = _split_blocks(sim.activity, train_fraction, validation_fraction, gap)
+        return AssemblyData(train=train, test=test, source="simulated", truth=sim, validation=validation)
     if activity is None:
         raise ValueError("source='user' needs your data: pass activity=<(time, neurons) array of 0/1>.")
     if simulation_options:
         raise ValueError(f"options {sorted(simulation_options)} only apply to source='simulated'.")
-    array, n_train = _check_binary_activity(activity, train_fraction)
-    return AssemblyData(train=array[:n_train], test=array[n_train:], source="user", truth=None)
+    array, _ = _check_binary_activity(activity, train_fraction)
+    train, validation, test = _split_blocks(array, train_fraction, validation_fraction, gap)
+    return AssemblyData(train=train, test=test, source="user", truth=None, validation=validation)
