@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/dipole_full.py            # time full-scale simulations (~6 min), write
     python benchmarks/dipole_full.py --no-write
+    python benchmarks/dipole_full.py --reuse-timings   # the chapter changed, the model did not
 
 A full run of chapter 6 (the 10 × 10 column at hnn-core's 0.025 ms step, several hundred
 evaluations) takes about a day on 2 cores, too long to run where the course is built, so its
@@ -67,28 +68,35 @@ def planned_simulations(sizes: dict) -> dict[str, dict[str, int]]:
     -------
     dict
         ``{section: {"evaluations": e, "one_trial_runs": o}}``: ``e`` evaluations of
-        ``n_trials`` trials spread over every core, ``o`` single trials, each alone (hnn-core's
-        built-in objective and the one-process timing run their trials one after another).
+        ``n_trials`` trials spread over every core, ``o`` single trials, each alone (the
+        one-process timing runs its trials one after another, exercise 1 fits on one trial).
         A solver's start, already simulated, is not counted. The count is an upper bound:
-        COBYLA may stop before its budget, and exercise 1's COBYLA starts like section 4's, so
-        its first few points come from the cache.
+        COBYLA and CMA-ES may stop before their budget, and exercise 1's COBYLA starts like
+        section 4's, so its first few points come from the cache.
     """
-    n_trials, budget = sizes["n_trials"], sizes["budget"]
+    n_trials, budget, starts = sizes["n_trials"], sizes["budget"], sizes["n_starts"]
+    polish, real_budget = sizes["polish_budget"], sizes["real_budget"]
     cma_evaluations = max(1, budget // sizes["cma_popsize"]) * sizes["cma_popsize"]  # whole generations
     return {
-        "target and hand-tuned start": {"evaluations": 2, "one_trial_runs": 0},
-        "hnn-core's built-in objective": {"evaluations": 0, "one_trial_runs": n_trials},
-        "Bayesian run (start cached), noise floor": {"evaluations": (budget - 1) + 1,
-                                                     "one_trial_runs": 0},
-        "CMA-ES and COBYLA (start cached)": {"evaluations": cma_evaluations + budget - 1,
-                                             "one_trial_runs": 0},
-        "restarts and polish (start cached)": {
-            "evaluations": sizes["n_restarts"] * sizes["restart_budget"] + sizes["polish_budget"] - 1,
-            "one_trial_runs": 0},
+        # The target's trials run in one call, as many evaluations' worth as they fill.
+        "target and hand-tuned start": {"evaluations": -(-sizes["target_trials"] // n_trials) + 1,
+                                        "one_trial_runs": 0},
+        "Bayesian runs (hand-tuned start cached), planted point": {
+            "evaluations": starts * budget - 1 + 1, "one_trial_runs": 0},
+        "CMA-ES and COBYLA runs (hand-tuned start cached)": {
+            "evaluations": starts * cma_evaluations + starts * budget - 1, "one_trial_runs": 0},
+        "polish (start cached)": {"evaluations": polish - 1, "one_trial_runs": 0},
         "2-D slice": {"evaluations": sizes["slice_grid"] ** 2, "one_trial_runs": 0},
+        # Its own objective, so the hand-tuned start is simulated again.
+        "the recording: start, run and polish": {"evaluations": 1 + real_budget - 1 + polish - 1,
+                                                 "one_trial_runs": 0},
         "parallelism timing": {"evaluations": 1, "one_trial_runs": n_trials},
         "exercise 1 (one-trial fit, then scored)": {"evaluations": 1, "one_trial_runs": budget - 1},
-        "exercise 2 (two parameter sets)": {"evaluations": 2, "one_trial_runs": 0},
+        "exercise 2 (two parameter sets, then the check's)": {"evaluations": 3, "one_trial_runs": 0},
+        "exercise 3 (a fit of the fourth drive, its average, two probes)": {
+            "evaluations": budget + 1 + 2, "one_trial_runs": 0},
+        "Going further: the mu profile (planted point cached)": {
+            "evaluations": sizes["profile_points"] - 1, "one_trial_runs": 0},
     }
 
 
@@ -240,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3, help="timings at the default scale")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--reuse-timings", action="store_true",
+                        help="keep the simulation timings of results/dipole_full.json (same model "
+                             "and host kind) and redo only the count, e.g. after the chapter changed")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
@@ -249,8 +260,17 @@ def main(argv: list[str] | None = None) -> int:
     if default_record is None:
         parser.error(f"measure the default run first: python benchmarks/chapters.py --scale default {CHAPTER}")
     before = host_reference_s()
-    timings = {"default": time_simulations("default", args.repeats),
-               "full": time_simulations("full", 1)}  # one full evaluation is minutes
+    previous = RESULTS / "dipole_full.json"
+    if args.reuse_timings:
+        if not previous.is_file():
+            parser.error("no earlier timings to reuse: run without --reuse-timings")
+        stored = json.loads(previous.read_text())
+        timings = stored["timings"]
+        timings_measured = stored.get("timings_measured", stored["measured"])
+    else:
+        timings = {"default": time_simulations("default", args.repeats),
+                   "full": time_simulations("full", 1)}  # one full evaluation is minutes
+        timings_measured = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     after = host_reference_s()
     result = estimate(default_record["wall_s"], timings)
     record = {
@@ -259,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         "host_reference_range_s": [min(before, after), max(before, after)],
         "default_run": {key: default_record.get(key) for key in ("wall_s", "measured", "host_reference_s")},
         "timings": timings,
+        "timings_measured": timings_measured,
         **result,
     }
     print(json.dumps(record, indent=2, ensure_ascii=False))

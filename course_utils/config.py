@@ -134,21 +134,24 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "dipole_optimization": {
         # A 0.1 ms step halves every simulation against 0.05 ms (the full scale keeps hnn-core's
-        # 0.025 ms); chapter 6's checks pass with it at the default scale. At default, the
-        # three solvers' side-by-side runs get 12 evaluations each (two CMA-ES generations):
-        # they illustrate; the restarts and the polish find the answer (24 took 340 s on a
-        # slow host, over the 5 min budget; 12 gives the same tuned estimate).
+        # 0.025 ms). The target averages more trials than an evaluation (a recording averages
+        # about 100). Every solver runs from n_starts starts (the hand-tuned one first) with
+        # `budget` evaluations each, on parameters scaled to [0, 1]; the polish refines the
+        # best point; real_budget evaluations fit the MEG recording from the hand-tuned start.
+        # Smoke runs a 2 x 2 column and two starts (CI's 60 s); default and full run three
+        # and four starts.
         "smoke": dict(
-            mesh_shape=(3, 3), dt_ms=0.1, n_trials=2, budget=5, cma_popsize=4, n_restarts=2,
-            restart_budget=5, polish_budget=5, slice_grid=3,
+            mesh_shape=(2, 2), dt_ms=0.1, n_trials=2, target_trials=4, budget=5, cma_popsize=5,
+            n_starts=2, polish_budget=5, slice_grid=3, real_budget=5, profile_points=3,
         ),
         "default": dict(
-            mesh_shape=(3, 3), dt_ms=0.1, n_trials=4, budget=12, cma_popsize=6, n_restarts=4,
-            restart_budget=16, polish_budget=12, slice_grid=5,
+            mesh_shape=(3, 3), dt_ms=0.1, n_trials=4, target_trials=12, budget=12, cma_popsize=6,
+            n_starts=3, polish_budget=12, slice_grid=5, real_budget=16, profile_points=7,
         ),
         "full": dict(
-            mesh_shape=(10, 10), dt_ms=0.025, n_trials=5, budget=50, cma_popsize=10,
-            n_restarts=4, restart_budget=30, polish_budget=20, slice_grid=7,
+            mesh_shape=(10, 10), dt_ms=0.025, n_trials=5, target_trials=20, budget=50,
+            cma_popsize=10, n_starts=4, polish_budget=20, slice_grid=7, real_budget=50,
+            profile_points=11,
         ),
     },
 }

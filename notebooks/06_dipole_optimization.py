@@ -22,31 +22,34 @@
 # column driven by a sequence of inputs: a first "proximal" volley from the thalamus, a
 # "distal" volley from higher cortex, and a second proximal volley that shapes the late peak
 # {cite}`jones2009quantitative,neymotin2020human`. Its parameters were once tuned by hand.
-# Here an optimizer tunes them, and the hyperparameters are the optimizer's own: which
-# solver, how many simulations, how many trials per evaluation, where to start, and whether
+# Here an optimizer tunes them, first on a simulated target whose answer we know, then on the
+# MEG recording itself, and the hyperparameters are the optimizer's own: which solver, in
+# which units, from where, with how many simulations and trials per evaluation, and whether
 # the data can tell the parameters apart at all.
 #
 # **Learning goals.** After this chapter you can
 #
 # - simulate hnn-core's cortical column with evoked drives and turn its output into a
-#   dipole comparable with MEG (scaling, smoothing) {cite}`jas2023hnncore`;
+#   dipole comparable with MEG (scaling, smoothing, sampling) {cite}`jas2023hnncore`;
 # - write the `set_params` function, constraints and initial values of hnn-core's
-#   `Optimizer`, and run it with the RMSE objective;
-# - explain why each evaluation averages several trials, and what one trial does to the fit;
-# - compare solvers (Bayesian optimization, CMA-ES, COBYLA) fairly, at the same budget and
-#   from the same start, and use restarts to tell a local optimum from the answer;
+#   `Optimizer`, and an RMSE objective of your own;
+# - explain why each evaluation averages several trials, and how far a fit can recover
+#   parameters when the data's random drive times are not the model's;
+# - compare solvers (Bayesian optimization, CMA-ES, COBYLA) fairly: the same scaled
+#   parameters, the same budget, several starts each, the spread shown;
 # - read a 2-D slice of the objective to see which parameters the data identify;
-# - spread simulations over your cores with hnn-core's joblib backend.
+# - fit the MEG recording and say how close a reduced column gets.
 #
 # **Prerequisites.** Python and NumPy; what an evoked response (ERP) and a current dipole
 # are; the idea of minimizing an objective within bounds. No NEURON knowledge is needed.
 #
-# **Time to learn.** About 60 minutes, 20 more for the exercises.
+# **Time to learn.** About 60 minutes, 30 more for the exercises, and 15 for Going further
+# (common random numbers).
 #
 # **Run time** (measured by `benchmarks/chapters.py`, see
 # {doc}`../book/setup`):
 # <!-- timings:dipole_optimization -->
-# smoke 53 s (0.7 GB) · default 254 s (0.7 GB) · full: about 28 h, estimated, not run · on 2 CPU cores, peak memory in brackets
+# smoke 32 s (0.7 GB) · default 280 s (0.7 GB) · full: about 28 h, estimated, not run · on 2 CPU cores, peak memory in brackets
 # <!-- /timings -->
 #
 # **Notebooks to download** (from the book):
@@ -96,21 +99,25 @@ import numpy as np
 import pandas as pd
 import scipy.optimize
 import scipy.stats
-from course_utils.glue import glue
+from scipy import signal
 
 from course_utils import config, plotting
-from course_utils.data import DataFetchError, load_evoked_dipole
+from course_utils.data import load_evoked_dipole
+from course_utils.exercises import ExerciseChecks
+from course_utils.glue import glue
 from course_utils.simulate import dipole as dipole_sim
 from course_utils.sweep import run_sweep
 from course_utils.workshop import report
 
 import_messages = dipole_sim.import_hnn_core()
+import hnn_core  # noqa: E402
 from hnn_core import JoblibBackend, neymotin_2020_model  # noqa: E402
 from hnn_core.dipole import Dipole  # noqa: E402
 from hnn_core.optimization import Optimizer  # noqa: E402
 
 plotting.use_course_style()
 report(packages=("hnn-core", "NEURON", "cma", "scipy"))
+checks = ExerciseChecks("06_dipole_optimization")  # checks your exercise answers (see "Exercises")
 if import_messages:
     print(f"hnn-core printed {len(import_messages)} lines while importing (its survey invitation).")
 
@@ -119,13 +126,15 @@ SIZES = config.sizes("dipole_optimization")
 MESH_SHAPE = SIZES["mesh_shape"]  # pyramidal cells per layer; (10, 10) is the full column
 DT_MS = SIZES["dt_ms"]  # integration step of NEURON
 N_TRIALS = SIZES["n_trials"]  # trials averaged per evaluation of the objective
-BUDGET = SIZES["budget"]  # evaluations per solver run from the hand-tuned start
+TARGET_TRIALS = SIZES["target_trials"]  # trials averaged into the simulated target
+BUDGET = SIZES["budget"]  # evaluations per solver run
 CMA_POPSIZE = SIZES["cma_popsize"]  # CMA-ES candidates per generation
-N_RESTARTS = SIZES["n_restarts"]  # extra starting points
-RESTART_BUDGET = SIZES["restart_budget"]  # evaluations per restart
+N_STARTS = SIZES["n_starts"]  # starting points per solver, the hand-tuned one first
 POLISH_BUDGET = SIZES["polish_budget"]  # evaluations refining the best point
 SLICE_GRID = SIZES["slice_grid"]  # points per axis of the 2-D RMSE slice
-SWEEP_BACKEND = "serial"  # where the restarts run: "serial", "loky" or "dask" (section 5)
+REAL_BUDGET = SIZES["real_budget"]  # evaluations fitting the MEG recording
+PROFILE_POINTS = SIZES["profile_points"]  # points of the mu profile (Going further)
+SWEEP_BACKEND = "serial"  # where the runs from each start go: "serial", "loky" or "dask" (section 6)
 N_JOBS = os.cpu_count() or 1  # the cores this machine has
 SEED = 2026
 rng = config.seed_everything(SEED)  # also seeds NumPy's global state, which the Bayesian solver draws from
@@ -133,7 +142,7 @@ dict(SIZES, n_jobs=N_JOBS)
 
 # %% [markdown]
 # Every simulation below runs its trials in parallel on the {glue:text}`n_jobs` cores of
-# this machine, through hnn-core's joblib backend (section 5 explains it):
+# this machine, through hnn-core's joblib backend (section 6 explains it):
 
 # %%
 parallel = JoblibBackend(n_jobs=N_JOBS)
@@ -168,37 +177,53 @@ drive_table
 # proximal drive, `evprox2`, is left open: its timing, its spread and its weight onto layer 5
 # pyramidal cells are the three parameters we fit. Each drive comes from one artificial
 # cell that contacts every cell of the column, so on each trial a drive arrives at one random
-# time, drawn from its Gaussian; trials differ, and an evoked response is their average. As
-# in hnn-core's example, the three drives share one random seed, so a trial's three volleys
-# come early or late together.
+# time, drawn from its Gaussian; trials differ, and an evoked response is their average.
 #
 # We use a **reduced column** of {glue:text}`mesh_x` × {glue:text}`mesh_y` pyramidal cells per
 # layer (the full one has {glue:text}`full_mesh`) at an integration step of
 # {glue:text}`dt_ms` ms, so that a simulation takes a fraction of a second. (The full scale
 # uses hnn-core's default step, {glue:text}`full_dt_ms` ms; a coarser step moves spike times
 # slightly, and since the target below is simulated with the same step, the fit stays
-# self-consistent.) A smaller column gives a proportionally smaller dipole, so the scale factor that converts the model's dipole
-# to the size of a human source (hnn-core's {glue:text}`full_scale:.0f` for the full column)
-# grows by the ratio of cell counts, to {glue:text}`scale_factor:.0f`. The dipole is then
-# smoothed with a {glue:text}`smooth_ms:.0f` ms Hamming window, as in HNN.
+# self-consistent.) A smaller column gives a proportionally smaller dipole, so the scale
+# factor that converts the model's dipole to the size of a human source (hnn-core's
+# {glue:text}`full_scale:.0f` for the full column) grows by the ratio of cell counts, to
+# {glue:text}`scale_factor:.0f`. The dipole is then smoothed with a {glue:text}`smooth_ms:.0f`
+# ms Hamming window, as in HNN.
 #
 # The **target** is simulated: the same column with planted `evprox2` parameters (those of
-# HNN's ERP tutorial), {glue:text}`n_trials` trials averaged, sampled like the MEG recording
-# (about 600 Hz) and with white noise added. The target's trials use the same random drive
-# times as the model's trials (the same `event_seed`), so that at the planted parameters the
-# model reproduces the target up to the noise: what remains is the question of this chapter,
-# can an optimizer find the parameters? Real data share no random numbers with the model; the
-# last section loads the recording.
+# HNN's ERP tutorial), {glue:text}`target_trials` trials averaged, sampled like the MEG
+# recording (about 600 Hz) and with white noise added. Like a recording, its trials draw
+# their own drive times, independent of the model's (another `event_seed`), and it averages
+# more trials than one evaluation of the model ({glue:text}`n_trials`). So even at the
+# planted parameters the model's average differs from the target's by chance, and that
+# chance sets how well any fit can recover the parameters.
+#
+# How well, we can say before fitting. On a trial, `evprox2` arrives at $t = \mu + \sigma z$
+# with $z$ standard normal. An average over $n$ trials places the volley, on average, at
+# $\mu + \sigma \bar z_n$, and $\bar z_n$ has standard deviation $1/\sqrt{n}$; the model
+# (with $n$ = {glue:text}`n_trials` fixed draws) and the target ($m$ =
+# {glue:text}`target_trials`) disagree by $\sigma\sqrt{1/n + 1/m}$. A fit that matches the
+# volley's mean time can therefore miss `mu` by that much; we allow two of these standard
+# deviations, {glue:text}`tolerance_mu:.1f` ms. The spread of $n$ draws estimates $\sigma$
+# with a standard error of about $\sigma/\sqrt{2(n-1)}$, which gives `sigma` a tolerance of
+# {glue:text}`tolerance_sigma:.1f` ms the same way. The weight acts through the cells'
+# spiking thresholds, for which we know no such formula; we fix its tolerance now, before any
+# fit, at {glue:text}`tolerance_weight:.0%` of the planted weight. The Checks assert the two
+# tolerances that come from theory; the weight's is reported against the fit, whatever it says.
 
 # %%
 SMOOTH_MS = 30.0  # Hamming window of HNN's ERP fits
 with parallel:
     target = load_evoked_dipole(
-        "simulated", mesh_shape=MESH_SHAPE, n_trials=N_TRIALS, dt=DT_MS, seed=SEED
+        "simulated", mesh_shape=MESH_SHAPE, n_trials=TARGET_TRIALS, dt=DT_MS, seed=SEED
     )
 planted = dict(target.truth.params)
 scale_factor = target.truth.scale_factor
 target_dipole = Dipole(target.times, target.dipole)  # hnn-core's container
+planted_sigma = planted["evprox2_sigma"]
+tolerance_mu = 2 * planted_sigma * np.sqrt(1 / N_TRIALS + 1 / TARGET_TRIALS)
+tolerance_sigma = 2 * planted_sigma * np.sqrt(1 / (2 * (N_TRIALS - 1)) + 1 / (2 * (TARGET_TRIALS - 1)))
+TOLERANCE_WEIGHT = 0.5  # relative; fixed before the run (no theory for it)
 glue("mesh_x", int(MESH_SHAPE[0]), display=False)
 glue("mesh_y", int(MESH_SHAPE[1]), display=False)
 glue("dt_ms", float(DT_MS), display=False)
@@ -208,10 +233,14 @@ glue("full_dt_ms", float(config.sizes("dipole_optimization", "full")["dt_ms"]), 
 glue("smooth_ms", SMOOTH_MS, display=False)
 glue("scale_factor", float(scale_factor), display=False)
 glue("n_trials", int(N_TRIALS), display=False)
+glue("target_trials", int(TARGET_TRIALS), display=False)
 glue("noise_sd", float(target.truth.noise_sd), display=False)
 glue("planted_mu", float(planted["evprox2_mu"]), display=False)
-glue("planted_sigma", float(planted["evprox2_sigma"]), display=False)
+glue("planted_sigma", float(planted_sigma), display=False)
 glue("planted_weight", float(planted["evprox2_ampa_L5_pyramidal"]), display=False)
+glue("tolerance_mu", float(tolerance_mu), display=False)
+glue("tolerance_sigma", float(tolerance_sigma), display=False)
+glue("tolerance_weight", TOLERANCE_WEIGHT, display=False)
 
 # %% [markdown]
 # Now the hand-tuned starting point of hnn-core's example: `evprox2` at
@@ -261,7 +290,7 @@ for k, trial in enumerate(initial_trials):
 ax.plot(objective.times, initial_trials.mean(axis=0), color=plotting.COLORS["alternative"],
         label=f"hand-tuned, average of {N_TRIALS} trials")
 ax.plot(target.times, target.truth.clean, "--", color=plotting.COLORS["truth"],
-        label="planted (before noise)")
+        label=f"planted, average of {TARGET_TRIALS} trials (before noise)")
 ax.plot(target.times, target.dipole, ".", ms=4, color=plotting.COLORS["data"],
         label="target (planted + noise)")
 bottom = ax.get_ylim()[0]
@@ -271,7 +300,7 @@ for name, spec in dipole_sim.ERP_DRIVES.items():
     ax.text(mu + 1, bottom, name, ha="left", va="bottom", fontsize=8, color="0.4")
 ax.set(xlabel="time (ms)", ylabel="dipole (nAm)",
        title="Target and hand-tuned column (grey lines: mean drive times, planted)")
-ax.legend(loc="lower right")
+ax.legend(loc="lower right", fontsize=8)
 plt.show()
 
 # %% [markdown]
@@ -295,115 +324,166 @@ plt.show()
 # - **initial parameters**, here the hand-tuned values (without them the Optimizer starts
 #   at the middle of each range);
 # - an **objective**. The built-in `"dipole_rmse"` simulates `n_trials` trials, scales and
-#   smooths each, averages them and returns the root-mean-square error to the target (after
-#   resampling the simulation to the target's sampling).
+#   smooths each, averages them, resamples the average to the target's sampling and returns
+#   the root-mean-square error.
 #
-# We pass our own objective instead, `DipoleObjective`, which does exactly that computation
-# but keeps every simulated trial, so that later sections reuse simulations instead of
-# running them again, and counts them. The Optimizer accepts any function with its
-# objective's signature (`objective.hnn_obj_fun()` provides one). First, the check that both
-# give the same number:
+# We pass our own objective, `DipoleObjective`, which keeps every simulated trial so that
+# later sections reuse simulations instead of running them again, and counts them. The
+# Optimizer accepts any function with its objective's signature (`objective.hnn_obj_fun()`
+# provides one). Ours differs from the built-in in one step, the resampling. The simulation
+# has a sample every {glue:text}`dt_ms` ms, the target one every 1.7 ms. hnn-core resamples
+# with `scipy.signal.resample`, a Fourier method that treats the trace as one period of a
+# periodic signal; a dipole that starts near 0 and ends far from it is, to that method, a
+# signal with a jump, and it rings near both ends. We interpolate instead, and the target was
+# sampled the same way, so model and target are compared alike. On the hand-tuned average:
 
 # %%
-from hnn_core.optimization.general_optimization import _update_params  # noqa: E402
-from hnn_core.optimization.objective_functions import _rmse_evoked  # noqa: E402
-
-# One process, so that the built-in's progress messages and loss reach redirect_stdout.
-with JoblibBackend(n_jobs=1), contextlib.redirect_stdout(io.StringIO()):
-    builtin_rmse = _rmse_evoked(
-        initial_net=net, initial_params=initial_params, set_params=set_params,
-        predicted_params=list(initial_params.values()), update_params=_update_params,
-        obj_values=[], tstop=objective.tstop,
-        obj_fun_kwargs=dict(target=target_dipole, n_trials=N_TRIALS, dt=DT_MS,
-                            scale_factor=scale_factor, smooth_window_len=SMOOTH_MS),
-    )
-glue("builtin_rmse", builtin_rmse, display=False)
-print(f"hnn-core's dipole_rmse: {builtin_rmse:.6f} nAm; ours: {initial_rmse:.6f} nAm")
+hand_average = initial_trials.mean(axis=0)
+last = int(np.abs(objective.times - target.times[-1]).argmin())
+# hnn-core 0.6.1's step: the simulation up to the last target time, resampled to one sample
+# fewer than the target has, compared with the target's first samples.
+fourier = signal.resample(hand_average[:last], target.times.size - 1)
+interpolated = dipole_sim.sample_at(target.times[:-1], objective.times, hand_average)
+resampling_gap = np.abs(fourier - interpolated)
+near_ends = (target.times[:-1] < 10.0) | (target.times[:-1] > target.times[-1] - 10.0)
+glue("gap_ends", float(resampling_gap[near_ends].max()), display=False)
+glue("gap_middle", float(resampling_gap[~near_ends].max()), display=False)
+print(f"largest gap within 10 ms of either end: {resampling_gap[near_ends].max():.2f} nAm; "
+      f"elsewhere: {resampling_gap[~near_ends].max():.2f} nAm")
 
 # %% [markdown]
+# The two resamplings of the same trace differ by up to {glue:text}`gap_ends:.2f` nAm within
+# 10 ms of either end and by at most {glue:text}`gap_middle:.2f` nAm elsewhere: not noise, a
+# systematic error that the built-in objective adds to every evaluation. Whichever you
+# choose, sample target and model the same way.
+#
 # ### Why several trials per evaluation
 #
-# With one drive cell, a trial's `evprox2` is one spike at time $t = \mu + \sigma z$, where
-# $z$ is that trial's standard-normal draw. Fixed seeds keep $z$ the same from one evaluation
-# to the next (without them the objective would change every time it is called), so with
-# **one trial** the dipole depends on $\mu$ and $\sigma$ only through $\mu + \sigma z$: every
-# pair on that line gives the same simulation, and the two parameters cannot be told apart.
-# Worse, the fit adjusts them until that one random draw lands where the target's average
-# peak is: it fits the noise of one trial, not the drive. With several trials the spikes
-# spread as $\sigma$ says and their average moves with $\mu$, so both leave their own mark.
-# The same holds for the real recording, an average of many trials: the model must be
-# compared as an average too. Section 4 shows the difference on the objective itself, and
-# exercise 1 fits with one trial.
+# With one drive cell, a trial's `evprox2` is one spike at time $t = \mu + \sigma z$. Fixed
+# seeds keep the model's $z$ the same from one evaluation to the next (without them the
+# objective would change every time it is called), so with **one trial** the dipole depends
+# on $\mu$ and $\sigma$ only through $\mu + \sigma z$: every pair on that line gives the same
+# simulation, and the two parameters cannot be told apart. Worse, the fit adjusts them until
+# that one random draw lands where the target's average peak is: it fits the noise of one
+# trial, not the drive. With several trials the spikes spread as $\sigma$ says and their
+# average moves with $\mu$, so both leave their own mark. The real recording is an average
+# of many trials: the model must be compared as an average too. Section 4 looks at the
+# objective with one trial and with several, and exercise 1 fits with one trial.
 #
-# ### The run
+# ### The run, on scaled parameters
 #
-# hnn-core's default solver is Bayesian optimization, as in its example: a Gaussian process
-# models the objective from the points evaluated so far and proposes the next point
-# {cite}`snoek2012practical`. It draws candidate points from NumPy's global random state,
-# which the parameters cell seeded. The run evaluates the objective {glue:text}`budget`
-# times, each with {glue:text}`n_trials` trials.
+# hnn-core's default solver is Bayesian optimization, as in its example
+# {cite}`snoek2012practical`. What hnn-core 0.6.1 does at each step, read from its source
+# (`hnn_core/externals/bayesopt.py`): it fits scikit-learn's `GaussianProcessRegressor` with
+# its default kernel (a constant times one radial basis function, a single length scale for
+# all parameters, both fitted by maximum likelihood, no noise term) to the points evaluated
+# so far; it draws 10,000 candidates uniformly in the box; and it evaluates the candidate
+# that **minimizes** $(m_x - f^\ast)\,\Phi(z) + s_x\,\varphi(z)$ with $z = (m_x -
+# f^\ast)/s_x$, where $m_x, s_x$ are the surrogate's mean and standard deviation and
+# $f^\ast$ the best value so far. hnn-core calls it expected improvement, but that expression
+# is the expected amount by which the new value would *exceed* the best, $E[\max(f -
+# f^\ast, 0)]$: minimizing it favours points predicted low *and* certain, while textbook
+# expected improvement, $E[\max(f^\ast - f, 0)]$, is maximized and rewards uncertainty.
+#
+# One length scale for all parameters means the units matter: in ms and µS, a step of 1 is
+# a fiftieth of `mu`'s range and the whole of the weight's. So we hand every solver the same
+# **scaled parameters**, each a fraction of its range in [0, 1]; `to_params` maps them back.
+# The candidates come from NumPy's global random state, which we seed. The run evaluates the
+# objective {glue:text}`budget` times, each with {glue:text}`n_trials` trials.
 
 # %%
-config.seed_everything(SEED)
-start = len(objective.history)
-optimizer = Optimizer(
-    net, tstop=objective.tstop, constraints=constraints, set_params=set_params,
-    initial_params=initial_params, solver="bayesian", obj_fun=objective.hnn_obj_fun(),
-    max_iter=BUDGET - 1,  # the Bayesian solver evaluates the start, then max_iter points
-)
+low = np.array([lower for lower, _ in constraints.values()])
+high = np.array([upper for _, upper in constraints.values()])
+unit_constraints = {name: (0.0, 1.0) for name in constraints}
+
+
+def to_params(unit) -> dict[str, float]:
+    """Parameters from fractions of their ranges (clipped to the bounds)."""
+    unit = np.array([unit[name] for name in constraints]) if isinstance(unit, dict) else unit
+    return dict(zip(constraints, (float(v) for v in low + np.clip(unit, 0.0, 1.0) * (high - low))))
+
+
+def to_unit(params: dict[str, float]) -> np.ndarray:
+    """Fractions of the ranges from parameters."""
+    return (np.array([params[name] for name in constraints]) - low) / (high - low)
+
+
+def set_unit_params(net, unit: dict[str, float]) -> None:
+    """`set_params` for an Optimizer that works on scaled parameters."""
+    set_params(net, to_params(unit))
+
+
+def run_bayesian(start_params: dict[str, float], budget: int, seed: int):
+    """hnn-core's Bayesian solver on scaled parameters; its evaluations, run and warnings."""
+    config.seed_everything(seed)  # the candidates come from NumPy's global state
+    first = len(objective.history)
+    run = Optimizer(
+        net, tstop=objective.tstop, constraints=unit_constraints, set_params=set_unit_params,
+        initial_params=dict(zip(constraints, to_unit(start_params))), solver="bayesian",
+        obj_fun=objective.hnn_obj_fun(to_params=to_params),
+        max_iter=budget - 1,  # it evaluates the start, then max_iter points
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run.fit(target=target_dipole)  # our objective holds the target
+    return objective.history[first:], run, caught
+
+
 tic = time.perf_counter()
-with parallel, warnings.catch_warnings(record=True) as caught:
-    warnings.simplefilter("always")
-    optimizer.fit(target=target_dipole, n_trials=N_TRIALS)  # our objective holds both
+with parallel:
+    main_history, optimizer, caught = run_bayesian(initial_params, BUDGET, SEED)
 main_seconds = time.perf_counter() - tic
 gp_warnings = [w for w in caught if "length_scale" in str(w.message)]
 for other in (w for w in caught if w not in gp_warnings):
     warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
-main_history = objective.history[start:]
-main_params = dipole_sim.DipoleObjective.as_params(optimizer.opt_params_)
+main_params = to_params(dict(zip(constraints, optimizer.opt_params_)))
 main_rmse = objective.rmse(main_params)
 glue("budget", int(BUDGET), display=False)
 glue("main_evaluations", len(main_history), display=False)
 glue("main_seconds", float(main_seconds), display=False)
 glue("main_rmse", main_rmse, display=False)
 glue("gp_warnings", len(gp_warnings), display=False)
+glue("gp_clause", (
+    f"scikit-learn warned {len(gp_warnings)} times that the Gaussian process's length scale hit "
+    "its lower bound: a surrogate with a vanishing length scale sees every evaluated point as "
+    "unrelated to its neighbours and predicts nothing between them, so the solver proposes "
+    "points almost at random; this budget is too small for this surrogate on this objective"
+    if gp_warnings else
+    "scikit-learn raised no warning about the Gaussian process's length scale: on scaled "
+    "parameters the surrogate kept a usable length scale"), display=False)
 print(f"{len(main_history)} evaluations in {main_seconds:.0f} s; "
       f"RMSE {initial_rmse:.2f} -> {main_rmse:.2f} nAm")
 
 # %% [markdown]
 # The run took {glue:text}`main_seconds:.0f` s for {glue:text}`main_evaluations`
-# evaluations. Along the way scikit-learn warned {glue:text}`gp_warnings` times that the
-# Gaussian process's length scale hit its lower bound. A surrogate with a vanishing length
-# scale sees every evaluated point as unrelated to its neighbours and predicts nothing
-# between them, so the solver proposes points almost at random: this budget is too small for
-# this surrogate on this objective. (The warnings are
-# collected, counted and not shown; any other warning would be shown.)
+# evaluations. Along the way {glue:text}`gp_clause`. (The warnings are collected, counted and
+# not shown; any other warning would be shown.)
 #
 # ## 3. What the optimizer found
 #
 # The convergence plot is hnn-core's own (`Optimizer.plot_convergence`): the best RMSE so far,
-# call by call (it draws `max_iter` of the run's {glue:text}`main_evaluations` calls). The
-# dashed line is the RMSE of the planted parameters, what a perfect fit reaches: not zero,
-# because of the noise.
+# call by call. The dashed line is the RMSE of the planted parameters: not zero, because of
+# the noise and because the model's {glue:text}`n_trials` trials draw other drive times than
+# the target's; a fit can go below it by matching the model's own draws to the target's.
 
 # %%
 with parallel:
-    floor_rmse = objective.rmse(planted)
+    planted_rmse = objective.rmse(planted)
     main_average = objective.average(main_params)
-glue("floor_rmse", floor_rmse, display=False)
+glue("planted_rmse", planted_rmse, display=False)
 glue("main_ratio", main_rmse / initial_rmse, display=False)
 
 # %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw=dict(width_ratios=[3, 2]))
 axes[0].plot(target.times, target.dipole, ".", ms=4, color=plotting.COLORS["data"],
              label="target")
-axes[0].plot(objective.times, initial_trials.mean(axis=0), color=plotting.COLORS["alternative"],
+axes[0].plot(objective.times, hand_average, color=plotting.COLORS["alternative"],
              label="initial (hand-tuned)")
 axes[0].plot(objective.times, main_average, color=plotting.COLORS["model"], label="optimized")
 axes[0].set(xlabel="time (ms)", ylabel="dipole (nAm)", title="Target, initial and optimized")
 axes[0].legend(loc="lower right")
 optimizer.plot_convergence(ax=axes[1], show=False)
-axes[1].axhline(floor_rmse, ls="--", color=plotting.COLORS["truth"], label="planted parameters")
+axes[1].axhline(planted_rmse, ls="--", color=plotting.COLORS["truth"], label="planted parameters")
 axes[1].set(xlabel="objective evaluations", ylabel="best RMSE so far (nAm)",
             title="Convergence (Bayesian solver)", ylim=(0, 1.1 * initial_rmse))
 axes[1].xaxis.set_major_locator(plt.MaxNLocator(integer=True))
@@ -411,10 +491,11 @@ axes[1].legend()
 plotting.label_panels(axes)
 plt.show()
 
+
 # %%
-def parameter_table(runs: dict[str, dict[str, float]]) -> pd.DataFrame:
-    """One row per parameter set, with its RMSE (nAm) to the target."""
-    rows = {name: {**params, "RMSE (nAm)": objective.rmse(params)} for name, params in runs.items()}
+def parameter_table(runs: dict[str, dict[str, float]], scorer=objective) -> pd.DataFrame:
+    """One row per parameter set, with its RMSE (nAm) to the scorer's target."""
+    rows = {name: {**params, "RMSE (nAm)": scorer.rmse(params)} for name, params in runs.items()}
     return pd.DataFrame(rows).T
 
 
@@ -428,31 +509,46 @@ table.round(3)
 # %% [markdown]
 # The RMSE went from {glue:text}`initial_rmse:.2f` to {glue:text}`main_rmse:.2f` nAm
 # ({glue:text}`main_ratio:.2f` of the initial), against
-# {glue:text}`floor_rmse:.2f` nAm at the planted parameters. The table compares the
+# {glue:text}`planted_rmse:.2f` nAm at the planted parameters. The table compares the
 # parameters with the planted ones (`mu` {glue:text}`planted_mu:.2f` ms, `sigma`
 # {glue:text}`planted_sigma:.2f` ms, weight {glue:text}`planted_weight:.3f` µS). Is what is
 # left the solver's fault, the budget's, the starting point's, or the data's? The next
 # section tunes the tuner.
-#
+
+# %% [markdown]
 # ## 4. Tuning the tuner
 #
-# ### COBYLA in hnn-core 0.6.1
+# ### COBYLA in hnn-core 0.6.1, and the fix
 #
 # hnn-core also offers `solver="cobyla"`, SciPy's constrained simplex method
 # {cite}`powell1994direct`. In version 0.6.1 it builds the bound constraints with a
-# `lambda` inside a loop that captures the loop's last key, so every parameter gets the
-# bounds of the *last* parameter. We can see it without a single simulation, by evaluating
-# the constraint functions hnn-core builds at the planted parameters, which lie inside the
-# bounds (each function must be ≥ 0 at a feasible point):
+# `lambda` inside a loop; each function takes the parameter's index as a default argument
+# but reads the bounds through the loop variable `cons_key`, which Python looks up when the
+# function is *called*, after the loop has ended. So every parameter gets the bounds of the
+# *last* parameter. We can see it without a single simulation, by evaluating the constraint
+# functions hnn-core builds at the planted parameters, which lie inside the bounds (each
+# function must be ≥ 0 at a feasible point). The function is private, so we check that it
+# is still there and say what to do if not:
 
 # %%
-from hnn_core.optimization.general_optimization import (  # noqa: E402
-    _assemble_constraints_cobyla,
-)
+HNN_CORE_WRITTEN_FOR = "0.6.1"
+try:
+    from hnn_core.optimization.general_optimization import _assemble_constraints_cobyla
+except ImportError as error:
+    raise RuntimeError(
+        f"hnn-core {hnn_core.__version__} no longer has _assemble_constraints_cobyla, which "
+        f"this section (written for {HNN_CORE_WRITTEN_FOR}) reads to show a bug. Check "
+        "whether the bug is fixed (book/upstream_cobyla_report.md), then update the section "
+        "or install hnn-core==0.6.1."
+    ) from error
+if hnn_core.__version__ != HNN_CORE_WRITTEN_FOR:
+    print(f"This section was written for hnn-core {HNN_CORE_WRITTEN_FOR}; you have "
+          f"{hnn_core.__version__}. The table below shows whether its bug is still there.")
 
-cobyla_constraints = _assemble_constraints_cobyla(constraints)
+planted_vector = [planted[name] for name in constraints]
+hnn_cobyla_constraints = _assemble_constraints_cobyla(constraints)
 constraint_values = pd.DataFrame(
-    [[c(list(planted.values())) for c in cobyla_constraints[2 * i: 2 * i + 2]]
+    [[c(planted_vector) for c in hnn_cobyla_constraints[2 * i: 2 * i + 2]]
      for i in range(len(constraints))],
     index=list(constraints), columns=["upper bound - x", "x - lower bound"],
 )
@@ -462,104 +558,138 @@ constraint_values.round(3)
 
 # %% [markdown]
 # {glue:text}`cobyla_violated` of the constraints call the planted point infeasible: `mu` and
-# `sigma` are held to the weight's range. To watch what the solver then
-# does, we hand the Optimizer a toy objective with no simulation inside, a bowl whose minimum
-# is at the planted parameters:
+# `sigma` are held to the weight's range. The fix binds each bound when the function is
+# made, as a default argument, exactly as the index already is:
 
 
 # %%
-low = np.array([bounds[0] for bounds in constraints.values()])
-high = np.array([bounds[1] for bounds in constraints.values()])
+def cobyla_constraints(bounds: dict[str, tuple[float, float]]) -> list:
+    """Constraint functions for `scipy.optimize.fmin_cobyla`: each is >= 0 inside the box."""
+    functions = []
+    for index, (lower, upper) in enumerate(bounds.values()):
+        functions.append(lambda x, index=index, upper=upper: float(upper) - x[index])
+        functions.append(lambda x, index=index, lower=lower: x[index] - float(lower))
+    return functions
+
+
+fixed_values = [c(planted_vector) for c in cobyla_constraints(constraints)]
+glue("fixed_violated", int(sum(v < 0 for v in fixed_values)), display=False)
+print("fixed constraints at the planted point:", np.round(fixed_values, 3))
+
+# %% [markdown]
+# With the fix, {glue:text}`fixed_violated` constraints are violated at the planted point. To
+# watch what each version does to the solver, we hand it a toy objective with no simulation
+# inside, a bowl whose minimum is at the planted parameters. hnn-core's COBYLA gets it in raw
+# units with its own first step (0.1) and budget; SciPy's `fmin_cobyla` with the fixed
+# constraints gets it twice, once the same way and once on the parameters scaled to [0, 1]
+# (first step 0.25, a quarter of each range):
+
+
+# %%
+def bowl(x) -> float:
+    """Squared distance to the planted parameters, each scaled by its range."""
+    return float(np.sum(((np.asarray(x, dtype=float) - planted_vector) / (high - low)) ** 2))
 
 
 def toy_objective(initial_net, initial_params, set_params, predicted_params, update_params,
                   obj_values, tstop, obj_fun_kwargs, best=None):
-    """Squared distance to the planted parameters, each scaled by its range (no simulation)."""
-    x = np.asarray(predicted_params, dtype=float)
-    value = float(np.sum(((x - np.array(list(planted.values()))) / (high - low)) ** 2))
+    """The bowl, with the signature of an hnn-core objective (no simulation)."""
+    value = bowl(predicted_params)
     obj_values.append(value)
     if best is not None and value < best["obj"]:
-        best["obj"], best["params"] = value, list(x)
-    toy_points.append(x)
+        best["obj"], best["params"] = value, list(predicted_params)
+    toy_points.append(np.asarray(predicted_params, dtype=float))
     return value
 
 
+TOY_BUDGET = 60
 toy_points = []
 toy_run = Optimizer(net, tstop=objective.tstop, constraints=constraints, set_params=set_params,
                     initial_params=initial_params, solver="cobyla", obj_fun=toy_objective,
-                    max_iter=60)
+                    max_iter=TOY_BUDGET)
 toy_run.fit()
 cobyla_last = dict(zip(constraints, toy_points[-1]))
+start_vector = [initial_params[name] for name in constraints]
+fixed_raw_end = scipy.optimize.fmin_cobyla(bowl, start_vector, cobyla_constraints(constraints),
+                                           rhobeg=0.1, rhoend=1e-4, maxfun=TOY_BUDGET, catol=0.0, disp=0)
+fixed_unit_end = scipy.optimize.fmin_cobyla(
+    lambda unit: bowl(list(to_params(unit).values())), to_unit(initial_params),
+    cobyla_constraints(unit_constraints), rhobeg=0.25, rhoend=1e-4, maxfun=TOY_BUDGET, catol=0.0,
+    disp=0,
+)
+fixed_end = np.array(list(to_params(fixed_unit_end).values()))
 glue("cobyla_last_mu", float(cobyla_last["evprox2_mu"]), display=False)
 glue("cobyla_last_sigma", float(cobyla_last["evprox2_sigma"]), display=False)
 glue("cobyla_result_mu", float(toy_run.opt_params_[0]), display=False)
-print("last point asked:", np.round(toy_points[-1], 3), "| returned:", np.round(toy_run.opt_params_, 3))
+glue("fixed_raw_mu", float(fixed_raw_end[0]), display=False)
+glue("fixed_end_mu", float(fixed_end[0]), display=False)
+glue("fixed_end_sigma", float(fixed_end[1]), display=False)
+glue("toy_budget", TOY_BUDGET, display=False)
+print("hnn-core 0.6.1, last point asked:   ", np.round(toy_points[-1], 3),
+      "| returned:", np.round(toy_run.opt_params_, 3))
+print("fixed constraints, raw units, end:  ", np.round(fixed_raw_end, 3))
+print("fixed constraints, scaled, end:     ", np.round(fixed_end, 3),
+      "| planted:", np.round(planted_vector, 3))
 
 # %% [markdown]
 # On a bowl it could not miss, hnn-core's COBYLA ends by asking for `mu` =
 # {glue:text}`cobyla_last_mu:.2f` ms and `sigma` = {glue:text}`cobyla_last_sigma:.2f` ms,
 # both held to the weight's range (`mu` far outside its own), and returns the best point it
-# saw, `mu` = {glue:text}`cobyla_result_mu:.2f` ms, near its start. It is not a fair
-# competitor, so we leave it out and call SciPy's COBYLA ourselves, through our objective,
-# with correct bounds.
-# One more change: we express each parameter as a fraction of its range, so that a step of
-# 0.1 means the same thing for `mu` (ms) and for the weight (µS). Solvers with a single step
-# size or length scale (COBYLA's trust region, the Gaussian process's kernel) need that.
+# saw, `mu` = {glue:text}`cobyla_result_mu:.2f` ms, near its start. With the fixed
+# constraints but the same raw units and first step of 0.1, `mu` only creeps to
+# {glue:text}`fixed_raw_mu:.2f` ms in {glue:text}`toy_budget` evaluations: a step of 0.1 is a
+# fifth of a percent of `mu`'s range and a tenth of the weight's. On scaled parameters the same
+# solver reaches `mu` = {glue:text}`fixed_end_mu:.2f` ms and `sigma` =
+# {glue:text}`fixed_end_sigma:.2f` ms, the planted values. A report for hnn-core's
+# developers, ready to file, is on the page {doc}`../book/upstream_cobyla_report`. From here
+# on "COBYLA" is `fmin_cobyla` with the fixed constraints, on the scaled parameters.
 #
-# ### Three solvers, one start, one budget
+# ### Three solvers, the same scaled parameters, several starts
 #
-# From the hand-tuned start, with {glue:text}`budget` evaluations each:
+# A fair comparison gives every solver the same parameters (scaled to [0, 1]), the same
+# budget of {glue:text}`budget` evaluations and the same {glue:text}`n_starts` starting points:
+# the hand-tuned one and {glue:text}`n_lhs` points of a Latin hypercube (each parameter's range
+# cut into equal slices, each slice used once). One run per solver shows how it moves, not
+# how good it is: where a solver ends depends on where it starts and, for the two random
+# ones, on its seed.
 #
-# - **Bayesian** (hnn-core's default): the run of section 2;
+# - **Bayesian** (hnn-core's default, as described in section 2);
 # - **CMA-ES** (hnn-core's `solver="cma"`, which needs the `cma` package): an evolution
 #   strategy that samples a population around a mean and adapts its covariance
 #   {cite}`hansen2001completely`; {glue:text}`cma_popsize` candidates per generation, an
 #   initial step of a quarter of each range;
-# - **COBYLA** (SciPy, correct bounds, parameters scaled to [0, 1], first step a quarter of
-#   each range); it stops early once its steps shrink below a tolerance.
+# - **COBYLA** (fixed constraints, first step a quarter of each range); it stops early once
+#   its steps shrink below a tolerance.
 
 
 # %%
-def to_params(unit: np.ndarray) -> dict[str, float]:
-    """Parameters from fractions of their ranges (clipped to the bounds)."""
-    return dict(zip(constraints, low + np.clip(unit, 0.0, 1.0) * (high - low)))
+def run_cobyla(evaluate, start_params: dict[str, float], budget: int, step: float = 0.25) -> list:
+    """COBYLA with the fixed constraints on the scaled parameters, first step `step` (a
+    fraction of each range); returns (params, value) of every evaluation it made."""
+    seen = []
+
+    def on_unit(unit):
+        params = to_params(unit)
+        seen.append((params, float(evaluate(params))))
+        return seen[-1][1]
+
+    scipy.optimize.fmin_cobyla(on_unit, to_unit(start_params), cobyla_constraints(unit_constraints),
+                               rhobeg=step, rhoend=1e-3, maxfun=budget, catol=0.0, disp=0)
+    return seen
 
 
-def to_unit(params: dict[str, float]) -> np.ndarray:
-    return (np.array([params[name] for name in constraints]) - low) / (high - low)
-
-
-def run_cobyla(start_params: dict[str, float], budget: int, step: float = 0.25) -> list:
-    """SciPy's COBYLA on the scaled parameters, first step `step` (a fraction of each
-    range); returns the evaluations it made."""
-    first = len(objective.history)
-    scipy.optimize.minimize(
-        lambda unit: objective(to_params(unit)), to_unit(start_params), method="COBYLA",
-        bounds=[(0.0, 1.0)] * len(constraints),
-        options=dict(maxiter=budget, rhobeg=step, tol=1e-3),
-    )
-    return objective.history[first:]
-
-
-def run_cma(start_params: dict[str, float], budget: int) -> list:
-    """hnn-core's CMA-ES through our objective; returns the evaluations it made."""
+def run_cma(start_params: dict[str, float], budget: int, seed: int) -> list:
+    """hnn-core's CMA-ES on the scaled parameters through our objective; its evaluations."""
     first = len(objective.history)
     cma_run = Optimizer(
-        net, tstop=objective.tstop, constraints=constraints, set_params=set_params,
-        initial_params=start_params, solver="cma", obj_fun=objective.hnn_obj_fun(),
+        net, tstop=objective.tstop, constraints=unit_constraints, set_params=set_unit_params,
+        initial_params=dict(zip(constraints, to_unit(start_params))), solver="cma",
+        obj_fun=objective.hnn_obj_fun(to_params=to_params),
         max_iter=max(1, budget // CMA_POPSIZE),  # generations of CMA_POPSIZE evaluations
     )
     with contextlib.redirect_stdout(io.StringIO()):  # cma prints a banner and a summary
-        cma_run.fit(target=target_dipole, popsize=CMA_POPSIZE, sigma0=0.25, seed=SEED)
+        cma_run.fit(target=target_dipole, popsize=CMA_POPSIZE, sigma0=0.25, seed=seed)
     return objective.history[first:]
-
-
-with parallel:
-    solver_runs = {
-        "Bayesian": main_history,
-        "CMA-ES": run_cma(initial_params, BUDGET),
-        "COBYLA": run_cobyla(initial_params, BUDGET),
-    }
 
 
 def best_of(history: list) -> tuple[dict[str, float], float]:
@@ -567,151 +697,180 @@ def best_of(history: list) -> tuple[dict[str, float], float]:
     return min(history, key=lambda item: item[1])
 
 
-solver_best = {name: best_of(history) for name, history in solver_runs.items()}
-glue("bayesian_rmse", solver_best["Bayesian"][1], display=False)
-glue("cmaes_rmse", solver_best["CMA-ES"][1], display=False)
-glue("cobyla_rmse", solver_best["COBYLA"][1], display=False)
-glue("bayesian_mu", solver_best["Bayesian"][0]["evprox2_mu"], display=False)
-glue("cmaes_mu", solver_best["CMA-ES"][0]["evprox2_mu"], display=False)
-glue("cobyla_mu", solver_best["COBYLA"][0]["evprox2_mu"], display=False)
-glue("cobyla_evaluations", len(solver_runs["COBYLA"]), display=False)
+lhs = scipy.stats.qmc.LatinHypercube(d=len(constraints), seed=SEED).random(N_STARTS - 1)
+starts = {"hand-tuned": dict(initial_params)}
+starts.update({f"LHS {k}": to_params(unit) for k, unit in enumerate(lhs, start=1)})
+SOLVERS = ("Bayesian", "CMA-ES", "COBYLA")
+
+
+def runs_from(start_index: int) -> dict[str, list]:
+    """The three solvers from one start; their evaluations."""
+    start_params = list(starts.values())[start_index]
+    with parallel:
+        histories = {"COBYLA": run_cobyla(objective, start_params, BUDGET),
+                     "CMA-ES": run_cma(start_params, BUDGET, seed=SEED + start_index)}
+        if start_index == 0:
+            histories["Bayesian"] = main_history  # section 2's run
+        else:
+            histories["Bayesian"] = run_bayesian(start_params, BUDGET, SEED + start_index)[0]
+    return histories
+
+
+# The starts are independent: run_sweep runs them one after another here (each evaluation
+# already keeps every core busy) or, with backend="dask", on the workers of a cluster.
+tic = time.perf_counter()
+sweep = run_sweep(runs_from, [dict(start_index=k) for k in range(N_STARTS)],
+                  backend=SWEEP_BACKEND, catch_errors=False)
+comparison_seconds = time.perf_counter() - tic
+solver_runs = {(solver, start): result.value[solver]
+               for start, result in zip(starts, sweep) for solver in SOLVERS}
+final = pd.DataFrame({solver: [best_of(solver_runs[solver, start])[1] for start in starts]
+                      for solver in SOLVERS}, index=list(starts))
+summary = final.agg(["median", "min", "max"]).T
+glue("n_starts", int(N_STARTS), display=False)
+glue("n_lhs", int(N_STARTS - 1), display=False)
+glue("n_runs", int(N_STARTS * len(SOLVERS)), display=False)
 glue("cma_popsize", int(CMA_POPSIZE), display=False)
-glue("cma_generations", max(1, BUDGET // CMA_POPSIZE), display=False)
+glue("comparison_seconds", float(comparison_seconds), display=False)
+glue("bayesian_median", float(summary.loc["Bayesian", "median"]), display=False)
+glue("bayesian_min", float(summary.loc["Bayesian", "min"]), display=False)
+glue("bayesian_max", float(summary.loc["Bayesian", "max"]), display=False)
+glue("cmaes_median", float(summary.loc["CMA-ES", "median"]), display=False)
+glue("cmaes_min", float(summary.loc["CMA-ES", "min"]), display=False)
+glue("cmaes_max", float(summary.loc["CMA-ES", "max"]), display=False)
+glue("cobyla_median", float(summary.loc["COBYLA", "median"]), display=False)
+glue("cobyla_min", float(summary.loc["COBYLA", "min"]), display=False)
+glue("cobyla_max", float(summary.loc["COBYLA", "max"]), display=False)
+ranked = summary.sort_values("median")
+leader, others = ranked.index[0], ranked.index[1:]
+if ranked.loc[leader, "max"] < ranked.loc[others, "min"].min():
+    solver_clause = (f"{leader}'s worst run beat every run of the other two: with these starts "
+                     "and this budget, it is the better solver here")
+else:
+    solver_clause = (f"{leader} has the lowest median, but the ranges overlap: over "
+                     f"{N_STARTS} starts, no solver is clearly better at this budget")
+glue("solver_clause", solver_clause, display=False)
+final.round(2)
 
 # %% tags=["hide-input"]
 solver_colors = {"Bayesian": plotting.COLORS["alternative"], "CMA-ES": plotting.COLORS["train"],
                  "COBYLA": plotting.COLORS["model"]}
-fig, ax = plt.subplots(figsize=(6.5, 3.6))
-for name, history in solver_runs.items():
-    values = [value for _, value in history]
-    ax.plot(np.arange(1, len(values) + 1), np.minimum.accumulate(values), "o-", ms=3,
-            color=solver_colors[name], label=name)
-ax.axhline(initial_rmse, ls=":", color=plotting.COLORS["data"], label="hand-tuned start")
-ax.axhline(floor_rmse, ls="--", color=plotting.COLORS["truth"], label="planted parameters")
-first_values = [history[0][1] for history in solver_runs.values()]
-ax.set(xlabel="objective evaluations", ylabel="best RMSE so far (nAm)",
-       title="Same start, same budget", ylim=(0, 1.1 * max(initial_rmse, *first_values)))
-ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
-ax.legend()
+start_styles = dict(zip(starts, ("-", "--", ":", "-.", (0, (5, 1)))))
+fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), sharey=True)
+for ax, solver in zip(axes, SOLVERS):
+    for start in starts:
+        values = [value for _, value in solver_runs[solver, start]]
+        ax.plot(np.arange(1, len(values) + 1), np.minimum.accumulate(values), marker="o", ms=2.5,
+                ls=start_styles[start], color=solver_colors[solver], label=f"from {start}")
+    ax.axhline(planted_rmse, ls="--", color=plotting.COLORS["truth"], lw=0.8,
+               label="planted parameters")
+    ax.set(xlabel="objective evaluations", title=f"{solver}: median best "
+           f"{summary.loc[solver, 'median']:.2f} nAm", ylim=(0, 1.1 * initial_rmse))
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+axes[0].set_ylabel("best RMSE so far (nAm)")
+axes[0].legend(loc="upper right", fontsize=8, handlelength=3.5)
+fig.suptitle(f"Same scaled parameters, same budget, {N_STARTS} starts each")
+plotting.label_panels(axes)
 plt.show()
 
-# %%
-with parallel:
-    table = parameter_table({name: params for name, (params, _) in solver_best.items()} | {"planted": planted})
-table.round(3)
-
 # %% [markdown]
-# With the same budget, the best RMSE was {glue:text}`bayesian_rmse:.2f` nAm for the Bayesian
-# solver, {glue:text}`cmaes_rmse:.2f` for CMA-ES and {glue:text}`cobyla_rmse:.2f` for COBYLA
-# (which used {glue:text}`cobyla_evaluations` evaluations; CMA-ES ran
-# {glue:text}`cma_generations` generations of {glue:text}`cma_popsize`). CMA-ES's first
-# generation is spread around the start, so its curve can start above the hand-tuned RMSE;
-# COBYLA's first steps probe each parameter in turn. Compare the `mu` each recovered
-# ({glue:text}`bayesian_mu:.1f`, {glue:text}`cmaes_mu:.1f`, {glue:text}`cobyla_mu:.1f` ms)
-# with the planted {glue:text}`planted_mu:.2f` ms, the weights with the planted one, and each
-# best RMSE with the noise floor ({glue:text}`floor_rmse:.2f` nAm): short runs from one
-# start show how each solver moves, not where the answer is.
+# Over the {glue:text}`n_starts` starts, the best RMSE reached was
 #
-# ### Restarts from several starting points
+# | solver | median (nAm) | range (nAm) |
+# | --- | --- | --- |
+# | Bayesian | {glue:text}`bayesian_median:.2f` | {glue:text}`bayesian_min:.2f` to {glue:text}`bayesian_max:.2f` |
+# | CMA-ES | {glue:text}`cmaes_median:.2f` | {glue:text}`cmaes_min:.2f` to {glue:text}`cmaes_max:.2f` |
+# | COBYLA | {glue:text}`cobyla_median:.2f` | {glue:text}`cobyla_min:.2f` to {glue:text}`cobyla_max:.2f` |
 #
-# A local solver finds the bottom of the valley it starts in. To learn whether there are
-# other valleys, restart it from points spread over the box: {glue:text}`n_restarts` points
-# of a Latin hypercube (each parameter's range cut into equal slices, each slice used once),
-# COBYLA with {glue:text}`restart_budget` evaluations from each; the hand-tuned COBYLA run
-# above ({glue:text}`cobyla_evaluations` evaluations) counts as one more. Restarts explore;
-# once the most promising valley is known, a last local run refines its best point with small
-# steps ({glue:text}`polish_budget` evaluations, first step a twentieth of each range).
+# {glue:text}`solver_clause`. (All {glue:text}`n_runs` runs took {glue:text}`comparison_seconds:.0f` s.)
+# CMA-ES's first generation is spread around its start, so its curve can begin above the
+# start's RMSE; COBYLA's first steps probe each parameter in turn. A comparison over a few
+# starts is itself a small sample: more starts and seeds would narrow these ranges.
+#
+# ### Refine the best point
+#
+# Restarts explore; once the most promising valley is known, a last local run refines its
+# best point with small steps: COBYLA with {glue:text}`polish_budget` evaluations and a first
+# step of a twentieth of each range, from the best point of all {glue:text}`n_runs` runs.
 
 # %%
-starts = scipy.stats.qmc.LatinHypercube(d=len(constraints), seed=SEED).random(N_RESTARTS)
-restart_runs = {"hand-tuned start": solver_runs["COBYLA"]}
-restart_starts = {"hand-tuned start": initial_params}
-
-
-def restart_from(unit: np.ndarray) -> list:
-    """One COBYLA restart from a point given as fractions of the ranges; its evaluations."""
-    with parallel:
-        return run_cobyla(to_params(unit), RESTART_BUDGET)
-
-
-# The restarts are independent: run_sweep runs them one after another here (each evaluation
-# already keeps every core busy) or, with backend="dask", on the workers of a cluster.
-restart_results = run_sweep(restart_from, [dict(unit=unit) for unit in starts],
-                            backend=SWEEP_BACKEND, catch_errors=False)
-for k, (unit, result) in enumerate(zip(starts, restart_results), start=1):
-    restart_starts[f"restart {k}"] = to_params(unit)
-    restart_runs[f"restart {k}"] = result.value
+explored = {f"{solver}, {start}": best_of(history) for (solver, start), history in solver_runs.items()}
+polish_from, (polish_start, _) = min(explored.items(), key=lambda item: item[1][1])
 with parallel:
-    # Explore, then exploit: refine the best point of every run so far.
-    explored = {**{f"{name} (hand-tuned start)": best_of(history)
-                   for name, history in solver_runs.items()},
-                **{name: best_of(history) for name, history in restart_runs.items()}}
-    polish_from_name, (polish_start, _) = min(explored.items(), key=lambda item: item[1][1])
-    restart_starts["polish"] = polish_start
-    restart_runs["polish"] = run_cobyla(polish_start, POLISH_BUDGET, step=0.05)
-restart_best = {name: best_of(history) for name, history in restart_runs.items()}
-tuned_params, tuned_rmse = restart_best["polish"]
-explored_best = {name: best for name, best in restart_best.items() if name != "polish"}
-# Spread of each parameter over the restarts' best points, as a fraction of its range.
-restart_spread = {
-    name: float(np.ptp([params[name] for params, _ in explored_best.values()]) / (hi - lo))
-    for name, (lo, hi) in constraints.items()
+    polish_run = run_cobyla(objective, polish_start, POLISH_BUDGET, step=0.05)
+tuned_params, tuned_rmse = best_of(polish_run + [(polish_start, objective.rmse(polish_start))])
+planted_errors = {
+    "mu": abs(tuned_params["evprox2_mu"] - planted["evprox2_mu"]),
+    "sigma": abs(tuned_params["evprox2_sigma"] - planted_sigma),
+    "weight": abs(tuned_params["evprox2_ampa_L5_pyramidal"] - planted["evprox2_ampa_L5_pyramidal"])
+    / planted["evprox2_ampa_L5_pyramidal"],
 }
-glue("spread_mu", restart_spread["evprox2_mu"], display=False)
-glue("spread_sigma", restart_spread["evprox2_sigma"], display=False)
-glue("spread_weight", restart_spread["evprox2_ampa_L5_pyramidal"], display=False)
-glue("n_restarts", int(N_RESTARTS), display=False)
-glue("restart_budget", int(RESTART_BUDGET), display=False)
+within = {
+    "mu": planted_errors["mu"] <= tolerance_mu,
+    "sigma": planted_errors["sigma"] <= tolerance_sigma,
+    "weight": planted_errors["weight"] <= TOLERANCE_WEIGHT,
+}
 glue("polish_budget", int(POLISH_BUDGET), display=False)
-glue("polish_from", polish_from_name, display=False)
+glue("polish_from", polish_from, display=False)
 glue("tuned_rmse", tuned_rmse, display=False)
 glue("tuned_ratio", tuned_rmse / initial_rmse, display=False)
 glue("tuned_mu", tuned_params["evprox2_mu"], display=False)
 glue("tuned_sigma", tuned_params["evprox2_sigma"], display=False)
 glue("tuned_weight", tuned_params["evprox2_ampa_L5_pyramidal"], display=False)
-glue("tuned_mu_error", abs(tuned_params["evprox2_mu"] - planted["evprox2_mu"]), display=False)
+glue("ch6_planted_mu_error_ms", float(planted_errors["mu"]), display=False)
+glue("ch6_planted_sigma_error_ms", float(planted_errors["sigma"]), display=False)
+glue("ch6_planted_weight_error", float(planted_errors["weight"]), display=False)
+glue("recovery_clause", "all three lie within their tolerances" if all(within.values()) else
+     "outside its tolerance: " + " and ".join(name for name, ok in within.items() if not ok),
+     display=False)
+glue("tuned_below_planted", "below" if tuned_rmse < planted_rmse else "above", display=False)
 with parallel:
-    table = parameter_table({**{name: params for name, (params, _) in restart_best.items()},
-                             "planted": planted})
-
-# %% tags=["hide-input"]
-axis_labels = {"evprox2_mu": "mu (ms)", "evprox2_sigma": "sigma (ms)",
-               "evprox2_ampa_L5_pyramidal": "AMPA weight onto L5 pyramidal (µS)"}
-fig, axes = plt.subplots(1, 3, figsize=(10, 3.4))
-values = np.array([value for _, value in restart_best.values()])
-for ax, name in zip(axes, constraints):
-    for row, (run, (params, value)) in enumerate(restart_best.items()):
-        ax.annotate("", xy=(params[name], row), xytext=(restart_starts[run][name], row),
-                    arrowprops=dict(arrowstyle="->", color="0.6", lw=0.8))
-    points = ax.scatter([params[name] for params, _ in restart_best.values()],
-                        np.arange(len(restart_best)), c=values, cmap="viridis_r",
-                        vmin=floor_rmse, vmax=max(values.max(), floor_rmse * 1.01), zorder=3)
-    ax.axvline(planted[name], ls="--", color=plotting.COLORS["truth"], label="planted")
-    ax.set(xlim=constraints[name], xlabel=axis_labels[name], yticks=[])
-axes[0].set(yticks=np.arange(len(restart_best)), yticklabels=list(restart_best))
-axes[0].legend(loc="upper left", bbox_to_anchor=(0.0, -0.2))
-fig.suptitle("COBYLA restarts: from the start (arrow tail) to the best point (dot)")
-fig.colorbar(points, ax=axes, label="RMSE (nAm)", format="%.1f")
-plotting.label_panels(axes)
-plt.show()
+    table = parameter_table({"initial": initial_params, "tuned": tuned_params, "planted": planted})
 table.round(3)
 
 # %% [markdown]
-# Different starts, different ends: as a fraction of each range, the restarts' best points
-# spread over {glue:text}`spread_mu:.0%` for `mu`, {glue:text}`spread_sigma:.0%` for `sigma`
-# and {glue:text}`spread_weight:.0%` for the weight. Spread like this means the objective
-# has several valleys (a local solver stays in the one it starts in), or that a run was too
-# short to reach the bottom; a single run cannot tell you which. Refining the best point so
-# far (found by {glue:text}`polish_from`) gave the **tuned** estimate: RMSE
-# {glue:text}`tuned_rmse:.2f` nAm ({glue:text}`tuned_ratio:.2f` of the initial, noise floor
-# {glue:text}`floor_rmse:.2f`), `mu` = {glue:text}`tuned_mu:.2f` ms
-# ({glue:text}`tuned_mu_error:.2f` ms from the planted value), `sigma` =
-# {glue:text}`tuned_sigma:.2f` ms and weight {glue:text}`tuned_weight:.3f` µS.
+# Refining the best point so far (found by {glue:text}`polish_from`) gave the **tuned**
+# estimate: RMSE {glue:text}`tuned_rmse:.2f` nAm ({glue:text}`tuned_ratio:.2f` of the initial;
+# the planted parameters score {glue:text}`planted_rmse:.2f`), `mu` =
+# {glue:text}`tuned_mu:.2f` ms, `sigma` = {glue:text}`tuned_sigma:.2f` ms and weight
+# {glue:text}`tuned_weight:.3f` µS. Against the truth, `mu` is off by
+# {glue:text}`ch6_planted_mu_error_ms:.2f` ms (tolerance {glue:text}`tolerance_mu:.1f`),
+# `sigma` by {glue:text}`ch6_planted_sigma_error_ms:.2f` ms (tolerance
+# {glue:text}`tolerance_sigma:.1f`) and the weight by {glue:text}`ch6_planted_weight_error:.0%`
+# (tolerance {glue:text}`tolerance_weight:.0%`): {glue:text}`recovery_clause`.
+#
+# The tuned RMSE is {glue:text}`tuned_below_planted` that of the planted parameters. Is what
+# separates the two the solver's fault or the objective's? An objective that averages
+# {glue:text}`n_trials` fixed draws can be fitted to those draws: a point that suits them can
+# beat the truth on them. Scored with {glue:text}`target_trials` trials per evaluation (the
+# first {glue:text}`n_trials` are the same draws, the rest new), the two points compare
+# afresh:
+
+# %%
+with parallel:
+    planted_more = objective.rmse(planted, n_trials=TARGET_TRIALS)
+    tuned_more = objective.rmse(tuned_params, n_trials=TARGET_TRIALS)
+glue("planted_more", planted_more, display=False)
+glue("tuned_more", tuned_more, display=False)
+glue("more_trials_clause", (
+    "the planted parameters now score better than the tuned ones: the tuned point had fitted "
+    "the objective's own draws, and more trials per evaluation would move the optimum towards "
+    "the truth" if planted_more < tuned_more else
+    "the tuned point still scores better: the target's own draws and noise, not only the "
+    "model's, favour it, so this target does not pin the parameters to their planted values "
+    "any closer than the tuned point is"), display=False)
+print(f"with {TARGET_TRIALS} trials: planted {planted_more:.2f} nAm, tuned {tuned_more:.2f} nAm")
+
+# %% [markdown]
+# With {glue:text}`target_trials` trials, the planted parameters score
+# {glue:text}`planted_more:.2f` nAm and the tuned ones {glue:text}`tuned_more:.2f` nAm:
+# {glue:text}`more_trials_clause`. The trials per evaluation are a hyperparameter of the fit,
+# traded against the budget: each evaluation here costs {glue:text}`n_trials` simulations.
 #
 # ### Identifiability: a 2-D slice of the objective
 #
 # Which parameters do the data pin down, and which trade off against each other? A slice
-# of the objective answers it locally: fix `mu` at its planted value and evaluate the RMSE on
+# of the objective answers it locally: fix `mu` at its tuned value and evaluate the RMSE on
 # a {glue:text}`slice_grid` × {glue:text}`slice_grid` grid of `sigma` and weight. Every point
 # costs {glue:text}`n_trials` trials; the one-trial objective (the first trial of each point)
 # comes for free from the cache, so the slice also shows what one trial per evaluation does.
@@ -723,7 +882,7 @@ slice_rmse = np.zeros((2, SLICE_GRID, SLICE_GRID))  # (all trials / one trial, w
 with parallel:
     for i, weight in enumerate(slice_weight):
         for j, sigma in enumerate(slice_sigma):
-            point = dict(planted, evprox2_sigma=sigma, evprox2_ampa_L5_pyramidal=weight)
+            point = dict(tuned_params, evprox2_sigma=sigma, evprox2_ampa_L5_pyramidal=weight)
             slice_rmse[0, i, j] = objective.rmse(point)
             slice_rmse[1, i, j] = objective.rmse(point, n_trials=1)
 # The "flat" region: grid points within 25 % of the slice's minimum.
@@ -737,6 +896,8 @@ glue("all_trials_sigma", float(slice_sigma[best_cells[0][1]]), display=False)
 glue("all_trials_weight", float(slice_weight[best_cells[0][0]]), display=False)
 glue("one_trial_sigma", float(slice_sigma[best_cells[1][1]]), display=False)
 glue("one_trial_weight", float(slice_weight[best_cells[1][0]]), display=False)
+glue("flat_clause", "wider" if flat_fraction[1] > flat_fraction[0] else
+     ("as wide" if flat_fraction[1] == flat_fraction[0] else "narrower"), display=False)
 
 # %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
@@ -747,37 +908,126 @@ for ax, surface, best, title in zip(axes, slice_rmse, best_cells, (
                          extend="max")
     ax.contour(slice_sigma, slice_weight, surface, levels=[1.25 * surface.min()], colors="w",
                linewidths=1.2)
-    ax.plot(planted["evprox2_sigma"], planted["evprox2_ampa_L5_pyramidal"], "x", ms=10, mew=2,
+    ax.plot(planted_sigma, planted["evprox2_ampa_L5_pyramidal"], "x", ms=10, mew=2,
             color=plotting.COLORS["alternative"], label="planted")
+    ax.plot(tuned_params["evprox2_sigma"], tuned_params["evprox2_ampa_L5_pyramidal"], "+", ms=12,
+            mew=2, color="w", label="tuned")
     ax.plot(slice_sigma[best[1]], slice_weight[best[0]], "o", mfc="none", mec="w", ms=10,
             label="grid minimum")
     ax.set(xlabel="sigma (ms)", title=title)
 axes[0].set_ylabel("AMPA weight onto L5 pyramidal (µS)")
-axes[0].legend(loc="lower left", facecolor="0.9", frameon=True)
+axes[0].legend(loc="lower left", facecolor="0.9", frameon=True, fontsize=8)
 fig.colorbar(filled, ax=axes, label="RMSE (nAm)", format="%.1f")
-fig.suptitle("RMSE with mu at its planted value (white line: 1.25 × each panel's minimum)")
+fig.suptitle("RMSE with mu at its tuned value (white line: 1.25 × each panel's minimum)")
 plotting.label_panels(axes)
 plt.show()
 
 # %% [markdown]
-# At the default and full scales (the checks assert what follows; the smoke scale's grid is
-# too coarse to show it): with {glue:text}`n_trials` trials per evaluation (left), the
-# region within 25 % of the minimum covers {glue:text}`flat_fraction_all:.0%` of the slice, and the grid minimum sits
-# at `sigma` = {glue:text}`all_trials_sigma:.1f` ms and weight
-# {glue:text}`all_trials_weight:.2f` µS, next to the planted point: once the timing is right,
-# the spread and the strength of the volley leave distinct marks on the averaged dipole. With
-# one trial per evaluation (right) that region covers {glue:text}`flat_fraction_one:.0%`
-# of the slice (minimum at {glue:text}`one_trial_sigma:.1f` ms and
-# {glue:text}`one_trial_weight:.2f` µS): one volley has no spread to measure, so `sigma` only
-# moves its single arrival time, and different spreads and strengths fit that one draw
-# about equally well. This is the one-trial overfitting of section 2, seen on the objective.
+# With {glue:text}`n_trials` trials per evaluation (left), the region within 25 % of the
+# minimum covers {glue:text}`flat_fraction_all:.0%` of the slice, and the grid minimum sits at
+# `sigma` = {glue:text}`all_trials_sigma:.1f` ms and weight {glue:text}`all_trials_weight:.2f`
+# µS, against the planted {glue:text}`planted_sigma:.2f` ms and
+# {glue:text}`planted_weight:.3f` µS. With one trial per evaluation (right) the region is
+# {glue:text}`flat_clause` ({glue:text}`flat_fraction_one:.0%` of the slice, minimum at
+# {glue:text}`one_trial_sigma:.1f` ms and {glue:text}`one_trial_weight:.2f` µS). Read the
+# contours rather than the minimum: a valley that runs diagonally is a trade-off, a wider
+# spread (larger `sigma`) with a stronger volley (larger weight) giving nearly the same
+# smoothed average, and the 30 ms smoothing blurs the spread further. That trade-off, not the
+# solver, is what keeps the weight loose.
 #
-# A slice fixes the other parameters, so it shows trade-offs near one point only. The
-# restarts show the global picture: runs that end far apart with similar RMSEs trade timing
-# against spread and strength (an earlier, weaker volley can mimic part of a later, stronger
-# one). Exercise 2 looks inside two different solutions, layer by layer.
+# A slice fixes the other parameters, so it shows trade-offs near one point only. The runs
+# from several starts show the global picture: runs that end far apart with similar RMSEs
+# trade timing against spread and strength (an earlier, weaker volley can mimic part of a
+# later, stronger one). Exercise 2 looks inside two different solutions, layer by layer.
 #
-# ## 5. Parallelism
+# ## 5. The recording
+#
+# Now the seed example's own task. The recording is HNN's example: the source-localized MEG
+# dipole after a threshold-level tap to the middle finger, averaged over the trials in which
+# the tap was detected {cite}`jones2007neural`. It ships with the course (Brown University's
+# license allows non-commercial redistribution with its notice; the file is checked against
+# its sha256 when loaded), so this section runs offline. Your own recording works the same
+# way, `load_evoked_dipole("my_dipole.txt")`, from a text file of two columns: time (ms) and
+# dipole (nAm).
+#
+# We fit the same three parameters as hnn-core's example, from its hand-tuned start, with
+# COBYLA and {glue:text}`real_budget` evaluations, then the same polish. The scale factor
+# stays fixed, as in the example, at the reduced column's {glue:text}`scale_factor:.0f`.
+
+# %%
+real = load_evoked_dipole(source="real")
+real_objective = dipole_sim.DipoleObjective(
+    net, set_params, real.times, real.dipole, n_trials=N_TRIALS, dt=DT_MS,
+    scale_factor=scale_factor, smooth_ms=SMOOTH_MS,
+)
+with parallel:
+    real_initial_rmse = real_objective.rmse(initial_params)
+    real_run = run_cobyla(real_objective, initial_params, REAL_BUDGET)
+    real_polish = run_cobyla(real_objective, best_of(real_run)[0], POLISH_BUDGET, step=0.05)
+    real_tuned_params, real_tuned_rmse = best_of(real_run + real_polish)
+    real_initial_average = real_objective.average(initial_params)
+    real_tuned_average = real_objective.average(real_tuned_params)
+# How much of what is left is amplitude? The least-squares rescaling of the tuned average.
+sampled = dipole_sim.sample_at(real.times, real_objective.times, real_tuned_average)
+best_factor = float(sampled @ real.dipole / (sampled @ sampled))
+rescaled_rmse = float(np.sqrt(np.mean((best_factor * sampled - real.dipole) ** 2)))
+# Where the miss is: before and after 90 ms (the first two drives, fixed; the fitted one).
+early = real.times < 90.0
+real_early_rmse = float(np.sqrt(np.mean((sampled[early] - real.dipole[early]) ** 2)))
+real_late_rmse = float(np.sqrt(np.mean((sampled[~early] - real.dipole[~early]) ** 2)))
+glue("real_budget", int(REAL_BUDGET), display=False)
+glue("ch6_real_rmse_initial", float(real_initial_rmse), display=False)
+glue("ch6_real_rmse_tuned", float(real_tuned_rmse), display=False)
+glue("real_range", float(np.ptp(real.dipole)), display=False)
+glue("real_tuned_fraction", float(real_tuned_rmse / np.ptp(real.dipole)), display=False)
+glue("real_tuned_mu", real_tuned_params["evprox2_mu"], display=False)
+glue("real_tuned_sigma", real_tuned_params["evprox2_sigma"], display=False)
+glue("real_tuned_weight", real_tuned_params["evprox2_ampa_L5_pyramidal"], display=False)
+glue("best_factor", best_factor, display=False)
+glue("rescaled_rmse", rescaled_rmse, display=False)
+glue("real_early_rmse", real_early_rmse, display=False)
+glue("real_late_rmse", real_late_rmse, display=False)
+
+# %% tags=["hide-input"]
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw=dict(width_ratios=[3, 2]))
+axes[0].plot(real.times, real.dipole, ".", ms=4, color=plotting.COLORS["data"], label="experimental (MEG)")
+axes[0].plot(real_objective.times, real_initial_average, color=plotting.COLORS["alternative"],
+             label=f"initial (RMSE {real_initial_rmse:.1f} nAm)")
+axes[0].plot(real_objective.times, real_tuned_average, color=plotting.COLORS["model"],
+             label=f"optimized (RMSE {real_tuned_rmse:.1f} nAm)")
+axes[0].set(xlabel="time (ms)", ylabel="dipole (nAm)",
+            title=f"The recording and the {MESH_SHAPE[0]} × {MESH_SHAPE[1]} column")
+axes[0].legend(loc="lower right")
+real_values = [value for _, value in real_run + real_polish]
+axes[1].plot(np.arange(1, len(real_values) + 1), np.minimum.accumulate(real_values), "o-", ms=3,
+             color=plotting.COLORS["model"])
+axes[1].axvline(len(real_run) + 0.5, color="0.7", lw=0.8)
+axes[1].text(len(real_run) + 1, 0.05 * real_initial_rmse, "polish", color="0.4", fontsize=8)
+axes[1].set(xlabel="objective evaluations", ylabel="best RMSE so far (nAm)",
+            title="Convergence on the recording", ylim=(0, 1.1 * real_initial_rmse))
+axes[1].xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+plotting.label_panels(axes)
+plt.show()
+
+# %% [markdown]
+# The fit lowered the RMSE to the recording from {glue:text}`ch6_real_rmse_initial:.1f` to
+# {glue:text}`ch6_real_rmse_tuned:.1f` nAm, with `mu` = {glue:text}`real_tuned_mu:.1f` ms,
+# `sigma` = {glue:text}`real_tuned_sigma:.1f` ms and weight {glue:text}`real_tuned_weight:.3f`
+# µS. How close is that? The recording spans {glue:text}`real_range:.0f` nAm, so the tuned
+# column misses by {glue:text}`real_tuned_fraction:.0%` of its range on average. Part of the
+# miss is the amplitude: rescaling the tuned average by the least-squares factor
+# {glue:text}`best_factor:.2f` (a scale factor of the dipole we kept fixed) would bring the
+# RMSE to {glue:text}`rescaled_rmse:.1f` nAm. Most of the miss is early: the RMSE is
+# {glue:text}`real_early_rmse:.1f` nAm before 90 ms and {glue:text}`real_late_rmse:.1f` nAm
+# after. Before 90 ms the dipole is made by the first proximal and the distal drive, which
+# nobody fitted here: their hand-tuned values were set for the full column at a finer step,
+# and on the reduced column they give an early peak near 30 ms that the recording does not
+# have and a dip at 65 ms shallower than its own. The late peak, the part the fitted drive
+# controls, comes close. The full scale fits the full 10 × 10 column; more
+# free parameters (the other drives, the scale factor) would fit closer, and would need data
+# the fit did not see to tell a better model from a more flexible one.
+#
+# ## 6. Parallelism
 #
 # Each evaluation simulates {glue:text}`n_trials` independent trials: they can run at the
 # same time. hnn-core's `JoblibBackend(n_jobs=...)`, used as a context manager around any
@@ -799,7 +1049,7 @@ all_cores_s = time.perf_counter() - tic
 glue("one_process_s", one_process_s, display=False)
 glue("all_cores_s", all_cores_s, display=False)
 glue("speedup", one_process_s / all_cores_s, display=False)
-glue("n_simulations", int(objective.n_simulations), display=False)
+glue("n_simulations", int(objective.n_simulations + real_objective.n_simulations), display=False)
 print(f"one process: {one_process_s:.1f} s; {N_JOBS} processes: {all_cores_s:.1f} s")
 
 # %% [markdown]
@@ -818,11 +1068,11 @@ print(f"one process: {one_process_s:.1f} s; {N_JOBS} processes: {all_cores_s:.1f
 # simulations and a count of the chapter's simulations: plan for a many-core machine or a
 # cluster.
 #
-# The restarts of section 4 are parallel at a coarser grain: each is a whole optimization
-# that needs nothing from the others. They ran through `course_utils.sweep.run_sweep`, one
-# after another (`SWEEP_BACKEND = "serial"`), because each evaluation already used every
-# core. With a Dask cluster, connect a client and change one word; each restart then runs on
-# a worker, and its evaluations come back with it:
+# The runs from each start in section 4 are parallel at a coarser grain: each is a set of
+# whole optimizations that needs nothing from the others. They ran through
+# `course_utils.sweep.run_sweep`, one after another (`SWEEP_BACKEND = "serial"`), because
+# each evaluation already used every core. With a Dask cluster, connect a client and change
+# one word; each start then runs on a worker, and its evaluations come back with it:
 #
 # ```python
 # from dask.distributed import Client
@@ -830,59 +1080,54 @@ print(f"one process: {one_process_s:.1f} s; {N_JOBS} processes: {all_cores_s:.1f
 # SWEEP_BACKEND = "dask"
 # ```
 #
-# The evaluations a remote restart made are returned to this notebook, but they are not
+# The evaluations a remote run made are returned to this notebook, but they are not
 # added to the objective's cache here, so the count of simulations above leaves them out.
 #
 # ## Exercises
 #
+# Each exercise has a code cell to complete and, after it, a cell that checks your answer:
+# it says what is wrong (a shape, a sign, a factor, how far off) without giving the answer
+# away. Run the check cell after each attempt. In the book the solutions are hidden under
+# the exercise; the attendee notebook leaves them out.
+#
 # ### Exercise 1: one trial per evaluation
 #
-# Fit with one trial per evaluation: run SciPy's COBYLA (as `run_cobyla` does, from the
-# hand-tuned start, `BUDGET` evaluations) on `objective.rmse(params, n_trials=1)`.
-# Then score the parameters it finds with all `N_TRIALS` trials, as you would score a model on
-# held-out data, and compare with the `N_TRIALS`-trial COBYLA fit of section 4. Plot the
-# target and both fits' `N_TRIALS`-trial averages.
+# Fit with one trial per evaluation: run `run_cobyla` (from section 4) from the hand-tuned
+# start with `BUDGET` evaluations on the one-trial RMSE, `objective.rmse(params,
+# n_trials=1)`, and return the best `(params, value)` pair it evaluated. The solution then scores them
+# with all `N_TRIALS` trials, as you would score a model on held-out data, and compares them
+# with the `N_TRIALS`-trial COBYLA run from the same start (section 4).
 
 
 # %% tags=["exercise"]
-def one_trial_fit(start_params: dict[str, float], budget: int) -> dict[str, float]:
-    """COBYLA on the one-trial RMSE (scaled parameters); return the best parameters."""
-    # Your code: minimize lambda unit: objective.rmse(to_params(unit), n_trials=1) with
-    # scipy.optimize.minimize(method="COBYLA", ...), keep the best point seen.
+def one_trial_fit(start_params: dict[str, float], budget: int) -> tuple[dict[str, float], float]:
+    """COBYLA on the one-trial RMSE from `start_params`; its best (params, RMSE) pair."""
+    # Your code: history = run_cobyla(<a function of params>, start_params, budget), then
+    # the (params, value) pair with the lowest value.
     ...
 
 
 # %% tags=["solution", "hide-cell"]
-def one_trial_fit(start_params: dict[str, float], budget: int) -> dict[str, float]:
-    """COBYLA on the one-trial RMSE (scaled parameters); return the best parameters."""
-    seen = []
-
-    def one_trial_rmse(unit):
-        params = to_params(unit)
-        seen.append((params, objective.rmse(params, n_trials=1)))
-        return seen[-1][1]
-
-    scipy.optimize.minimize(one_trial_rmse, to_unit(start_params), method="COBYLA",
-                            bounds=[(0.0, 1.0)] * len(constraints),
-                            options=dict(maxiter=budget, rhobeg=0.25, tol=1e-3))
-    return min(seen, key=lambda item: item[1])[0]
+def one_trial_fit(start_params: dict[str, float], budget: int) -> tuple[dict[str, float], float]:
+    """COBYLA on the one-trial RMSE from `start_params`; its best (params, RMSE) pair."""
+    history = run_cobyla(lambda params: objective.rmse(params, n_trials=1), start_params, budget)
+    return best_of(history)
 
 
+all_trials_params, all_trials_rmse = best_of(solver_runs["COBYLA", "hand-tuned"])
 with parallel:
-    one_trial_params = one_trial_fit(initial_params, BUDGET)
+    one_trial_params, _ = one_trial_fit(initial_params, BUDGET)
     scores = {
-        "fit on 1 trial": (objective.rmse(one_trial_params, n_trials=1),
-                           objective.rmse(one_trial_params)),
-        f"fit on {N_TRIALS} trials": (objective.rmse(solver_best["COBYLA"][0], n_trials=1),
-                                      solver_best["COBYLA"][1]),
+        "fit on 1 trial": (objective.rmse(one_trial_params, n_trials=1), objective.rmse(one_trial_params)),
+        f"fit on {N_TRIALS} trials": (objective.rmse(all_trials_params, n_trials=1), all_trials_rmse),
     }
     one_trial_average = objective.average(one_trial_params)
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), gridspec_kw=dict(width_ratios=[3, 2]))
 axes[0].plot(target.times, target.dipole, ".", ms=4, color=plotting.COLORS["data"], label="target")
-axes[0].plot(objective.times, one_trial_average, color=plotting.COLORS["alternative"],
-             label="fit on 1 trial")
-axes[0].plot(objective.times, objective.average(solver_best["COBYLA"][0]),
+axes[0].plot(objective.times, objective.average(all_trials_params),
              color=plotting.COLORS["model"], label=f"fit on {N_TRIALS} trials")
+axes[0].plot(objective.times, one_trial_average, "--", color=plotting.COLORS["alternative"],
+             label="fit on 1 trial")
 axes[0].set(xlabel="time (ms)", ylabel=f"dipole (nAm), average of {N_TRIALS} trials",
             title="Both fits, scored as averages")
 axes[0].legend(loc="lower right")
@@ -898,19 +1143,44 @@ plotting.label_panels(axes)
 glue("exercise1_figure", fig, display=False)
 glue("ex1_train", float(scores["fit on 1 trial"][0]), display=False)
 glue("ex1_test", float(scores["fit on 1 trial"][1]), display=False)
+glue("ex1_reference", float(all_trials_rmse), display=False)
 glue("ex1_mu", float(one_trial_params["evprox2_mu"]), display=False)
 glue("ex1_sigma", float(one_trial_params["evprox2_sigma"]), display=False)
+gap = scores["fit on 1 trial"][1] - all_trials_rmse
+glue("ex1_clause", "worse than" if gap > 0.05 * all_trials_rmse else
+     ("better than" if gap < -0.05 * all_trials_rmse else "within 5 % of"), display=False)
+glue("ex1_reference_sigma", float(all_trials_params["evprox2_sigma"]), display=False)
+narrow = max(one_trial_params["evprox2_sigma"], all_trials_params["evprox2_sigma"]) < 3.0
+glue("ex1_narrow_clause", "Both fits chose a narrow volley, for which the trials hardly differ: "
+     "one trial then stands for the average, and fitting on one costs little here. Try the "
+     "fit from a start with a wide volley (sigma 15 ms) to see them part" if narrow else
+     "The fits chose different spreads, and the one-trial fit's is the one that suited its "
+     "single draw", display=False)
 plt.close(fig)
-if config.get_scale() != "smoke":  # the figure check's claim: fitted to one trial, worse on all trials
-    assert scores["fit on 1 trial"][1] > solver_best["COBYLA"][1], scores
+
+# %% tags=["check"]
+checks.function(
+    "ex1_one_trial_fit",
+    one_trial_fit,
+    [(initial_params, BUDGET)],
+    rtol=1e-6,
+    hints={
+        "type": "return the (params, value) pair, as best_of gives it.",
+        "wrong": "pass run_cobyla a function of params that returns objective.rmse(params, "
+                 "n_trials=1) (one trial, not all), start from start_params with budget "
+                 "evaluations (default step), and keep the pair with the lowest value.",
+    },
+);
 
 # %% [markdown]
 # **Figure check.** Scored on the one trial it was fitted on, the one-trial fit reaches
 # {glue:text}`ex1_train:.2f` nAm; averaged over all trials its RMSE is
-# {glue:text}`ex1_test:.2f` nAm, against {glue:text}`cobyla_rmse:.2f` nAm for the fit on all
-# trials (same solver, start and budget). It ended at `mu` = {glue:text}`ex1_mu:.1f` ms and
-# `sigma` = {glue:text}`ex1_sigma:.1f` ms: compare them with the fit on all trials and with
-# the planted values. A fit is judged by its score on trials it did not see.
+# {glue:text}`ex1_test:.2f` nAm, {glue:text}`ex1_clause` the {glue:text}`ex1_reference:.2f` nAm
+# of the fit on all trials (same solver, start and budget). It ended at `mu` =
+# {glue:text}`ex1_mu:.1f` ms and `sigma` = {glue:text}`ex1_sigma:.1f` ms: with one trial only
+# $\mu + \sigma z$ is fitted, so compare `mu` with the planted value and `sigma` with the
+# {glue:text}`ex1_reference_sigma:.1f` ms of the fit on all trials.
+# {glue:text}`ex1_narrow_clause`. A fit is judged by its score on trials it did not see.
 #
 # ```{glue:figure} exercise1_figure
 # :name: fig-dipole-exercise-1
@@ -920,18 +1190,19 @@ if config.get_scale() != "smoke":  # the figure check's claim: fitted to one tri
 #
 # ### Exercise 2: which layer makes the late peak?
 #
-# The best point from the hand-tuned start and the planted parameters fit the target with
-# different drives (and different RMSEs). hnn-core records the dipole of each layer
-# (`dipole.data["L2"]`, `dipole.data["L5"]`; `"agg"` is their sum). For both parameter sets,
-# simulate `N_TRIALS` trials (a copy of `net`, `set_params`, then `simulate_dipole` with
-# `tstop=objective.tstop` and `dt=DT_MS`), scale and smooth each trial as the objective does,
-# average them with `average_dipoles`, and plot the layer 2/3 and layer 5 dipoles. Which
-# layer carries the late peak in each?
+# The tuned point and the planted parameters fit the target with different drives (and
+# different RMSEs). hnn-core records the dipole of each layer (`dipole.data["L2"]`,
+# `dipole.data["L5"]`; `"agg"` is their sum). Write `layer_dipoles(params)`: simulate
+# `N_TRIALS` trials (a copy of `net`, `set_params`, then `simulate_dipole` with
+# `tstop=objective.tstop` and `dt=DT_MS`), scale and smooth each trial as the objective does
+# (`scale(scale_factor)`, then `smooth(SMOOTH_MS)`), average them with `average_dipoles`, and
+# return each layer's average sampled at the target's times (`dipole_sim.sample_at`). The
+# solution plots both parameter sets. Which layer carries the late peak in each?
 
 
 # %% tags=["exercise"]
-def layer_dipoles(params: dict[str, float]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Times (ms) and the trial-averaged dipole of each layer ("L2", "L5", "agg") in nAm."""
+def layer_dipoles(params: dict[str, float]) -> dict[str, np.ndarray]:
+    """The trial-averaged dipole of each layer ("L2", "L5", "agg"), in nAm, at target.times."""
     # Your code: from hnn_core import simulate_dipole, average_dipoles; copy net, apply
     # set_params, simulate, dipole.scale(scale_factor).smooth(SMOOTH_MS) for each trial.
     ...
@@ -941,8 +1212,8 @@ def layer_dipoles(params: dict[str, float]) -> tuple[np.ndarray, dict[str, np.nd
 from hnn_core import average_dipoles, simulate_dipole  # noqa: E402
 
 
-def layer_dipoles(params: dict[str, float]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Times (ms) and the trial-averaged dipole of each layer ("L2", "L5", "agg") in nAm."""
+def layer_dipoles(params: dict[str, float]) -> dict[str, np.ndarray]:
+    """The trial-averaged dipole of each layer ("L2", "L5", "agg"), in nAm, at target.times."""
     column = net.copy()
     set_params(column, params)
     trials = simulate_dipole(column, tstop=objective.tstop, dt=DT_MS, n_trials=N_TRIALS,
@@ -950,36 +1221,50 @@ def layer_dipoles(params: dict[str, float]) -> tuple[np.ndarray, dict[str, np.nd
     for trial in trials:
         trial.scale(scale_factor).smooth(SMOOTH_MS)
     average = average_dipoles(trials)
-    return average.times, {layer: average.data[layer] for layer in ("L2", "L5", "agg")}
+    return {layer: dipole_sim.sample_at(target.times, average.times, average.data[layer])
+            for layer in ("L2", "L5", "agg")}
 
 
-hand_start_name, (hand_start_best, _) = min(solver_best.items(), key=lambda item: item[1][1])
 with parallel:
-    layers = {f"best from the hand-tuned start ({hand_start_name})": layer_dipoles(hand_start_best),
-              "planted": layer_dipoles(planted)}
+    layers = {"tuned": layer_dipoles(tuned_params), "planted": layer_dipoles(planted)}
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
 late_l5 = {}
-for ax, (name, (times, data)) in zip(axes, layers.items()):
+for ax, (name, data) in zip(axes, layers.items()):
     ax.plot(target.times, target.dipole, ".", ms=3, color=plotting.COLORS["data"], label="target")
-    ax.plot(times, data["agg"], color=plotting.COLORS["truth"], label="aggregate")
-    ax.plot(times, data["L2"], color=plotting.COLORS["train"], label="layer 2/3")
-    ax.plot(times, data["L5"], color=plotting.COLORS["test"], label="layer 5")
-    ax.set(xlabel="time (ms)", title=name)
-    late_l5[name] = float(data["L5"][times >= 100.0].max())
+    ax.plot(target.times, data["agg"], color=plotting.COLORS["truth"], label="aggregate")
+    ax.plot(target.times, data["L2"], color=plotting.COLORS["train"], label="layer 2/3")
+    ax.plot(target.times, data["L5"], color=plotting.COLORS["test"], label="layer 5")
+    ax.set(xlabel="time (ms)", title=f"{name} parameters")
+    late_l5[name] = float(data["L5"][target.times >= 100.0].max())
 axes[0].set_ylabel("dipole (nAm)")
 axes[0].legend(loc="upper left")
 plotting.label_panels(axes)
 glue("exercise2_figure", fig, display=False)
-glue("ex2_l5_hand", late_l5[next(iter(layers))], display=False)
+glue("ex2_l5_tuned", late_l5["tuned"], display=False)
 glue("ex2_l5_planted", late_l5["planted"], display=False)
 plt.close(fig)
 
+# %% tags=["check"]
+checks.function(
+    "ex2_layer_dipoles",
+    layer_dipoles,
+    [(dict(planted),)],
+    rtol=1e-6,
+    hints={
+        "type": "return a dict with the keys 'L2', 'L5' and 'agg', one array each.",
+        "shape": "sample each layer's average at target.times (one value per target sample).",
+        "scale": "scale each trial by scale_factor before smoothing, as the objective does.",
+        "wrong": "simulate N_TRIALS trials of a copy of net with set_params applied "
+                 "(tstop=objective.tstop, dt=DT_MS), scale then smooth each, average them.",
+    },
+);
+
 # %% [markdown]
-# **Figure check.** After 100 ms the layer 5 dipole peaks at {glue:text}`ex2_l5_hand:.1f` nAm
-# for the best point from the hand-tuned start and at {glue:text}`ex2_l5_planted:.1f` nAm for
-# the planted parameters; compare how much of the late peak each layer carries. Only the sum
-# reaches the MEG sensor: data that separate the layers (laminar recordings, or spikes) would
-# tell such solutions apart even where their sums agree.
+# **Figure check.** After 100 ms the layer 5 dipole peaks at {glue:text}`ex2_l5_tuned:.1f` nAm
+# for the tuned parameters and at {glue:text}`ex2_l5_planted:.1f` nAm for the planted ones;
+# compare how much of the late peak each layer carries. Only the sum reaches the MEG sensor:
+# data that separate the layers (laminar recordings, or spikes) would tell such solutions
+# apart even where their sums agree.
 #
 # ```{glue:figure} exercise2_figure
 # :name: fig-dipole-exercise-2
@@ -987,90 +1272,236 @@ plt.close(fig)
 # Expected result of exercise 2: layer 2/3 and layer 5 dipoles of two parameter sets.
 # ```
 #
-# ## On real data
+# ### Exercise 3: one more drive, and your own objective
 #
-# The recording behind this chapter is HNN's example: the source-localized MEG dipole after
-# a threshold-level tap to the middle finger, averaged over the trials in which the tap was
-# detected {cite}`jones2007neural`. It is downloaded once and verified by its checksum;
-# without network the cell says so in one line and the chapter goes on (pre-download with
-# `python -m course_utils fetch evoked_dipole`). Your own recording works the same way,
-# `load_evoked_dipole("my_dipole.txt")`, from a text file of two columns: time (ms) and
-# dipole (nAm).
+# Does a second distal volley late in the response bring the column closer to the
+# recording? Write two functions. `set_params_with_late_distal(net, params)` adds the three
+# drives as `set_params` does (with `evprox2` from `params`) and a fourth evoked drive named
+# `"evdist2"`: distal, `mu=params["evdist2_mu"]`, `sigma=LATE_DISTAL_SIGMA`, one spike, AMPA
+# weight `params["evdist2_weight"]` onto `"L2_pyramidal"` and `"L5_pyramidal"`, synaptic delays
+# of 0.1 ms onto both, one drive cell that is not cell-specific, and hnn-core's default
+# `event_seed`. `recording_rmse(params)` is the objective: simulate `N_TRIALS` trials of a copy
+# of `net` with that drive set (`dipole_sim.simulate_trials` scales and smooths them, with
+# `tstop=real.times[-1]`), average them, sample the average at the recording's times with
+# `dipole_sim.sample_at`, and return the RMSE to `real.dipole`. The solution then fits the new
+# drive's time and weight, the other three parameters fixed at the recording's tuned values.
 
 # %%
-try:
-    real = load_evoked_dipole(source="real")
-except DataFetchError as error:
-    real = None
-    print(f"Real data skipped: {error.summary}")
+LATE_DISTAL_SIGMA = 5.0  # ms
+late_bounds = {"evdist2_mu": (120.0, 170.0), "evdist2_weight": (0.0, 0.1)}  # ms, µS
 
-if real is not None:
-    real_dipole = Dipole(real.times, real.dipole)
-    from hnn_core.dipole import _rmse  # noqa: E402
 
-    fig, ax = plt.subplots(figsize=(7, 3.4))
-    ax.plot(real.times, real.dipole, ".", ms=4, color=plotting.COLORS["data"], label="MEG")
-    for name, params, color in (("hand-tuned", initial_params, plotting.COLORS["alternative"]),
-                                ("tuned on the simulated target", tuned_params,
-                                 plotting.COLORS["model"])):
-        average = objective.average(params)  # cached: no new simulation
-        error_nam = _rmse(Dipole(objective.times, average), real_dipole, tstop=objective.tstop)
-        ax.plot(objective.times, average, color=color, label=f"{name} (RMSE {error_nam:.1f} nAm)")
-    ax.set(xlabel="time (ms)", ylabel="dipole (nAm)", title="The recording and the reduced column")
-    ax.legend(loc="lower right")
-    plt.show()
+# %% tags=["exercise"]
+def set_params_with_late_distal(net, params: dict[str, float]) -> None:
+    """The three ERP drives (evprox2 from `params`) and a distal `evdist2`."""
+    # Your code: call set_params with the three evprox2 values, then net.add_evoked_drive(...)
+    ...
+
+
+def recording_rmse(params: dict[str, float]) -> float:
+    """RMSE (nAm) between the recording and the N_TRIALS-trial average of the column."""
+    # Your code: copy net, set_params_with_late_distal, dipole_sim.simulate_trials, average,
+    # dipole_sim.sample_at(real.times, ...), RMSE.
+    ...
+
+
+# %% tags=["solution", "hide-cell"]
+def set_params_with_late_distal(net, params: dict[str, float]) -> None:
+    """The three ERP drives (evprox2 from `params`) and a distal `evdist2`."""
+    set_params(net, {name: params[name] for name in constraints})
+    weights = {"L2_pyramidal": params["evdist2_weight"], "L5_pyramidal": params["evdist2_weight"]}
+    net.add_evoked_drive("evdist2", mu=params["evdist2_mu"], sigma=LATE_DISTAL_SIGMA, numspikes=1,
+                         location="distal", weights_ampa=weights,
+                         synaptic_delays={"L2_pyramidal": 0.1, "L5_pyramidal": 0.1},
+                         n_drive_cells=1, cell_specific=False)
+
+
+def recording_rmse(params: dict[str, float]) -> float:
+    """RMSE (nAm) between the recording and the N_TRIALS-trial average of the column."""
+    column = net.copy()
+    set_params_with_late_distal(column, params)
+    times, trials = dipole_sim.simulate_trials(column, n_trials=N_TRIALS, tstop=float(real.times[-1]),
+                                               dt=DT_MS, scale_factor=scale_factor, smooth_ms=SMOOTH_MS)
+    model = dipole_sim.sample_at(real.times, times, trials.mean(axis=0))
+    return float(np.sqrt(np.mean((model - real.dipole) ** 2)))
+
+
+late_low = np.array([lower for lower, _ in late_bounds.values()])
+late_high = np.array([upper for _, upper in late_bounds.values()])
+late_seen = []
+
+
+def late_rmse(unit) -> float:
+    params = dict(real_tuned_params, **dict(zip(late_bounds, late_low + np.clip(unit, 0, 1) * (late_high - late_low))))
+    late_seen.append((params, recording_rmse(params)))
+    return late_seen[-1][1]
+
+
+with parallel:
+    scipy.optimize.fmin_cobyla(late_rmse, [0.5, 0.2], cobyla_constraints({k: (0.0, 1.0) for k in late_bounds}),
+                               rhobeg=0.25, rhoend=1e-3, maxfun=BUDGET, catol=0.0, disp=0)
+    late_params, late_value = best_of(late_seen)
+    column = net.copy()
+    set_params_with_late_distal(column, late_params)
+    late_times, late_trials = dipole_sim.simulate_trials(
+        column, n_trials=N_TRIALS, tstop=float(real.times[-1]), dt=DT_MS, scale_factor=scale_factor,
+        smooth_ms=SMOOTH_MS)
+fig, ax = plt.subplots(figsize=(7, 3.4))
+ax.plot(real.times, real.dipole, ".", ms=4, color=plotting.COLORS["data"], label="experimental (MEG)")
+ax.plot(real_objective.times, real_tuned_average, color=plotting.COLORS["model"],
+        label=f"three drives (RMSE {real_tuned_rmse:.1f} nAm)")
+ax.plot(late_times, late_trials.mean(axis=0), color=plotting.COLORS["alternative"],
+        label=f"with evdist2 (RMSE {late_value:.1f} nAm)")
+ax.set(xlabel="time (ms)", ylabel="dipole (nAm)", title="A fourth drive, fitted to the recording")
+ax.legend(loc="lower right")
+glue("exercise3_figure", fig, display=False)
+glue("ex3_rmse", float(late_value), display=False)
+glue("ex3_mu", float(late_params["evdist2_mu"]), display=False)
+glue("ex3_weight", float(late_params["evdist2_weight"]), display=False)
+glue("ex3_clause", "lower than" if late_value < real_tuned_rmse else "not lower than", display=False)
+plt.close(fig)
+
+# %% tags=["check"]
+EX3_PROBES = [dict(real_tuned_params, evdist2_mu=145.0, evdist2_weight=0.05),
+              dict(initial_params, evdist2_mu=160.0, evdist2_weight=0.02)]
+checks.function(
+    "ex3_recording_rmse",
+    recording_rmse,
+    [(probe,) for probe in EX3_PROBES],
+    rtol=1e-6,
+    hints={
+        "type": "return one number, the RMSE in nAm.",
+        "wrong": "check the drive (distal, sigma LATE_DISTAL_SIGMA, the same weight onto L2 and "
+                 "L5 pyramidal cells, delays 0.1 ms, one drive cell, cell_specific=False, "
+                 "default event_seed) and the objective: N_TRIALS trials, scaled and smoothed "
+                 "by simulate_trials, averaged, sampled at real.times, RMSE to real.dipole.",
+    },
+);
 
 # %% [markdown]
-# To fit the recording, pass `real_dipole` as the target of a new `DipoleObjective` (or of
-# the Optimizer's built-in `"dipole_rmse"`) and run the same solvers; with the reduced column
-# the scale factor is a guess, so fit it too or use the full column at the `full` scale.
+# **Figure check.** With `evdist2` at {glue:text}`ex3_mu:.1f` ms and a weight of
+# {glue:text}`ex3_weight:.3f` µS, the RMSE to the recording is {glue:text}`ex3_rmse:.1f` nAm,
+# {glue:text}`ex3_clause` the {glue:text}`ch6_real_rmse_tuned:.1f` nAm with three drives. Two
+# things changed at once: the new drive, and the other drives' random times. hnn-core seeds
+# trial $k$ of a drive cell with `event_seed` plus $k$ times the number of cells in the
+# network, so one more drive cell gives every trial after the first new draws (a weight of 0
+# would not give back the three-drive fit). Whether a fourth drive describes the brain
+# better is a question for data the fit did not see (another subject, the trials in which the
+# tap was not detected, a laminar recording).
+#
+# ```{glue:figure} exercise3_figure
+# :name: fig-dipole-exercise-3
+#
+# Expected result of exercise 3: the recording, the three-drive fit and a fit with a fourth,
+# late distal drive.
+# ```
 #
 # ## Checks
 #
-# The chapter's claims, asserted against the planted truth. They run at every scale and fail
-# the book build if the science breaks; the smoke scale's runs are too short to find the
-# answer, so the claims about the answer are checked at the default and full scales.
+# The chapter's claims, asserted against the planted truth and the recording. They run at
+# every scale and fail the book build if the science breaks; the smoke scale's runs are too
+# short to find the answer, so the claims about the answer are checked at the default and
+# full scales, with the tolerances of section 1, fixed before the fit. The weight's tolerance,
+# which no theory gave, is not asserted: section 4 reports it against the fit.
 
 # %%
 scale = config.get_scale()
-assert abs(builtin_rmse - initial_rmse) <= 1e-9 * initial_rmse, (builtin_rmse, initial_rmse)
 assert n_violated > 0, "hnn-core's cobyla constraints now accept the planted point: update section 4"
+assert all(v >= 0 for v in fixed_values), fixed_values
+assert np.all(np.abs(fixed_end - planted_vector) / (high - low) < 0.01), fixed_end  # the bowl's minimum
+assert all(len(history) <= BUDGET for history in solver_runs.values()), "a solver got more evaluations"
 assert len(main_history) == BUDGET, len(main_history)
-assert gp_warnings, "the Gaussian process no longer collapses: update section 2"
-assert main_rmse <= initial_rmse and tuned_rmse <= min(v for _, v in explored.values()), (
-    initial_rmse, main_rmse, tuned_rmse)
 if scale != "smoke":
-    assert tuned_rmse <= 0.5 * initial_rmse, (tuned_rmse, initial_rmse)
-    assert abs(tuned_params["evprox2_mu"] - planted["evprox2_mu"]) <= 3.0, tuned_params
-    # The slice: all trials pin sigma and weight near the truth; one trial leaves them loose.
-    assert flat_fraction[1] > flat_fraction[0], flat_fraction
-    sigma_step, weight_step = np.diff(slice_sigma)[0], np.diff(slice_weight)[0]
-    assert abs(slice_sigma[best_cells[0][1]] - planted["evprox2_sigma"]) <= sigma_step
-    assert abs(slice_weight[best_cells[0][0]] - planted["evprox2_ampa_L5_pyramidal"]) <= weight_step
+    # The tolerances of section 1, from the sampling of the drive times. The weight's (not from
+    # theory) is reported in section 4, not asserted.
+    assert within["mu"], (planted_errors, tolerance_mu)
+    assert within["sigma"], (planted_errors, tolerance_sigma)
+    assert real_tuned_rmse < real_initial_rmse, (real_tuned_rmse, real_initial_rmse)
 print("All checks passed.")
 
 # %% [markdown]
 # ## Summary
 #
-# - hnn-core's column turns three evoked drives into a dipole; scaled to the column's size
-#   and smoothed, it compares with MEG. Fitting the second proximal drive lowered the RMSE
-#   from {glue:text}`initial_rmse:.2f` to {glue:text}`tuned_rmse:.2f` nAm (noise floor
-#   {glue:text}`floor_rmse:.2f`), with `mu` {glue:text}`tuned_mu_error:.2f` ms from the truth.
-# - The optimizer has hyperparameters too. The solver matters: hnn-core's Bayesian solver
-#   lost its Gaussian process's length scale here and searched almost at random, and its
-#   COBYLA is broken in 0.6.1. Scale parameters to comparable ranges, compare solvers
-#   at the same budget and from the same start, and average several trials per evaluation,
-#   or the fit chases one trial's noise.
-# - Short runs from one start can stop far from the answer; restarts from spread-out points
-#   reveal other valleys, and a short local run refines the best.
-# - A low RMSE is not identifiability: a slice of the objective shows which parameters the
-#   data pin down near a solution, restarts show which solutions compete.
+# - hnn-core's column turns three evoked drives into a dipole; scaled to the column's size,
+#   smoothed and sampled like the data, it compares with MEG. Sample model and target the
+#   same way: hnn-core's Fourier resampling rings at the trace's ends.
+# - On a target with its own random drive times, fitting the second proximal drive lowered
+#   the RMSE from {glue:text}`initial_rmse:.2f` to {glue:text}`tuned_rmse:.2f` nAm
+#   ({glue:text}`tuned_below_planted` the planted parameters' {glue:text}`planted_rmse:.2f`).
+#   Against tolerances set before the fit: {glue:text}`recovery_clause`. An objective that
+#   averages a few fixed draws can be fitted to those draws; score candidates on more trials
+#   before you believe a parameter.
+# - The optimizer has hyperparameters too. Give every solver the same scaled parameters, the
+#   same budget and several starts, and compare the spread, not one run:
+#   {glue:text}`solver_clause`. hnn-core's Bayesian step minimizes the expected excess over
+#   the best value (an exploiting rule, not textbook expected improvement), and its COBYLA
+#   applies the last parameter's bounds to all in 0.6.1; the fix is one default argument.
+# - A low RMSE is not identifiability: a slice of the objective shows which parameters trade
+#   off near a solution (here the spread against the strength of the volley), and runs from
+#   several starts show which solutions compete.
+# - On the MEG recording, the reduced column went from {glue:text}`ch6_real_rmse_initial:.1f`
+#   to {glue:text}`ch6_real_rmse_tuned:.1f` nAm; part of what is left is amplitude, part the
+#   shape three drives on a small column can make.
 # - Simulations dominate the cost: cache and reuse them, run trials in parallel on your
 #   cores (`JoblibBackend`), and use MPI for the full column.
 #
 # **What's next.** This is the last chapter. The same questions, which knobs, chosen how,
 # checked against what, run through every chapter of the course: go back to any of them
 # with a solver comparison or a restart in mind.
+#
+# ## Going further
+#
+# ### Common random numbers: a choice, not a default
+#
+# The target of this chapter draws its drive times independently of the model. Had it used
+# the model's own seeds, the model at the planted parameters would reproduce the target up
+# to the added noise, draw for draw: **common random numbers**. They are a legitimate tool
+# for *comparing* two settings of a simulator (the difference between two parameter sets is
+# then free of draw-to-draw noise), but a planted target that shares the model's draws makes
+# recovery look exact, which real data never are. The same column's average at the planted
+# parameters, with the model's draws, is already in the objective's cache; with the same
+# noise added, it is the target common random numbers would give. Here is the RMSE along
+# `mu` ({glue:text}`profile_points` values, the other two parameters planted) against both
+# targets:
+
+# %%
+crn_clean = dipole_sim.sample_at(target.times, objective.times, objective.average(planted))
+crn_target = crn_clean + (target.dipole - target.truth.clean)  # the same noise
+profile_mu = np.linspace(planted["evprox2_mu"] - 15.0, planted["evprox2_mu"] + 15.0, PROFILE_POINTS)
+profiles = {"independent draws (this chapter)": [], "common random numbers": []}
+with parallel:
+    for mu in profile_mu:
+        average = objective.average(dict(planted, evprox2_mu=float(mu)))
+        sampled = dipole_sim.sample_at(target.times, objective.times, average)
+        profiles["independent draws (this chapter)"].append(np.sqrt(np.mean((sampled - target.dipole) ** 2)))
+        profiles["common random numbers"].append(np.sqrt(np.mean((sampled - crn_target) ** 2)))
+profiles = {name: np.array(values) for name, values in profiles.items()}
+noise_rms = float(np.sqrt(np.mean((target.dipole - target.truth.clean) ** 2)))
+crn_at_planted = float(profiles["common random numbers"][PROFILE_POINTS // 2])
+profile_minima = {name: float(profile_mu[np.argmin(values)]) for name, values in profiles.items()}
+glue("profile_points", int(PROFILE_POINTS), display=False)
+glue("noise_rms", noise_rms, display=False)
+glue("crn_at_planted", crn_at_planted, display=False)
+glue("crn_min_mu", profile_minima["common random numbers"], display=False)
+glue("independent_min_mu", profile_minima["independent draws (this chapter)"], display=False)
+# At the planted point the model is the common-random-numbers target minus its noise.
+assert abs(crn_at_planted - noise_rms) <= 1e-9 * noise_rms, (crn_at_planted, noise_rms)
+
+fig, ax = plt.subplots(figsize=(6.5, 3.4))
+for (name, values), color in zip(profiles.items(), (plotting.COLORS["model"], plotting.COLORS["alternative"])):
+    ax.plot(profile_mu, values, "o-", ms=4, color=color, label=name)
+ax.axvline(planted["evprox2_mu"], ls="--", color=plotting.COLORS["truth"], label="planted mu")
+ax.axhline(noise_rms, ls=":", color=plotting.COLORS["data"], label="RMS of the added noise")
+ax.set(xlabel="mu of evprox2 (ms)", ylabel="RMSE (nAm)", title="The objective along mu, two targets")
+ax.legend(fontsize=8)
+plt.show()
+
+# %% [markdown]
+# Against the target with common random numbers, the RMSE at the planted `mu` is exactly
+# the noise's RMS ({glue:text}`crn_at_planted:.3f` nAm) and the profile's minimum sits at
+# {glue:text}`crn_min_mu:.1f` ms; against this chapter's target it sits at
+# {glue:text}`independent_min_mu:.1f` ms (planted: {glue:text}`planted_mu:.2f`). The first
+# picture is the one a fit to real data never sees.
 #
 # ## References
 #

@@ -211,7 +211,8 @@ def data_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def register(monkeypatch: pytest.MonkeyPatch) -> Callable[..., object]:
     """Return ``register(name, body, urls, filename=None)``: put a dataset whose sha256 is
-    that of ``body`` in the registry for this test (replacing an entry of the same name)."""
+    that of ``body`` in the registry for this test (replacing an entry of the same name). The
+    entry is downloaded, never bundled, so a test can serve a bundled dataset's file too."""
     from course_utils.data.registry import REGISTRY, Dataset
 
     def _register(
@@ -222,6 +223,7 @@ def register(monkeypatch: pytest.MonkeyPatch) -> Callable[..., object]:
             urls=tuple(urls),
             sha256=hashlib.sha256(body).hexdigest(),
             size_bytes=len(body),
+            bundled=False,
         )
         if name in REGISTRY:
             filename = filename or REGISTRY[name].filename

@@ -244,8 +244,8 @@ dipole_full = importlib.util.module_from_spec(dipole_spec)
 dipole_spec.loader.exec_module(dipole_full)
 
 
-@pytest.mark.parametrize("size", ["n_trials", "budget", "n_restarts", "restart_budget", "polish_budget",
-                                  "slice_grid"])
+@pytest.mark.parametrize("size", ["n_trials", "target_trials", "budget", "n_starts", "polish_budget",
+                                  "slice_grid", "real_budget", "profile_points"])
 def test_every_size_that_sets_simulations_is_counted(size):
     sizes = config.sizes("dipole_optimization", "default")
     before = dipole_full.totals(dipole_full.planned_simulations(sizes))

@@ -134,6 +134,26 @@ def test_slow_drip_within_timeout_succeeds(http_server, data_cache, register):
     assert fetch("tiny", progress=False, timeout=1.0, retries=0).read_bytes() == BODY
 
 
+def test_a_server_that_trickles_bytes_is_given_up_on(http_server, data_cache, register, monkeypatch):
+    """A byte a second never trips the per-read timeout; the average rate does."""
+    monkeypatch.setattr(download, "MIN_RATE_BYTES_S", 2_000.0)
+    url = http_server.route("tiny.bin", http_server.drip(BODY, chunk=1, delay_s=0.5))
+    register("tiny", BODY, (url,))
+    started = time.monotonic()
+    with pytest.raises(DownloadError) as caught:
+        fetch("tiny", progress=False, timeout=1.0, retries=2)
+    assert time.monotonic() - started < 10.0
+    assert caught.value.attempts[0].kind == "slow"
+    assert "(" not in caught.value.attempts[0].reason  # not retried: a slow server stays slow
+    assert "too slowly" in str(caught.value) and "kB/s" in caught.value.summary
+    assert cache_files(data_cache) == []
+
+
+def test_the_progress_bar_path_downloads_too(http_server, data_cache, register):
+    register("tiny", BODY, (http_server.route("tiny.bin", http_server.file(BODY)),))
+    assert fetch("tiny", progress=True, timeout=2.0, retries=0).read_bytes() == BODY
+
+
 def test_mirror_is_tried_first(http_server, data_cache, register, monkeypatch):
     primary = http_server.route("primary/tiny.bin", http_server.file(BODY))
     http_server.route("mirror/tiny.bin", http_server.file(BODY))
@@ -298,7 +318,7 @@ def test_keyboard_interrupt_mid_download_leaves_no_partial_file(http_server, dat
 
 
 class FullDisk:
-    """A downloader whose disk fills up after the first chunk has been written."""
+    """A downloader whose disk fills up after 1,000 bytes have been written."""
 
     def __init__(self, downloader):
         self.downloader = downloader
@@ -309,13 +329,18 @@ class FullDisk:
 
 
 class _FailingFile:
+    CAPACITY = 1_000
+
     def __init__(self, raw):
-        self.raw, self.writes = raw, 0
+        self.raw, self.written = raw, 0
 
     def write(self, chunk):
-        self.writes += 1
-        if self.writes > 1:
+        room = self.CAPACITY - self.written
+        if len(chunk) > room:
+            self.raw.write(chunk[:room])
+            self.written = self.CAPACITY
             raise OSError(errno.ENOSPC, "No space left on device")
+        self.written += len(chunk)
         return self.raw.write(chunk)
 
     def flush(self):

@@ -1,8 +1,9 @@
 """Tests of load_evoked_dipole: the MEG file format served locally, your own files, the simulation.
 
-The "real" file is a small file in the exact format of HNN's ``yes_trial_S1_ERP_all_avg.txt``
-(two columns written with ``%.18e``), served from a local HTTP server so that
-``source="real"`` runs the whole path: registry, download, sha256, parsing.
+The recording ships with the package (its sha256 and notice are checked here). The download
+tests register a small file in the exact format of HNN's ``yes_trial_S1_ERP_all_avg.txt``
+(two columns written with ``%.18e``) and serve it from a local HTTP server, so that
+``source="real"`` of a downloaded copy runs the whole path: registry, download, sha256, parsing.
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ import numpy as np
 import pytest
 
 from course_utils.data import (
+    ChecksumError,
     DatasetFormatError,
     EvokedDipole,
     OfflineError,
     get_dataset,
+    fetch,
+    is_cached,
     load_evoked_dipole,
 )
+from course_utils.data import download
 
 TIMES = np.arange(12) * 1.664960109653179643
 DIPOLE = np.sin(TIMES / 10.0) * 40.0 - 3.0
@@ -58,7 +63,36 @@ def test_real_dipole_downloads_verifies_and_parses(http_server, data_cache, regi
     assert http_server.hits["/yes_trial_S1_ERP_all_avg.txt"] == 1  # cached after the first
 
 
-def test_real_dipole_offline_gives_one_line(data_cache, monkeypatch):
+def test_the_recording_ships_with_the_package_and_loads_offline(data_cache, monkeypatch):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    entry = get_dataset("evoked_dipole")
+    path = fetch("evoked_dipole")
+    assert entry.bundled and path.parent == download.BUNDLED_DIR
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == entry.sha256
+    assert path.stat().st_size == entry.size_bytes == 5201
+    notice = (download.BUNDLED_DIR / "NOTICE_hnn.txt").read_text()
+    assert "Brown University" in notice and entry.sha256 in notice.replace("\n", "")
+    loaded = load_evoked_dipole(source="real")
+    assert loaded.times.shape == loaded.dipole.shape == (103,)
+    assert loaded.times[0] == 0.0 and abs(loaded.times[-1] - 169.8259311846297) < 1e-9
+    assert not data_cache.exists() or not any(data_cache.iterdir())  # nothing copied to the cache
+    assert is_cached("evoked_dipole")
+
+
+def test_an_edited_bundled_file_is_refused_with_advice(tmp_path, monkeypatch):
+    (tmp_path / "yes_trial_S1_ERP_all_avg.txt").write_bytes(BODY)
+    monkeypatch.setattr(download, "BUNDLED_DIR", tmp_path)
+    with pytest.raises(ChecksumError, match="Reinstall") as caught:
+        load_evoked_dipole(source="real")
+    assert "\n" not in caught.value.summary and "evoked_dipole" in caught.value.summary
+    assert not is_cached("evoked_dipole")
+    (tmp_path / "yes_trial_S1_ERP_all_avg.txt").unlink()
+    with pytest.raises(ChecksumError, match="is missing"):
+        fetch("evoked_dipole")
+
+
+def test_a_downloaded_copy_offline_gives_one_line(data_cache, monkeypatch, register):
+    register("evoked_dipole", BODY, ("http://127.0.0.1:9/yes_trial_S1_ERP_all_avg.txt",))
     monkeypatch.setenv("COURSE_OFFLINE", "1")
     with pytest.raises(OfflineError) as caught:
         load_evoked_dipole(source="real")

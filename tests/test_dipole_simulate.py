@@ -2,7 +2,8 @@
 
 The simulations are tiny (a 2 x 2 column, 40 ms, a coarse step) so the file runs in seconds;
 the ground truth they check is exact: a target simulated with the model's drive seeds is the
-model's own trial average, and the cached objective is hnn-core's RMSE to the last digit.
+model's own trial average, and the cached objective is hnn-core's RMSE to the last digit once
+hnn-core's Fourier resampling is replaced by the interpolation both sides use here.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ def set_params(net, params):
 
 @pytest.fixture(scope="module")
 def planted() -> ds.PlantedDipole:
+    # The model's drive seed (common random numbers), so the model reproduces it exactly.
     return ds.simulate_planted_dipole(EARLY, mesh_shape=MESH, times=TIMES, noise_fraction=0.05,
-                                      seed=1, **SMALL)
+                                      seed=1, event_seed=2, **SMALL)
 
 
 @pytest.fixture
@@ -115,13 +117,15 @@ def test_planted_target_is_the_models_average_plus_the_stated_noise(planted, obj
         planted.dipole[0] = 0.0  # read-only
 
 
-def test_planted_target_follows_its_seeds():
+def test_planted_target_follows_its_seeds(planted):
     quiet = ds.simulate_planted_dipole(EARLY, mesh_shape=MESH, times=TIMES, noise_fraction=0.0,
-                                       **SMALL)
+                                       event_seed=2, **SMALL)
     np.testing.assert_array_equal(quiet.dipole, quiet.clean)
-    other_draws = ds.simulate_planted_dipole(EARLY, mesh_shape=MESH, times=TIMES,
-                                             noise_fraction=0.0, event_seed=7, **SMALL)
-    assert not np.allclose(other_draws.clean, quiet.clean)
+    np.testing.assert_array_equal(quiet.clean, planted.clean)
+    independent = ds.simulate_planted_dipole(EARLY, mesh_shape=MESH, times=TIMES,
+                                             noise_fraction=0.0, **SMALL)
+    assert independent.event_seed == ds.TARGET_EVENT_SEED != 2  # the default: like a recording
+    assert not np.allclose(independent.clean, quiet.clean)
 
 
 def test_planted_target_rejects_bad_input():
@@ -136,20 +140,47 @@ def test_planted_target_rejects_bad_input():
 # --------------------------------------------------------------------------- objective
 
 
-def test_objective_equals_hnn_cores_dipole_rmse(planted, objective):
-    from hnn_core.optimization.general_optimization import _update_params
-    from hnn_core.optimization.objective_functions import _rmse_evoked
+def test_objective_is_the_rmse_of_the_interpolated_average(planted, objective):
+    average = objective.average(LATER)
+    sampled = np.interp(planted.times, objective.times, average)
+    expected = np.sqrt(np.mean((sampled - planted.dipole) ** 2))
+    assert objective(LATER) == pytest.approx(expected, rel=1e-12)
+
+
+def test_sample_at_refuses_a_target_longer_than_the_simulation():
+    sim_times = np.arange(0.0, 10.05, 0.1)
+    np.testing.assert_allclose(ds.sample_at([0.0, 5.0, 10.04], sim_times, 2 * sim_times),
+                               [0.0, 10.0, 20.0])
+    with pytest.raises(ValueError, match="tstop"):
+        ds.sample_at([0.0, 12.0], sim_times, sim_times)
+    with pytest.raises(ValueError, match="1-D"):
+        ds.sample_at([0.0], sim_times, sim_times[:-1])
+
+
+def test_objective_differs_from_hnn_cores_dipole_rmse_only_by_the_resampling(planted, objective):
+    """hnn-core 0.6.1 resamples by FFT and drops the last target sample; with that one step
+    redone here, our cached trials give its number to the last digit."""
+    objective_functions = pytest.importorskip("hnn_core.optimization.objective_functions")
+    general = pytest.importorskip("hnn_core.optimization.general_optimization")
+    if not hasattr(objective_functions, "_rmse_evoked") or not hasattr(general, "_update_params"):
+        pytest.skip("hnn-core's private objective changed: compare with its public Optimizer")
+    from scipy import signal
 
     target = Dipole(planted.times, planted.dipole)
     with contextlib.redirect_stdout(io.StringIO()):  # hnn-core prints the loss
-        builtin = _rmse_evoked(
+        builtin = objective_functions._rmse_evoked(
             initial_net=neymotin_2020_model(mesh_shape=MESH), initial_params=dict(LATER),
             set_params=set_params, predicted_params=list(LATER.values()),
-            update_params=_update_params, obj_values=[], tstop=planted.times[-1],
+            update_params=general._update_params, obj_values=[], tstop=planted.times[-1],
             obj_fun_kwargs=dict(target=target, n_trials=2, dt=0.1,
                                 scale_factor=planted.scale_factor, smooth_window_len=10.0),
         )
-    assert objective(LATER) == pytest.approx(builtin, rel=1e-12)
+    average = objective.average(LATER)
+    end = int(np.abs(objective.times - planted.times[-1]).argmin())
+    fourier = signal.resample(average[:end], planted.times.size - 1)
+    redone = np.sqrt(np.mean((fourier - planted.dipole[:-1]) ** 2))
+    assert redone == pytest.approx(builtin, rel=1e-12)
+    assert objective(LATER) != pytest.approx(builtin, rel=1e-6)  # the resampling does differ
 
 
 def test_objective_caches_trials_and_counts_simulations(objective):

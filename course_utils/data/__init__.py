@@ -9,7 +9,8 @@ real recording is one argument away::
 
 Datasets: ``place_cells`` (Achilles_10252013.nwb, chapter 1), ``current_injection``
 (allen_478498617.nwb, chapter 1) and ``head_direction`` (Mouse32-140822.nwb, chapter 2).
-Chapter 6 adds ``evoked_dipole`` (yes_trial_S1_ERP_all_avg.txt).
+Chapter 6 adds ``evoked_dipole`` (yes_trial_S1_ERP_all_avg.txt), which ships with the package
+(``course_utils/data/files``, with its license notice) and is never downloaded.
 Chapter 4's zebrafish recordings are large and not fetched: :func:`load_assemblies`
 simulates planted assemblies or takes your own binarized array (``source="user"``).
 Chapter 3's photostimulation recordings are not public: :func:`load_photostim` simulates

@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import socket
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -40,6 +41,10 @@ MIRROR_ENV = "COURSE_DATA_MIRROR"
 #: When set (to anything but "" or "0"), nothing is downloaded: a dataset missing from the
 #: cache raises OfflineError at once. ``make test`` sets it, so tests never reach a network.
 OFFLINE_ENV = "COURSE_OFFLINE"
+#: The slowest download accepted, in bytes per second on average, once ``timeout`` seconds
+#: have passed: the timeout alone is per read, so a server that sends a byte now and then
+#: would otherwise hold a download for hours (1 byte/s: 14 hours for 50 kB).
+MIN_RATE_BYTES_S = 10_000.0
 #: Seconds to wait before the n-th retry of one URL is ``n * RETRY_BACKOFF_S``.
 RETRY_BACKOFF_S = 0.5
 #: A leftover pooch temporary file untouched for this long belongs to no live download
@@ -77,6 +82,11 @@ _ADVICE = {
         "same way, the file changed upstream: report it to the course maintainers."
     ),
     "bad_url": "An address is not a valid http(s) URL: check {env} and the registry.",
+    "slow": (
+        "A server sent data too slowly to finish in reasonable time (under {min_rate_kb:g} "
+        "kB/s on average). Try again later or on another network, or set {env} to a local "
+        "mirror."
+    ),
 }
 
 
@@ -87,6 +97,7 @@ _ADVICE_GROUPS = (
     ("timeout", {"timeout"}),
     ("broken", {"truncated", "dropped", "network"}),
     ("bad_url", {"bad_url"}),
+    ("slow", {"slow"}),
 )
 
 
@@ -124,9 +135,11 @@ def is_cached(name: str) -> bool:
     Returns
     -------
     bool
-        ``True`` only if the file exists and its checksum matches the registry.
+        ``True`` only if the file exists and its checksum matches the registry (for a
+        bundled dataset, its copy in the package).
     """
-    path = cache_path(name)
+    dataset = get_dataset(name)
+    path = BUNDLED_DIR / dataset.filename if dataset.bundled else cache_path(name)
     return path.is_file() and _sha256_matches(path, get_dataset(name).sha256)
 
 
@@ -172,8 +185,10 @@ def fetch(name: str, *, progress: bool = True, timeout: float = 30.0, retries: i
     progress
         Show a progress bar while downloading.
     timeout
-        Seconds to wait for a connection and for each read from the server (not for the
-        whole download).
+        Seconds to wait for a connection and for each read from the server. A read timeout
+        alone does not bound the download (a server may send a byte at a time), so after
+        ``timeout`` seconds a download slower than :data:`MIN_RATE_BYTES_S` on average is
+        abandoned too, without a retry.
     retries
         Extra attempts per URL after a transient failure (timeout, cut-off download,
         server error). A missing file (HTTP 404), a refused connection or a wrong checksum
@@ -206,6 +221,8 @@ def fetch(name: str, *, progress: bool = True, timeout: float = 30.0, retries: i
     """
     _check_options(timeout, retries)
     dataset = get_dataset(name)
+    if dataset.bundled:
+        return bundled_path(dataset)
     folder = data_dir()
     target = folder / dataset.filename
     if target.is_file():
@@ -297,13 +314,129 @@ def _check_options(timeout: float, retries: int) -> None:
         raise ValueError(f"retries must be a non-negative integer, got {retries!r}.")
 
 
+#: Where bundled datasets (``Dataset.bundled``) live inside the package.
+BUNDLED_DIR = Path(__file__).resolve().parent / "files"
+
+
+def bundled_path(dataset: Dataset) -> Path:
+    """Return the verified copy of a dataset that ships with the package.
+
+    Parameters
+    ----------
+    dataset
+        A registry entry with ``bundled=True``.
+
+    Returns
+    -------
+    pathlib.Path
+        The file in :data:`BUNDLED_DIR`; nothing is downloaded.
+
+    Raises
+    ------
+    ChecksumError
+        If the file is missing or does not match the registry's sha256 (an incomplete or
+        edited installation): reinstall the package.
+    """
+    path = BUNDLED_DIR / dataset.filename
+    if not path.is_file() or not _sha256_matches(path, dataset.sha256):
+        problem = "is missing" if not path.is_file() else "does not match its sha256"
+        raise ChecksumError(
+            f"Dataset {dataset.name!r} ships with course_utils, but {path} {problem}: the "
+            "installation is incomplete or the file was edited. Reinstall the package "
+            "(`pip install -e .` in the course folder, or `make venv`).",
+            summary=f"the bundled file of {dataset.name!r} {problem} (reinstall course_utils).",
+        )
+    return path
+
+
 def _sha256_matches(path: Path, sha256: str) -> bool:
     return pooch.file_hash(str(path), alg="sha256") == sha256
 
 
-def _make_downloader(timeout: float, progress: bool) -> pooch.HTTPDownloader:
+class TooSlowError(requests.exceptions.Timeout):
+    """A server kept the connection alive but sent data under :data:`MIN_RATE_BYTES_S`."""
+
+
+class RateLimitedDownloader:
+    """A pooch downloader that also gives up on a server that sends data too slowly.
+
+    requests' ``timeout`` bounds each read, not the download: a server that sends a byte
+    every few seconds never trips it. This downloader reads whatever each read returns
+    (``read1``, not a fixed chunk that would itself wait for many such bytes) and, once
+    ``timeout`` seconds have passed, stops with :class:`TooSlowError` whenever the average
+    rate falls under ``min_rate`` bytes per second. pooch wrote into a temporary file, which
+    it deletes when the downloader raises.
+
+    Parameters
+    ----------
+    timeout
+        Seconds for the connection and for each read; also the grace period before the rate
+        is enforced.
+    progress
+        Show a tqdm progress bar.
+    min_rate
+        Slowest accepted average rate, bytes per second.
+    """
+
+    def __init__(self, timeout: float, progress: bool, min_rate: float = MIN_RATE_BYTES_S) -> None:
+        self.timeout = float(timeout)
+        self.progress = bool(progress)
+        self.min_rate = float(min_rate)
+
+    def __call__(self, url: str, output_file, pooch_instance, check_only: bool = False):
+        """Download ``url`` into ``output_file`` (a path or a binary file object)."""
+        if check_only:
+            response = requests.head(url, timeout=self.timeout, allow_redirects=True)
+            return response.status_code == 200
+        owns_file = not hasattr(output_file, "write")
+        sink = open(output_file, "w+b") if owns_file else output_file
+        bar = None
+        try:
+            with requests.get(url, timeout=self.timeout, stream=True) as response:
+                response.raise_for_status()
+                total = int(response.headers.get("content-length", 0) or 0)
+                if self.progress:
+                    from tqdm.auto import tqdm
+
+                    bar = tqdm(total=total or None, unit="B", unit_scale=True, ncols=79,
+                               ascii=sys.platform == "win32", leave=True)
+                started = time.monotonic()
+                received = 0
+                while True:
+                    try:
+                        chunk = response.raw.read1(1 << 16, decode_content=True)
+                    except urllib3.exceptions.ProtocolError as exc:
+                        raise requests.exceptions.ChunkedEncodingError(exc) from exc
+                    except urllib3.exceptions.ReadTimeoutError as exc:
+                        raise requests.exceptions.ReadTimeout(exc) from exc
+                    if not chunk:
+                        break
+                    sink.write(chunk)
+                    received += len(chunk)
+                    if bar is not None:
+                        bar.update(len(chunk))
+                    elapsed = time.monotonic() - started
+                    if elapsed > self.timeout and received < self.min_rate * (elapsed - self.timeout):
+                        raise TooSlowError(
+                            f"the server sent {received} bytes in {elapsed:.0f} s, under "
+                            f"{self.min_rate / 1000:g} kB/s"
+                        )
+                if total and received < total:
+                    raise requests.exceptions.ChunkedEncodingError(
+                        f"the connection closed after {received} of {total} bytes"
+                    )
+                sink.flush()
+        finally:
+            if bar is not None:
+                bar.close()
+            if owns_file:
+                sink.close()
+        return None
+
+
+def _make_downloader(timeout: float, progress: bool) -> RateLimitedDownloader:
     """The downloader of one attempt (a seam for tests that break the disk mid-download)."""
-    return pooch.HTTPDownloader(timeout=timeout, progressbar=progress)
+    return RateLimitedDownloader(timeout=timeout, progress=progress)
 
 
 def _try_url(
@@ -349,6 +482,8 @@ def _classify(url: str, exc: Exception, timeout: float) -> tuple[Attempt, bool]:
     if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                         requests.exceptions.InvalidSchema)):
         return Attempt(url, "bad_url", f"not a valid URL ({exc})"), False
+    if isinstance(exc, TooSlowError):
+        return Attempt(url, "slow", str(exc)), False
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         reason = "the connection closed before the whole file arrived"
         return Attempt(url, "truncated", reason), True
@@ -402,7 +537,8 @@ def _failure_error(
         error_class = OfflineError
     else:
         error_class = DownloadError
-    fields = dict(env=MIRROR_ENV, name=dataset.name, filename=dataset.filename, timeout=timeout)
+    fields = dict(env=MIRROR_ENV, name=dataset.name, filename=dataset.filename, timeout=timeout,
+                  min_rate_kb=MIN_RATE_BYTES_S / 1000)
     advice = []
     if kinds == {"unreachable"}:
         advice.append(_OFFLINE_ADVICE.format(**fields))

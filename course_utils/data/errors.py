@@ -22,8 +22,9 @@ class Attempt:
     url
         The address tried.
     kind
-        What went wrong: ``"unreachable"``, ``"timeout"``, ``"http"``, ``"truncated"``,
-        ``"dropped"``, ``"checksum"``, ``"bad_url"`` or ``"network"``.
+        What went wrong: ``"unreachable"``, ``"timeout"``, ``"slow"`` (data arrived, too
+        slowly), ``"http"``, ``"truncated"``, ``"dropped"``, ``"checksum"``, ``"bad_url"``
+        or ``"network"``.
     reason
         One line for a human.
     """

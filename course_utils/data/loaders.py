@@ -120,7 +120,8 @@ def load_place_cells(
     ValueError
         If ``source`` is neither ``"simulated"`` nor ``"real"``.
     DataFetchError
-        For real data, if the file is not cached and cannot be downloaded.
+        For real data, if the packaged file is missing or altered (``ChecksumError``:
+        reinstall the package).
     DatasetFormatError
         If the real file lacks ``units`` (with ``cell_type``), ``position`` or ``trials``.
     """
@@ -158,7 +159,8 @@ def load_current_injection(
     ValueError
         If ``source`` is neither ``"simulated"`` nor ``"real"``.
     DataFetchError
-        For real data, if the file is not cached and cannot be downloaded.
+        For real data, if the packaged file is missing or altered (``ChecksumError``:
+        reinstall the package).
     DatasetFormatError
         If the real file lacks ``units``, ``stimulus`` or ``epochs`` tagged "Noise 1".
     """
@@ -279,7 +281,8 @@ def load_head_direction(
     ValueError
         If ``source`` is neither ``"simulated"`` nor ``"real"``.
     DataFetchError
-        For real data, if the file is not cached and cannot be downloaded.
+        For real data, if the packaged file is missing or altered (``ChecksumError``:
+        reinstall the package).
     DatasetFormatError
         If the real file lacks ``units`` (with ``location``), ``ry`` or ``epochs`` tagged
         "wake".
@@ -404,6 +407,7 @@ def load_evoked_dipole(
     n_trials: int = 4,
     dt: float = 0.05,
     noise_fraction: float = 0.02,
+    event_seed: int | None = None,
     seed: int = 0,
 ) -> EvokedDipole:
     """Load an evoked dipole: simulated with planted parameters, the MEG recording, or a file.
@@ -415,7 +419,8 @@ def load_evoked_dipole(
         drives of :func:`course_utils.simulate.dipole.add_erp_drives`, sampled like the
         recording, plus noise (this runs hnn-core simulations, on its active backend).
         ``"real"``: dataset ``evoked_dipole`` (HNN's ``yes_trial_S1_ERP_all_avg.txt``),
-        fetched and verified on first use. Anything else is read as the path of your own
+        which ships with the package under its license notice and is verified by its
+        sha256 (no download). Anything else is read as the path of your own
         file in the same format: whitespace-separated text, column 1 time (ms), column 2
         dipole (nAm); a file of four columns (time, aggregate, L2, L5), as hnn-core writes,
         is read too, keeping the aggregate.
@@ -423,9 +428,10 @@ def load_evoked_dipole(
         Planted proximal-2 parameters (keys of
         :data:`course_utils.simulate.dipole.PARAM_NAMES`); default
         :data:`~course_utils.simulate.dipole.PLANTED_PARAMS`. Simulated data only.
-    mesh_shape, n_trials, dt, noise_fraction, seed
+    mesh_shape, n_trials, dt, noise_fraction, event_seed, seed
         Column size, trials averaged, integration step (ms), noise level (fraction of the
-        peak-to-peak range) and noise seed of the simulation (see
+        peak-to-peak range), drive-time seed (``None``: independent of the model's, as for a
+        recording) and noise seed of the simulation (see
         :func:`~course_utils.simulate.dipole.simulate_planted_dipole`). Simulated data only.
 
     Returns
@@ -438,16 +444,22 @@ def load_evoked_dipole(
     FileNotFoundError
         If ``source`` is neither ``"simulated"`` nor ``"real"`` and no such file exists.
     DataFetchError
-        For real data, if the file is not cached and cannot be downloaded.
+        For real data, if the packaged file is missing or altered (``ChecksumError``:
+        reinstall the package).
     DatasetFormatError
         If a file is not two (or four) columns of finite numbers with increasing times.
     """
     if isinstance(source, str) and source == "simulated":
-        from course_utils.simulate.dipole import PLANTED_PARAMS, simulate_planted_dipole
+        from course_utils.simulate.dipole import (
+            PLANTED_PARAMS,
+            TARGET_EVENT_SEED,
+            simulate_planted_dipole,
+        )
 
         planted = simulate_planted_dipole(
             PLANTED_PARAMS if params is None else params, mesh_shape=mesh_shape,
             n_trials=n_trials, dt=dt, noise_fraction=noise_fraction, seed=seed,
+            event_seed=TARGET_EVENT_SEED if event_seed is None else event_seed,
         )
         return EvokedDipole(planted.times, planted.dipole, "simulated", planted)
     if isinstance(source, str) and source == "real":
@@ -458,7 +470,7 @@ def load_evoked_dipole(
     if not path.is_file():
         raise FileNotFoundError(
             f"No file {str(source)!r}. source must be 'simulated' (works offline), 'real' "
-            "(downloads the MEG recording once) or the path of your own dipole file: text, "
+            "(the MEG recording, shipped with the course) or the path of your own dipole file: text, "
             "column 1 time (ms), column 2 dipole (nAm)."
         )
     advice = ("Expected whitespace-separated text: column 1 time (ms), column 2 dipole (nAm), "

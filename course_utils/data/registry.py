@@ -44,6 +44,11 @@ class Dataset:
         Numbers of the chapters that use it.
     loader
         Name of the function of :mod:`course_utils.data` that loads it, or ``None``.
+    bundled
+        ``True`` when the file ships inside the package (``course_utils/data/files``,
+        beside the notice its license asks for): :func:`~course_utils.data.fetch` then
+        verifies and returns that copy and never downloads. Only small files whose license
+        allows redistribution are bundled.
     """
 
     name: str
@@ -56,6 +61,7 @@ class Dataset:
     license: str
     chapters: tuple[int, ...]
     loader: str | None
+    bundled: bool = False
 
     def __post_init__(self) -> None:
         if not self.urls:
@@ -134,10 +140,11 @@ _ENTRIES = (
         chapters=(2,),
         loader="load_head_direction",
     ),
-    # Not from NeMoS: the file of the hnn repository (jonescompneurolab/hnn, commit
-    # 0633f75c), the target of hnn-core's "optimize evoked" example. Its sha256 was computed
-    # from that commit's text (5201 bytes, 103 lines, consistent with the 5.1 KB hnn-core's
-    # test assets list), not from a download: no network was available when it was added.
+    # Not from NeMoS: the file of the hnn repository (jonescompneurolab/hnn, last changed in
+    # commit 0633f75c), the target of hnn-core's "optimize evoked" example. It ships with the
+    # package (course_utils/data/files, with the repository's license notice in
+    # NOTICE_hnn.txt), so chapter 6 fits it offline; its sha256 is that of the repository's
+    # file, and the URL stays as its source.
     Dataset(
         name="evoked_dipole",
         filename="yes_trial_S1_ERP_all_avg.txt",
@@ -162,10 +169,13 @@ _ENTRIES = (
         license=(
             "Distributed in the hnn repository under Brown University's permission notice "
             "(use, copy and distribute for any purpose other than a commercial product or "
-            "service, with the notice kept): see LICENSE in jonescompneurolab/hnn."
+            "service, with the notice kept): see LICENSE in jonescompneurolab/hnn. Shipped "
+            "with the course for non-commercial teaching, the notice in "
+            "course_utils/data/files/NOTICE_hnn.txt."
         ),
         chapters=(6,),
         loader="load_evoked_dipole",
+        bundled=True,
     ),
 )
 
@@ -223,7 +233,8 @@ def describe_datasets() -> str:
         entry = REGISTRY[name]
         chapters = ", ".join(str(c) for c in entry.chapters)
         blocks.append(
-            f"{entry.name}: {entry.filename} ({entry.size_text}; chapter {chapters})\n"
+            f"{entry.name}: {entry.filename} ({entry.size_text}; chapter {chapters}"
+            f"{'; ships with the package' if entry.bundled else ''})\n"
             f"  {entry.description}\n"
             f"  Cite: {entry.citation}\n"
             f"  License: {entry.license}"

@@ -41,6 +41,11 @@ PLANTED_PARAMS: Mapping[str, float] = MappingProxyType(
 #: hnn-core's example's scale factor for the full 10 x 10 column.
 FULL_COLUMN_SCALE = 3000.0
 FULL_COLUMN_MESH = (10, 10)
+#: The drive-time seed of a simulated target: far from the model's (hnn-core's default, 2)
+#: so that the target's trials draw their drive times independently of the model's, as a
+#: recording's would (hnn-core seeds drive cell ``gid`` of trial ``k`` with
+#: ``event_seed + gid + k * offset``, offsets of the order of the cell count).
+TARGET_EVENT_SEED = 1_000_002
 #: Sampling of the MEG recording (yes_trial_S1_ERP_all_avg.txt): 103 samples, about 600 Hz.
 TARGET_TIMES_MS: np.ndarray = np.linspace(0.0, 169.8259311846297, 103)
 TARGET_TIMES_MS.flags.writeable = False
@@ -272,6 +277,43 @@ def simulate_trials(
     return np.asarray(dipoles[0].times, dtype=float), np.stack(trials)
 
 
+def sample_at(times: np.ndarray, sim_times: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Sample a simulated trace at given times by linear interpolation.
+
+    Parameters
+    ----------
+    times
+        Where to sample, in ms, within ``sim_times``'s span.
+    sim_times, values
+        The simulation's time grid (ms, increasing) and the trace on it, same length.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``values`` at ``times``, shape of ``times``.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or a time lies outside the simulation by more than half a step
+        (a target longer than the simulation cannot be compared).
+    """
+    times = np.asarray(times, dtype=float)
+    sim_times = np.asarray(sim_times, dtype=float)
+    values = np.asarray(values, dtype=float)
+    if sim_times.shape != values.shape or sim_times.ndim != 1 or sim_times.size < 2:
+        raise ValueError(f"sim_times and values must be 1-D of one length, got {sim_times.shape} "
+                         f"and {values.shape}.")
+    half_step = 0.5 * float(np.min(np.diff(sim_times)))
+    if times.min() < sim_times[0] - half_step or times.max() > sim_times[-1] + half_step:
+        raise ValueError(
+            f"The target spans {times.min():g} to {times.max():g} ms but the simulation "
+            f"{sim_times[0]:g} to {sim_times[-1]:g} ms: simulate up to the target's last time "
+            "(tstop) or crop the target."
+        )
+    return np.interp(times, sim_times, values)
+
+
 @dataclass(frozen=True, eq=False)
 class PlantedDipole:
     """An evoked dipole simulated with known proximal-2 parameters, plus noise.
@@ -315,14 +357,15 @@ def simulate_planted_dipole(
     scale_factor: float | None = None,
     noise_fraction: float = 0.05,
     times: Sequence[float] | None = None,
-    event_seed: int = 2,
+    event_seed: int = TARGET_EVENT_SEED,
     seed: int = 0,
 ) -> PlantedDipole:
     """Simulate a target dipole from planted proximal-2 parameters, then add noise.
 
     The column is ``neymotin_2020_model(mesh_shape=mesh_shape)`` with the drives of
     :func:`add_erp_drives`; ``n_trials`` trials are scaled, smoothed and averaged, sampled
-    at ``times`` (linear interpolation), and white Gaussian noise of standard deviation
+    at ``times`` by linear interpolation (:func:`sample_at`, as :class:`DipoleObjective`
+    samples the model), and white Gaussian noise of standard deviation
     ``noise_fraction`` times the clean dipole's peak-to-peak range is added.
 
     Parameters
@@ -345,8 +388,10 @@ def simulate_planted_dipole(
         Sample times in ms, increasing, within the simulation (default
         :data:`TARGET_TIMES_MS`, the recording's sampling); the simulation runs to the last.
     event_seed
-        Seed of the drive times (see :func:`add_erp_drives`). With the model's seed, target
-        and model share their random drive times trial by trial (common random numbers).
+        Seed of the drive times (see :func:`add_erp_drives`). The default,
+        :data:`TARGET_EVENT_SEED`, draws them independently of a model simulated with
+        hnn-core's default seed, as for a recording; passing the model's seed (2) makes
+        target and model share their drive times trial by trial (common random numbers).
     seed
         Seed of the added noise.
 
@@ -379,7 +424,7 @@ def simulate_planted_dipole(
     add_erp_drives(net, values, event_seed=event_seed)
     sim_times, trials = simulate_trials(net, n_trials=n_trials, tstop=float(sample_times[-1]),
                                         dt=dt, scale_factor=factor, smooth_ms=smooth_ms)
-    clean = np.interp(sample_times, sim_times, trials.mean(axis=0))
+    clean = sample_at(sample_times, sim_times, trials.mean(axis=0))
     noise_sd = float(noise_fraction * np.ptp(clean))
     noise = np.random.default_rng(seed).normal(0.0, noise_sd, size=clean.shape)
     for array in (sample_times, clean):
@@ -397,11 +442,16 @@ class DipoleObjective:
     """RMSE between a target dipole and the simulated one, with simulations cached.
 
     For a parameter set the network is copied, ``set_params`` applied, ``n_trials`` trials
-    simulated, each scaled then smoothed, averaged, and compared with the target by
-    hnn-core's own RMSE (``hnn_core.dipole._rmse``, which resamples the simulation to the
-    target's sampling): the computation of hnn-core's ``Optimizer`` with
-    ``obj_fun="dipole_rmse"``. Each trial of a parameter set is simulated once and kept,
-    so repeated points, and averages over fewer trials, cost nothing.
+    simulated, each scaled then smoothed, averaged, sampled at the target's times by linear
+    interpolation (:func:`sample_at`) and compared with the target by the root mean square
+    over its samples. This is the computation of hnn-core's ``Optimizer`` with
+    ``obj_fun="dipole_rmse"`` except for one step: hnn-core resamples the simulation with
+    ``scipy.signal.resample`` (a Fourier method that treats the trace as periodic, so a trace
+    that ends far from where it starts rings near both ends) and leaves out the last target
+    sample. Interpolation is exact at the smoothed trace's resolution and is what
+    :func:`simulate_planted_dipole` uses, so target and model are sampled alike. Each trial
+    of a parameter set is simulated once and kept, so repeated points, and averages over
+    fewer trials, cost nothing.
 
     Parameters
     ----------
@@ -523,12 +573,9 @@ class DipoleObjective:
 
         Not recorded in :attr:`history`; use a call (``objective(params)``) for that.
         """
-        from hnn_core.dipole import Dipole, _rmse
-
         average = self.average(params, n_trials)
-        simulated = Dipole(self.times, average)
-        target = Dipole(self.target_times, self.target_dipole)
-        return float(_rmse(simulated, target, tstop=self.tstop))
+        sampled = sample_at(self.target_times, self.times, average)
+        return float(np.sqrt(np.mean((sampled - self.target_dipole) ** 2)))
 
     def __call__(self, params: Mapping[str, float] | Sequence[float]) -> float:
         """Evaluate the RMSE at ``params`` (a mapping, or values in :data:`PARAM_NAMES`

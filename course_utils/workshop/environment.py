@@ -108,7 +108,10 @@ def dataset_lines() -> list[str]:
     lines = []
     for name, entry in REGISTRY.items():
         size = f"{entry.size_bytes / 1e6:.0f} MB" if entry.size_bytes else "size unknown"
-        state = "cached, checksum ok" if is_cached(name) else "missing (simulated default works)"
+        if entry.bundled:
+            state = "ships with the package, checksum ok" if is_cached(name) else "BUNDLED FILE BROKEN: reinstall"
+        else:
+            state = "cached, checksum ok" if is_cached(name) else "missing (simulated default works)"
         lines.append(f"  {name:<18} {entry.filename:<26} {size:>13}  {state}")
     return lines
 
