@@ -49,7 +49,7 @@
 # **Run time** (measured by `benchmarks/chapters.py`, see
 # {doc}`../book/setup`):
 # <!-- timings:dipole_optimization -->
-# smoke 32 s (0.7 GB) · default 280 s (0.7 GB) · full: about 28 h, estimated, not run · on 2 CPU cores, peak memory in brackets
+# smoke 37 s (0.7 GB) · default 300 s (0.7 GB) · full: about 28 h, estimated, not run · on 2 CPU cores, peak memory in brackets
 # <!-- /timings -->
 #
 # **Notebooks to download** (from the book):
@@ -152,8 +152,8 @@ glue("n_jobs", int(N_JOBS), display=False)
 # ## 1. The model, its drives, and a target whose answer we know
 #
 # hnn-core's column (`neymotin_2020_model`, formerly `jones_2009_model`) holds layer 2/3 and
-# layer 5 pyramidal cells on a square grid, with inhibitory basket cells, all with their
-# dendrites. Its **current dipole**, the sum of the currents flowing along the pyramidal
+# layer 5 pyramidal cells on a square grid, with their dendrites, and inhibitory basket
+# cells (one compartment each). Its **current dipole**, the sum of the currents flowing along the pyramidal
 # cells' apical dendrites, is what MEG measures. Nothing happens until drives arrive; the
 # evoked response is made by three **evoked drives**, each a volley of spikes at a Gaussian
 # time (mean `mu`, standard deviation `sigma`, in ms) onto synapses of given weights (µS):
@@ -178,13 +178,17 @@ drive_table
 # pyramidal cells are the three parameters we fit. Each drive comes from one artificial
 # cell that contacts every cell of the column, so on each trial a drive arrives at one random
 # time, drawn from its Gaussian; trials differ, and an evoked response is their average.
+# hnn-core seeds a drive cell by its index within its drive, so one-cell drives with the same
+# `event_seed` draw the same standard-normal $z$ on each trial: a trial's three volleys come
+# early, or late, together (as in hnn-core's example). A recording's inputs need not.
 #
 # We use a **reduced column** of {glue:text}`mesh_x` × {glue:text}`mesh_y` pyramidal cells per
 # layer (the full one has {glue:text}`full_mesh`) at an integration step of
 # {glue:text}`dt_ms` ms, so that a simulation takes a fraction of a second. (The full scale
 # uses hnn-core's default step, {glue:text}`full_dt_ms` ms; a coarser step moves spike times
 # slightly, and since the target below is simulated with the same step, the fit stays
-# self-consistent.) A smaller column gives a proportionally smaller dipole, so the scale
+# self-consistent.) A smaller column gives a roughly proportionally smaller dipole (fewer
+# cells also change the network's dynamics), so the scale
 # factor that converts the model's dipole to the size of a human source (hnn-core's
 # {glue:text}`full_scale:.0f` for the full column) grows by the ratio of cell counts, to
 # {glue:text}`scale_factor:.0f`. The dipole is then smoothed with a {glue:text}`smooth_ms:.0f`
@@ -196,7 +200,7 @@ drive_table
 # their own drive times, independent of the model's (another `event_seed`), and it averages
 # more trials than one evaluation of the model ({glue:text}`n_trials`). So even at the
 # planted parameters the model's average differs from the target's by chance, and that
-# chance sets how well any fit can recover the parameters.
+# chance sets a floor on how well any fit can recover the parameters.
 #
 # How well, we can say before fitting. On a trial, `evprox2` arrives at $t = \mu + \sigma z$
 # with $z$ standard normal. An average over $n$ trials places the volley, on average, at
@@ -204,12 +208,17 @@ drive_table
 # (with $n$ = {glue:text}`n_trials` fixed draws) and the target ($m$ =
 # {glue:text}`target_trials`) disagree by $\sigma\sqrt{1/n + 1/m}$. A fit that matches the
 # volley's mean time can therefore miss `mu` by that much; we allow two of these standard
-# deviations, {glue:text}`tolerance_mu:.1f` ms. The spread of $n$ draws estimates $\sigma$
-# with a standard error of about $\sigma/\sqrt{2(n-1)}$, which gives `sigma` a tolerance of
-# {glue:text}`tolerance_sigma:.1f` ms the same way. The weight acts through the cells'
-# spiking thresholds, for which we know no such formula; we fix its tolerance now, before any
-# fit, at {glue:text}`tolerance_weight:.0%` of the planted weight. The Checks assert the two
-# tolerances that come from theory; the weight's is reported against the fit, whatever it says.
+# deviations, {glue:text}`tolerance_mu:.1f` ms ({glue:text}`tolerance_mu_share:.0%` of `mu`'s
+# range: a loose test, and an honest one). For `sigma` the same linear argument fails with so
+# few trials: a fit that matches the spread of the model's draws to the target's scales
+# $\sigma$ by the ratio of two sample standard deviations, and the square of that ratio follows
+# an F distribution with {glue:text}`target_trials_minus_one` and {glue:text}`n_trials_minus_one`
+# degrees of freedom. So `sigma` could land anywhere from {glue:text}`sigma_low:.1f` to
+# {glue:text}`sigma_high:.1f` ms (95 %): with this few trials it has no useful tolerance, and we
+# report it. The weight acts through the cells' spiking thresholds, for which we know no such
+# formula; we fix its tolerance now, before any fit, at {glue:text}`tolerance_weight:.0%` of
+# the planted weight, and report the fit against it whatever it says. The Checks assert only
+# `mu`'s tolerance, the one theory gives.
 
 # %%
 SMOOTH_MS = 30.0  # Hamming window of HNN's ERP fits
@@ -222,7 +231,8 @@ scale_factor = target.truth.scale_factor
 target_dipole = Dipole(target.times, target.dipole)  # hnn-core's container
 planted_sigma = planted["evprox2_sigma"]
 tolerance_mu = 2 * planted_sigma * np.sqrt(1 / N_TRIALS + 1 / TARGET_TRIALS)
-tolerance_sigma = 2 * planted_sigma * np.sqrt(1 / (2 * (N_TRIALS - 1)) + 1 / (2 * (TARGET_TRIALS - 1)))
+f_low, f_high = scipy.stats.f.ppf([0.025, 0.975], TARGET_TRIALS - 1, N_TRIALS - 1)
+sigma_low, sigma_high = planted_sigma * np.sqrt(f_low), planted_sigma * np.sqrt(f_high)
 TOLERANCE_WEIGHT = 0.5  # relative; fixed before the run (no theory for it)
 glue("mesh_x", int(MESH_SHAPE[0]), display=False)
 glue("mesh_y", int(MESH_SHAPE[1]), display=False)
@@ -239,7 +249,12 @@ glue("planted_mu", float(planted["evprox2_mu"]), display=False)
 glue("planted_sigma", float(planted_sigma), display=False)
 glue("planted_weight", float(planted["evprox2_ampa_L5_pyramidal"]), display=False)
 glue("tolerance_mu", float(tolerance_mu), display=False)
-glue("tolerance_sigma", float(tolerance_sigma), display=False)
+glue("tolerance_mu_share", float(2 * tolerance_mu / 50.0), display=False)  # mu's range: 100-150 ms
+glue("sigma_low", float(sigma_low), display=False)
+glue("sigma_high", float(sigma_high), display=False)
+glue("target_trials_minus_one", int(TARGET_TRIALS - 1), display=False)
+glue("n_trials_minus_one", int(N_TRIALS - 1), display=False)
+assert target.truth.smooth_ms == SMOOTH_MS and target.truth.event_seed != 2  # as described
 glue("tolerance_weight", TOLERANCE_WEIGHT, display=False)
 
 # %% [markdown]
@@ -348,6 +363,7 @@ resampling_gap = np.abs(fourier - interpolated)
 near_ends = (target.times[:-1] < 10.0) | (target.times[:-1] > target.times[-1] - 10.0)
 glue("gap_ends", float(resampling_gap[near_ends].max()), display=False)
 glue("gap_middle", float(resampling_gap[~near_ends].max()), display=False)
+gap_ends, gap_middle = float(resampling_gap[near_ends].max()), float(resampling_gap[~near_ends].max())
 print(f"largest gap within 10 ms of either end: {resampling_gap[near_ends].max():.2f} nAm; "
       f"elsewhere: {resampling_gap[~near_ends].max():.2f} nAm")
 
@@ -363,7 +379,7 @@ print(f"largest gap within 10 ms of either end: {resampling_gap[near_ends].max()
 # seeds keep the model's $z$ the same from one evaluation to the next (without them the
 # objective would change every time it is called), so with **one trial** the dipole depends
 # on $\mu$ and $\sigma$ only through $\mu + \sigma z$: every pair on that line gives the same
-# simulation, and the two parameters cannot be told apart. Worse, the fit adjusts them until
+# simulation, and the two parameters cannot be told apart. The fit can then adjust them until
 # that one random draw lands where the target's average peak is: it fits the noise of one
 # trial, not the drive. With several trials the spikes spread as $\sigma$ says and their
 # average moves with $\mu$, so both leave their own mark. The real recording is an average
@@ -433,9 +449,15 @@ tic = time.perf_counter()
 with parallel:
     main_history, optimizer, caught = run_bayesian(initial_params, BUDGET, SEED)
 main_seconds = time.perf_counter() - tic
-gp_warnings = [w for w in caught if "length_scale" in str(w.message)]
-for other in (w for w in caught if w not in gp_warnings):
-    warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
+def lower_bound_warnings(caught: list) -> list:
+    """scikit-learn's warnings that the length scale hit its lower bound; re-emit the rest."""
+    hits = [w for w in caught if "length_scale" in str(w.message) and "lower bound" in str(w.message)]
+    for other in (w for w in caught if w not in hits):
+        warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
+    return hits
+
+
+gp_warnings = lower_bound_warnings(caught)
 main_params = to_params(dict(zip(constraints, optimizer.opt_params_)))
 main_rmse = objective.rmse(main_params)
 glue("budget", int(BUDGET), display=False)
@@ -520,7 +542,8 @@ table.round(3)
 #
 # ### COBYLA in hnn-core 0.6.1, and the fix
 #
-# hnn-core also offers `solver="cobyla"`, SciPy's constrained simplex method
+# hnn-core also offers `solver="cobyla"`, SciPy's COBYLA, a derivative-free trust-region
+# method that fits linear models to the objective and the constraints on $n + 1$ points
 # {cite}`powell1994direct`. In version 0.6.1 it builds the bound constraints with a
 # `lambda` inside a loop; each function takes the parameter's index as a default argument
 # but reads the bounds through the loop variable `cons_key`, which Python looks up when the
@@ -712,7 +735,9 @@ def runs_from(start_index: int) -> dict[str, list]:
         if start_index == 0:
             histories["Bayesian"] = main_history  # section 2's run
         else:
-            histories["Bayesian"] = run_bayesian(start_params, BUDGET, SEED + start_index)[0]
+            history, _, caught = run_bayesian(start_params, BUDGET, SEED + start_index)
+            lower_bound_warnings(caught)
+            histories["Bayesian"] = history
     return histories
 
 
@@ -731,6 +756,7 @@ glue("n_starts", int(N_STARTS), display=False)
 glue("n_lhs", int(N_STARTS - 1), display=False)
 glue("n_runs", int(N_STARTS * len(SOLVERS)), display=False)
 glue("cma_popsize", int(CMA_POPSIZE), display=False)
+glue("cma_generations", int(max(1, BUDGET // CMA_POPSIZE)), display=False)
 glue("comparison_seconds", float(comparison_seconds), display=False)
 glue("bayesian_median", float(summary.loc["Bayesian", "median"]), display=False)
 glue("bayesian_min", float(summary.loc["Bayesian", "min"]), display=False)
@@ -755,7 +781,7 @@ final.round(2)
 # %% tags=["hide-input"]
 solver_colors = {"Bayesian": plotting.COLORS["alternative"], "CMA-ES": plotting.COLORS["train"],
                  "COBYLA": plotting.COLORS["model"]}
-start_styles = dict(zip(starts, ("-", "--", ":", "-.", (0, (5, 1)))))
+start_styles = {start: ("-", "--", ":", "-.")[k % 4] for k, start in enumerate(starts)}
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), sharey=True)
 for ax, solver in zip(axes, SOLVERS):
     for start in starts:
@@ -785,7 +811,10 @@ plt.show()
 # {glue:text}`solver_clause`. (All {glue:text}`n_runs` runs took {glue:text}`comparison_seconds:.0f` s.)
 # CMA-ES's first generation is spread around its start, so its curve can begin above the
 # start's RMSE; COBYLA's first steps probe each parameter in turn. A comparison over a few
-# starts is itself a small sample: more starts and seeds would narrow these ranges.
+# starts is itself a small sample: more starts and seeds would narrow these ranges. And the
+# budget is tiny: CMA-ES gets {glue:text}`cma_generations` generations, too few to adapt its
+# covariance, and the Bayesian solver's surrogate has a dozen points. The comparison says
+# how these solvers do at this budget, not at a realistic one.
 #
 # ### Refine the best point
 #
@@ -807,7 +836,7 @@ planted_errors = {
 }
 within = {
     "mu": planted_errors["mu"] <= tolerance_mu,
-    "sigma": planted_errors["sigma"] <= tolerance_sigma,
+    "sigma": sigma_low <= tuned_params["evprox2_sigma"] <= sigma_high,
     "weight": planted_errors["weight"] <= TOLERANCE_WEIGHT,
 }
 glue("polish_budget", int(POLISH_BUDGET), display=False)
@@ -820,9 +849,10 @@ glue("tuned_weight", tuned_params["evprox2_ampa_L5_pyramidal"], display=False)
 glue("ch6_planted_mu_error_ms", float(planted_errors["mu"]), display=False)
 glue("ch6_planted_sigma_error_ms", float(planted_errors["sigma"]), display=False)
 glue("ch6_planted_weight_error", float(planted_errors["weight"]), display=False)
-glue("recovery_clause", "all three lie within their tolerances" if all(within.values()) else
-     "outside its tolerance: " + " and ".join(name for name, ok in within.items() if not ok),
-     display=False)
+outside = [name for name, ok in within.items() if not ok]
+glue("recovery_clause", "all three lie within their ranges" if not outside else
+     " and ".join(outside) + (" lies" if len(outside) == 1 else " lie") + " outside "
+     + ("its range" if len(outside) == 1 else "their ranges"), display=False)
 glue("tuned_below_planted", "below" if tuned_rmse < planted_rmse else "above", display=False)
 with parallel:
     table = parameter_table({"initial": initial_params, "tuned": tuned_params, "planted": planted})
@@ -835,37 +865,47 @@ table.round(3)
 # {glue:text}`tuned_mu:.2f` ms, `sigma` = {glue:text}`tuned_sigma:.2f` ms and weight
 # {glue:text}`tuned_weight:.3f` µS. Against the truth, `mu` is off by
 # {glue:text}`ch6_planted_mu_error_ms:.2f` ms (tolerance {glue:text}`tolerance_mu:.1f`),
-# `sigma` by {glue:text}`ch6_planted_sigma_error_ms:.2f` ms (tolerance
-# {glue:text}`tolerance_sigma:.1f`) and the weight by {glue:text}`ch6_planted_weight_error:.0%`
-# (tolerance {glue:text}`tolerance_weight:.0%`): {glue:text}`recovery_clause`.
+# `sigma` by {glue:text}`ch6_planted_sigma_error_ms:.2f` ms (range of section 1:
+# {glue:text}`sigma_low:.1f` to {glue:text}`sigma_high:.1f` ms) and the weight by
+# {glue:text}`ch6_planted_weight_error:.0%` (tolerance {glue:text}`tolerance_weight:.0%`):
+# {glue:text}`recovery_clause`.
 #
 # The tuned RMSE is {glue:text}`tuned_below_planted` that of the planted parameters. Is what
 # separates the two the solver's fault or the objective's? An objective that averages
 # {glue:text}`n_trials` fixed draws can be fitted to those draws: a point that suits them can
-# beat the truth on them. Scored with {glue:text}`target_trials` trials per evaluation (the
-# first {glue:text}`n_trials` are the same draws, the rest new), the two points compare
-# afresh:
+# beat the truth on them. Held-out trials tell: trials {glue:text}`n_trials_plus_one` to
+# {glue:text}`target_trials` of the model, draws no fit has seen, averaged and scored against
+# the target, for both points:
+
 
 # %%
+def held_out_rmse(params: dict[str, float]) -> float:
+    """RMSE to the target of the average of the model's trials that no fit has used."""
+    unseen = objective.trials(params, TARGET_TRIALS)[N_TRIALS:].mean(axis=0)
+    model = dipole_sim.sample_at(target.times, objective.times, unseen)
+    return float(np.sqrt(np.mean((model - target.dipole) ** 2)))
+
+
 with parallel:
-    planted_more = objective.rmse(planted, n_trials=TARGET_TRIALS)
-    tuned_more = objective.rmse(tuned_params, n_trials=TARGET_TRIALS)
-glue("planted_more", planted_more, display=False)
-glue("tuned_more", tuned_more, display=False)
-glue("more_trials_clause", (
-    "the planted parameters now score better than the tuned ones: the tuned point had fitted "
-    "the objective's own draws, and more trials per evaluation would move the optimum towards "
-    "the truth" if planted_more < tuned_more else
-    "the tuned point still scores better: the target's own draws and noise, not only the "
-    "model's, favour it, so this target does not pin the parameters to their planted values "
-    "any closer than the tuned point is"), display=False)
-print(f"with {TARGET_TRIALS} trials: planted {planted_more:.2f} nAm, tuned {tuned_more:.2f} nAm")
+    planted_held_out = held_out_rmse(planted)
+    tuned_held_out = held_out_rmse(tuned_params)
+glue("n_trials_plus_one", int(N_TRIALS + 1), display=False)
+glue("planted_held_out", planted_held_out, display=False)
+glue("tuned_held_out", tuned_held_out, display=False)
+glue("held_out_clause", (
+    "the planted parameters score better than the tuned ones on new draws: the tuned point had "
+    "fitted the objective's own draws, and more trials per evaluation would move the optimum "
+    "towards the truth" if planted_held_out < tuned_held_out else
+    "the tuned point still scores better on new draws, so its advantage is not only a fit to "
+    "the objective's own draws; one set of draws cannot say whether the target itself prefers "
+    "it"), display=False)
+print(f"held-out trials: planted {planted_held_out:.2f} nAm, tuned {tuned_held_out:.2f} nAm")
 
 # %% [markdown]
-# With {glue:text}`target_trials` trials, the planted parameters score
-# {glue:text}`planted_more:.2f` nAm and the tuned ones {glue:text}`tuned_more:.2f` nAm:
-# {glue:text}`more_trials_clause`. The trials per evaluation are a hyperparameter of the fit,
-# traded against the budget: each evaluation here costs {glue:text}`n_trials` simulations.
+# On the held-out trials the planted parameters score {glue:text}`planted_held_out:.2f` nAm
+# and the tuned ones {glue:text}`tuned_held_out:.2f` nAm: {glue:text}`held_out_clause`. The
+# trials per evaluation are a hyperparameter of the fit, traded against the budget: each
+# evaluation here costs {glue:text}`n_trials` simulations.
 #
 # ### Identifiability: a 2-D slice of the objective
 #
@@ -898,6 +938,19 @@ glue("one_trial_sigma", float(slice_sigma[best_cells[1][1]]), display=False)
 glue("one_trial_weight", float(slice_weight[best_cells[1][0]]), display=False)
 glue("flat_clause", "wider" if flat_fraction[1] > flat_fraction[0] else
      ("as wide" if flat_fraction[1] == flat_fraction[0] else "narrower"), display=False)
+flat_cells = np.argwhere(flat[0])
+tilt = (float(np.corrcoef(slice_sigma[flat_cells[:, 1]], slice_weight[flat_cells[:, 0]])[0, 1])
+        if len(flat_cells) > 2 and np.ptp(flat_cells, axis=0).all() else 0.0)
+on_edge = any(index in (0, SLICE_GRID - 1) for index in best_cells[0])
+glue("tilt", tilt, display=False)
+glue("slice_shape_clause", (
+    "the low region runs diagonally (correlation {:.2f} between `sigma` and weight over its "
+    "grid points): a wider spread with a stronger volley gives nearly the same smoothed "
+    "average, a trade-off".format(tilt) if tilt > 0.5 else
+    "the low region does not run along one diagonal (correlation {:.2f} between `sigma` and "
+    "weight over its grid points): no single trade-off explains it".format(tilt))
+    + ("; and the grid minimum lies on the box's edge: the data would push a parameter past "
+       "its bound, which is not identification" if on_edge else ""), display=False)
 
 # %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
@@ -909,15 +962,17 @@ for ax, surface, best, title in zip(axes, slice_rmse, best_cells, (
     ax.contour(slice_sigma, slice_weight, surface, levels=[1.25 * surface.min()], colors="w",
                linewidths=1.2)
     ax.plot(planted_sigma, planted["evprox2_ampa_L5_pyramidal"], "x", ms=10, mew=2,
-            color=plotting.COLORS["alternative"], label="planted")
+            color=plotting.COLORS["alternative"], label="planted (sigma, weight; its mu differs)")
     ax.plot(tuned_params["evprox2_sigma"], tuned_params["evprox2_ampa_L5_pyramidal"], "+", ms=12,
             mew=2, color="w", label="tuned")
     ax.plot(slice_sigma[best[1]], slice_weight[best[0]], "o", mfc="none", mec="w", ms=10,
             label="grid minimum")
     ax.set(xlabel="sigma (ms)", title=title)
 axes[0].set_ylabel("AMPA weight onto L5 pyramidal (µS)")
-axes[0].legend(loc="lower left", facecolor="0.9", frameon=True, fontsize=8)
 fig.colorbar(filled, ax=axes, label="RMSE (nAm)", format="%.1f")
+handles, labels = axes[0].get_legend_handles_labels()
+fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8, frameon=True,
+           facecolor="0.8")
 fig.suptitle("RMSE with mu at its tuned value (white line: 1.25 × each panel's minimum)")
 plotting.label_panels(axes)
 plt.show()
@@ -930,10 +985,9 @@ plt.show()
 # {glue:text}`planted_weight:.3f` µS. With one trial per evaluation (right) the region is
 # {glue:text}`flat_clause` ({glue:text}`flat_fraction_one:.0%` of the slice, minimum at
 # {glue:text}`one_trial_sigma:.1f` ms and {glue:text}`one_trial_weight:.2f` µS). Read the
-# contours rather than the minimum: a valley that runs diagonally is a trade-off, a wider
-# spread (larger `sigma`) with a stronger volley (larger weight) giving nearly the same
-# smoothed average, and the 30 ms smoothing blurs the spread further. That trade-off, not the
-# solver, is what keeps the weight loose.
+# contours rather than the minimum. With {glue:text}`n_trials` trials,
+# {glue:text}`slice_shape_clause`. A {glue:text}`slice_grid` × {glue:text}`slice_grid` grid is
+# coarse: it shows the landscape's shape, not the minimum's place.
 #
 # A slice fixes the other parameters, so it shows trade-offs near one point only. The runs
 # from several starts show the global picture: runs that end far apart with similar RMSEs
@@ -942,7 +996,7 @@ plt.show()
 #
 # ## 5. The recording
 #
-# Now the seed example's own task. The recording is HNN's example: the source-localized MEG
+# Now hnn-core's example's own task. The recording is HNN's example: the source-localized MEG
 # dipole after a threshold-level tap to the middle finger, averaged over the trials in which
 # the tap was detected {cite}`jones2007neural`. It ships with the course (Brown University's
 # license allows non-commercial redistribution with its notice; the file is checked against
@@ -975,6 +1029,8 @@ rescaled_rmse = float(np.sqrt(np.mean((best_factor * sampled - real.dipole) ** 2
 early = real.times < 90.0
 real_early_rmse = float(np.sqrt(np.mean((sampled[early] - real.dipole[early]) ** 2)))
 real_late_rmse = float(np.sqrt(np.mean((sampled[~early] - real.dipole[~early]) ** 2)))
+early_share = float(np.sum((sampled[early] - real.dipole[early]) ** 2)
+                    / np.sum((sampled - real.dipole) ** 2))
 glue("real_budget", int(REAL_BUDGET), display=False)
 glue("ch6_real_rmse_initial", float(real_initial_rmse), display=False)
 glue("ch6_real_rmse_tuned", float(real_tuned_rmse), display=False)
@@ -987,6 +1043,9 @@ glue("best_factor", best_factor, display=False)
 glue("rescaled_rmse", rescaled_rmse, display=False)
 glue("real_early_rmse", real_early_rmse, display=False)
 glue("real_late_rmse", real_late_rmse, display=False)
+glue("early_share", early_share, display=False)
+glue("amplitude_clause", "the miss is mostly shape, not amplitude" if rescaled_rmse > 0.9 * real_tuned_rmse
+     else "a good part of the miss is amplitude", display=False)
 
 # %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw=dict(width_ratios=[3, 2]))
@@ -1014,16 +1073,16 @@ plt.show()
 # {glue:text}`ch6_real_rmse_tuned:.1f` nAm, with `mu` = {glue:text}`real_tuned_mu:.1f` ms,
 # `sigma` = {glue:text}`real_tuned_sigma:.1f` ms and weight {glue:text}`real_tuned_weight:.3f`
 # µS. How close is that? The recording spans {glue:text}`real_range:.0f` nAm, so the tuned
-# column misses by {glue:text}`real_tuned_fraction:.0%` of its range on average. Part of the
-# miss is the amplitude: rescaling the tuned average by the least-squares factor
-# {glue:text}`best_factor:.2f` (a scale factor of the dipole we kept fixed) would bring the
-# RMSE to {glue:text}`rescaled_rmse:.1f` nAm. Most of the miss is early: the RMSE is
-# {glue:text}`real_early_rmse:.1f` nAm before 90 ms and {glue:text}`real_late_rmse:.1f` nAm
-# after. Before 90 ms the dipole is made by the first proximal and the distal drive, which
-# nobody fitted here: their hand-tuned values were set for the full column at a finer step,
-# and on the reduced column they give an early peak near 30 ms that the recording does not
-# have and a dip at 65 ms shallower than its own. The late peak, the part the fitted drive
-# controls, comes close. The full scale fits the full 10 × 10 column; more
+# column misses by {glue:text}`real_tuned_fraction:.0%` of its range on average. Rescaling
+# the tuned average by the least-squares factor {glue:text}`best_factor:.2f` (the dipole's
+# scale factor, which we kept fixed) would lower the RMSE only to
+# {glue:text}`rescaled_rmse:.1f` nAm: {glue:text}`amplitude_clause`.
+# {glue:text}`early_share:.0%` of the squared error lies before 90 ms (RMSE
+# {glue:text}`real_early_rmse:.1f` nAm there, {glue:text}`real_late_rmse:.1f` nAm after), where
+# the first proximal and the distal drive, which nobody fitted here, give the reduced column a
+# peak near 30 ms that the recording lacks and a dip earlier and shallower than its own. One
+# start is enough to make the point here; the restarts of section 4 apply to the recording
+# as much as to the simulated target. The full scale fits the full 10 × 10 column; more
 # free parameters (the other drives, the scale factor) would fit closer, and would need data
 # the fit did not see to tell a better model from a more flexible one.
 #
@@ -1094,9 +1153,9 @@ print(f"one process: {one_process_s:.1f} s; {N_JOBS} processes: {all_cores_s:.1f
 #
 # Fit with one trial per evaluation: run `run_cobyla` (from section 4) from the hand-tuned
 # start with `BUDGET` evaluations on the one-trial RMSE, `objective.rmse(params,
-# n_trials=1)`, and return the best `(params, value)` pair it evaluated. The solution then scores them
-# with all `N_TRIALS` trials, as you would score a model on held-out data, and compares them
-# with the `N_TRIALS`-trial COBYLA run from the same start (section 4).
+# n_trials=1)`, and return the best `(params, value)` pair it evaluated. The solution then
+# scores both this fit and the `N_TRIALS`-trial COBYLA run from the same start (section 4) on
+# trials neither was fitted on (`held_out_rmse`, section 4).
 
 
 # %% tags=["exercise"]
@@ -1117,9 +1176,9 @@ def one_trial_fit(start_params: dict[str, float], budget: int) -> tuple[dict[str
 all_trials_params, all_trials_rmse = best_of(solver_runs["COBYLA", "hand-tuned"])
 with parallel:
     one_trial_params, _ = one_trial_fit(initial_params, BUDGET)
-    scores = {
-        "fit on 1 trial": (objective.rmse(one_trial_params, n_trials=1), objective.rmse(one_trial_params)),
-        f"fit on {N_TRIALS} trials": (objective.rmse(all_trials_params, n_trials=1), all_trials_rmse),
+    scores = {  # (on the trials it was fitted on, on held-out trials)
+        "fit on 1 trial": (objective.rmse(one_trial_params, n_trials=1), held_out_rmse(one_trial_params)),
+        f"fit on {N_TRIALS} trials": (all_trials_rmse, held_out_rmse(all_trials_params)),
     }
     one_trial_average = objective.average(one_trial_params)
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), gridspec_kw=dict(width_ratios=[3, 2]))
@@ -1132,28 +1191,29 @@ axes[0].set(xlabel="time (ms)", ylabel=f"dipole (nAm), average of {N_TRIALS} tri
             title="Both fits, scored as averages")
 axes[0].legend(loc="lower right")
 positions = np.arange(len(scores))
-axes[1].bar(positions - 0.2, [s[0] for s in scores.values()], 0.4, label="on the first trial",
-            color=plotting.COLORS["train"])
+axes[1].bar(positions - 0.2, [s[0] for s in scores.values()], 0.4,
+            label="on the trials it was fitted on", color=plotting.COLORS["train"])
 axes[1].bar(positions + 0.2, [s[1] for s in scores.values()], 0.4,
-            label=f"on {N_TRIALS} trials", color=plotting.COLORS["test"])
+            label="on held-out trials", color=plotting.COLORS["test"])
 axes[1].set(xticks=positions, xticklabels=list(scores), ylabel="RMSE (nAm)",
             title="RMSE to the target", ylim=(0, 1.35 * max(max(v) for v in scores.values())))
-axes[1].legend(loc="upper center", ncol=2)
+axes[1].legend(loc="upper center", ncol=1, fontsize=8)
 plotting.label_panels(axes)
 glue("exercise1_figure", fig, display=False)
 glue("ex1_train", float(scores["fit on 1 trial"][0]), display=False)
 glue("ex1_test", float(scores["fit on 1 trial"][1]), display=False)
-glue("ex1_reference", float(all_trials_rmse), display=False)
+glue("ex1_reference", float(scores[f"fit on {N_TRIALS} trials"][1]), display=False)
 glue("ex1_mu", float(one_trial_params["evprox2_mu"]), display=False)
 glue("ex1_sigma", float(one_trial_params["evprox2_sigma"]), display=False)
-gap = scores["fit on 1 trial"][1] - all_trials_rmse
-glue("ex1_clause", "worse than" if gap > 0.05 * all_trials_rmse else
-     ("better than" if gap < -0.05 * all_trials_rmse else "within 5 % of"), display=False)
+reference_held_out = scores[f"fit on {N_TRIALS} trials"][1]
+gap = scores["fit on 1 trial"][1] - reference_held_out
+glue("ex1_clause", "worse than" if gap > 0.05 * reference_held_out else
+     ("better than" if gap < -0.05 * reference_held_out else "within 5 % of"), display=False)
 glue("ex1_reference_sigma", float(all_trials_params["evprox2_sigma"]), display=False)
 narrow = max(one_trial_params["evprox2_sigma"], all_trials_params["evprox2_sigma"]) < 3.0
-glue("ex1_narrow_clause", "Both fits chose a narrow volley, for which the trials hardly differ: "
-     "one trial then stands for the average, and fitting on one costs little here. Try the "
-     "fit from a start with a wide volley (sigma 15 ms) to see them part" if narrow else
+glue("ex1_narrow_clause", "Both fits chose a narrow volley, whose late part hardly differs "
+     "from trial to trial: one trial then stands for the average, and fitting on one costs "
+     "little here" if narrow else
      "The fits chose different spreads, and the one-trial fit's is the one that suited its "
      "single draw", display=False)
 plt.close(fig)
@@ -1174,9 +1234,9 @@ checks.function(
 
 # %% [markdown]
 # **Figure check.** Scored on the one trial it was fitted on, the one-trial fit reaches
-# {glue:text}`ex1_train:.2f` nAm; averaged over all trials its RMSE is
-# {glue:text}`ex1_test:.2f` nAm, {glue:text}`ex1_clause` the {glue:text}`ex1_reference:.2f` nAm
-# of the fit on all trials (same solver, start and budget). It ended at `mu` =
+# {glue:text}`ex1_train:.2f` nAm; on held-out trials its RMSE is {glue:text}`ex1_test:.2f` nAm,
+# {glue:text}`ex1_clause` the {glue:text}`ex1_reference:.2f` nAm of the fit on
+# {glue:text}`n_trials` trials on the same held-out trials (same solver, start and budget). It ended at `mu` =
 # {glue:text}`ex1_mu:.1f` ms and `sigma` = {glue:text}`ex1_sigma:.1f` ms: with one trial only
 # $\mu + \sigma z$ is fitted, so compare `mu` with the planted value and `sigma` with the
 # {glue:text}`ex1_reference_sigma:.1f` ms of the fit on all trials.
@@ -1282,7 +1342,8 @@ checks.function(
 # of 0.1 ms onto both, one drive cell that is not cell-specific, and hnn-core's default
 # `event_seed`. `recording_rmse(params)` is the objective: simulate `N_TRIALS` trials of a copy
 # of `net` with that drive set (`dipole_sim.simulate_trials` scales and smooths them, with
-# `tstop=real.times[-1]`), average them, sample the average at the recording's times with
+# `tstop=float(real.times[-1])`, `dt=DT_MS`, `scale_factor=scale_factor`,
+# `smooth_ms=SMOOTH_MS`), average them, sample the average at the recording's times with
 # `dipole_sim.sample_at`, and return the RMSE to `real.dipole`. The solution then fits the new
 # drive's time and weight, the other three parameters fixed at the recording's tuned values.
 
@@ -1359,6 +1420,9 @@ glue("ex3_rmse", float(late_value), display=False)
 glue("ex3_mu", float(late_params["evdist2_mu"]), display=False)
 glue("ex3_weight", float(late_params["evdist2_weight"]), display=False)
 glue("ex3_clause", "lower than" if late_value < real_tuned_rmse else "not lower than", display=False)
+with parallel:
+    glue("ex3_zero_weight", recording_rmse(dict(real_tuned_params, evdist2_mu=145.0, evdist2_weight=0.0)),
+         display=False)
 plt.close(fig)
 
 # %% tags=["check"]
@@ -1384,8 +1448,9 @@ checks.function(
 # {glue:text}`ex3_clause` the {glue:text}`ch6_real_rmse_tuned:.1f` nAm with three drives. Two
 # things changed at once: the new drive, and the other drives' random times. hnn-core seeds
 # trial $k$ of a drive cell with `event_seed` plus $k$ times the number of cells in the
-# network, so one more drive cell gives every trial after the first new draws (a weight of 0
-# would not give back the three-drive fit). Whether a fourth drive describes the brain
+# network, so one more drive cell gives every trial after the first new draws: with a weight
+# of 0 the four-drive column scores {glue:text}`ex3_zero_weight:.1f` nAm, not
+# {glue:text}`ch6_real_rmse_tuned:.1f`, and that difference is the new draws alone. Whether a fourth drive describes the brain
 # better is a question for data the fit did not see (another subject, the trials in which the
 # tap was not detected, a laminar recording).
 #
@@ -1401,21 +1466,20 @@ checks.function(
 # The chapter's claims, asserted against the planted truth and the recording. They run at
 # every scale and fail the book build if the science breaks; the smoke scale's runs are too
 # short to find the answer, so the claims about the answer are checked at the default and
-# full scales, with the tolerances of section 1, fixed before the fit. The weight's tolerance,
-# which no theory gave, is not asserted: section 4 reports it against the fit.
+# full scales, with `mu`'s tolerance of section 1, fixed before the fit. `sigma`'s range and
+# the weight's tolerance are reported in section 4, not asserted.
 
 # %%
 scale = config.get_scale()
 assert n_violated > 0, "hnn-core's cobyla constraints now accept the planted point: update section 4"
-assert all(v >= 0 for v in fixed_values), fixed_values
 assert np.all(np.abs(fixed_end - planted_vector) / (high - low) < 0.01), fixed_end  # the bowl's minimum
+assert gap_ends > gap_middle, (gap_ends, gap_middle)  # Fourier resampling errs most at the ends
 assert all(len(history) <= BUDGET for history in solver_runs.values()), "a solver got more evaluations"
 assert len(main_history) == BUDGET, len(main_history)
 if scale != "smoke":
-    # The tolerances of section 1, from the sampling of the drive times. The weight's (not from
-    # theory) is reported in section 4, not asserted.
+    # mu's tolerance of section 1, from the sampling of the drive times. sigma's range and the
+    # weight's tolerance (not from theory) are reported in section 4, not asserted.
     assert within["mu"], (planted_errors, tolerance_mu)
-    assert within["sigma"], (planted_errors, tolerance_sigma)
     assert real_tuned_rmse < real_initial_rmse, (real_tuned_rmse, real_initial_rmse)
 print("All checks passed.")
 
@@ -1428,20 +1492,21 @@ print("All checks passed.")
 # - On a target with its own random drive times, fitting the second proximal drive lowered
 #   the RMSE from {glue:text}`initial_rmse:.2f` to {glue:text}`tuned_rmse:.2f` nAm
 #   ({glue:text}`tuned_below_planted` the planted parameters' {glue:text}`planted_rmse:.2f`).
-#   Against tolerances set before the fit: {glue:text}`recovery_clause`. An objective that
-#   averages a few fixed draws can be fitted to those draws; score candidates on more trials
-#   before you believe a parameter.
+#   Against ranges set before the fit: {glue:text}`recovery_clause`. An objective that
+#   averages a few fixed draws can be fitted to those draws; score candidates on held-out
+#   trials before you believe a parameter.
 # - The optimizer has hyperparameters too. Give every solver the same scaled parameters, the
 #   same budget and several starts, and compare the spread, not one run:
 #   {glue:text}`solver_clause`. hnn-core's Bayesian step minimizes the expected excess over
 #   the best value (an exploiting rule, not textbook expected improvement), and its COBYLA
 #   applies the last parameter's bounds to all in 0.6.1; the fix is one default argument.
 # - A low RMSE is not identifiability: a slice of the objective shows which parameters trade
-#   off near a solution (here the spread against the strength of the volley), and runs from
-#   several starts show which solutions compete.
+#   off near a solution (read from the slice, not assumed), held-out trials show whether a
+#   fit beat the truth only on its own draws, and runs from several starts show which
+#   solutions compete.
 # - On the MEG recording, the reduced column went from {glue:text}`ch6_real_rmse_initial:.1f`
-#   to {glue:text}`ch6_real_rmse_tuned:.1f` nAm; part of what is left is amplitude, part the
-#   shape three drives on a small column can make.
+#   to {glue:text}`ch6_real_rmse_tuned:.1f` nAm; {glue:text}`early_share:.0%` of what is left
+#   lies before 90 ms, in the part made by the drives nobody fitted.
 # - Simulations dominate the cost: cache and reuse them, run trials in parallel on your
 #   cores (`JoblibBackend`), and use MPI for the full column.
 #
@@ -1454,10 +1519,10 @@ print("All checks passed.")
 # ### Common random numbers: a choice, not a default
 #
 # The target of this chapter draws its drive times independently of the model. Had it used
-# the model's own seeds, the model at the planted parameters would reproduce the target up
-# to the added noise, draw for draw: **common random numbers**. They are a legitimate tool
-# for *comparing* two settings of a simulator (the difference between two parameter sets is
-# then free of draw-to-draw noise), but a planted target that shares the model's draws makes
+# the model's own seeds (and {glue:text}`n_trials` trials), the model at the planted
+# parameters would reproduce the target up to the added noise, draw for draw: **common random
+# numbers**. They are a legitimate tool for *comparing* two settings of a simulator (the
+# difference between two parameter sets then carries much less draw-to-draw noise), but a planted target that shares the model's draws makes
 # recovery look exact, which real data never are. The same column's average at the planted
 # parameters, with the model's draws, is already in the objective's cache; with the same
 # noise added, it is the target common random numbers would give. Here is the RMSE along
@@ -1498,8 +1563,8 @@ plt.show()
 
 # %% [markdown]
 # Against the target with common random numbers, the RMSE at the planted `mu` is exactly
-# the noise's RMS ({glue:text}`crn_at_planted:.3f` nAm) and the profile's minimum sits at
-# {glue:text}`crn_min_mu:.1f` ms; against this chapter's target it sits at
+# the noise's RMS ({glue:text}`crn_at_planted:.3f` nAm) and the profile's lowest grid point
+# (5 ms apart) is {glue:text}`crn_min_mu:.1f` ms; against this chapter's target it is
 # {glue:text}`independent_min_mu:.1f` ms (planted: {glue:text}`planted_mu:.2f`). The first
 # picture is the one a fit to real data never sees.
 #

@@ -43,8 +43,9 @@ FULL_COLUMN_SCALE = 3000.0
 FULL_COLUMN_MESH = (10, 10)
 #: The drive-time seed of a simulated target: far from the model's (hnn-core's default, 2)
 #: so that the target's trials draw their drive times independently of the model's, as a
-#: recording's would (hnn-core seeds drive cell ``gid`` of trial ``k`` with
-#: ``event_seed + gid + k * offset``, offsets of the order of the cell count).
+#: recording's would. hnn-core seeds drive cell ``i`` (its index within its drive) on trial
+#: ``k`` with ``event_seed + i + k * n``, ``n`` the network's cell count, so seeds a million
+#: apart never meet for any realistic number of trials.
 TARGET_EVENT_SEED = 1_000_002
 #: Sampling of the MEG recording (yes_trial_S1_ERP_all_avg.txt): 103 samples, about 600 Hz.
 TARGET_TIMES_MS: np.ndarray = np.linspace(0.0, 169.8259311846297, 103)
@@ -189,8 +190,10 @@ def add_erp_drives(net: Any, params: Mapping[str, float], *, event_seed: int = 2
         :data:`PARAM_NAMES` (see :func:`check_params`).
     event_seed
         hnn-core's seed of the drive times (its default, 2, as in hnn-core's example). Trial
-        ``k`` draws its times from seed ``event_seed + k * n_gids``, so two networks with
-        the same seed and size share their random drive times trial by trial.
+        ``k`` draws its times from seed ``event_seed + k * n_gids`` (plus the drive cell's
+        index within its drive, 0 for these one-cell drives), so the three drives draw the
+        same standard-normal value on each trial, and two networks with the same seed and
+        size share their random drive times trial by trial.
 
     Raises
     ------
