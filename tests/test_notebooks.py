@@ -244,3 +244,18 @@ def test_the_book_reads_no_file_outside_its_table_of_contents():
         stem = str(Path(name).with_suffix(""))
         assert name in listed or stem in listed or Path(name).suffix == ".ipynb" and \
             f"{stem}.py" in listed, f"{name} would be read as a page of the book: exclude it in _config.yml"
+
+
+_PAGE_GLUE = re.compile(r"\{glue:text\}`\.\./notebooks/([\w]+)\.py::([^`]*)`")
+
+
+@pytest.mark.parametrize("page", sorted((ROOT / "book").glob("*.md")), ids=lambda p: p.name)
+def test_book_pages_glue_from_chapters_by_name_and_format(page):
+    """A page's `{glue:text}` from a chapter names a glued value and gives a format: without
+    one, myst-nb reads the path's last colon as the separator and the strict build fails."""
+    for stem, rest in _PAGE_GLUE.findall(page.read_text()):
+        name, _, fmt = rest.partition(":")
+        assert fmt, f"{page.name}: {stem}::{name} needs a format (e.g. :s for text, :.2f)"
+        source = ROOT / "notebooks" / f"{stem}.py"
+        code = "\n".join(c.source for c in _cells(source) if c.cell_type == "code")
+        assert re.search(rf'glue\(\s*"{re.escape(name)}"', code), f"{page.name}: {stem} never glues {name!r}"

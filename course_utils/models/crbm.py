@@ -745,7 +745,8 @@ def train_crbms(
     trainable
         Names of the parameters to train (see :meth:`BatchedCRBM.parameters`); all when
         ``None``. Training only ``("fields", "theta_plus", "theta_minus")`` with long chains
-        matches the mean activities of both layers for fixed weights: a concave problem.
+        matches the mean activities of both layers for fixed weights: the likelihood is concave
+        in the fields, not in the thresholds (they enter as a difference of convex terms).
     init_fields
         Start the fields at the log-odds of the data's mean rates (``False`` keeps them).
     seed
