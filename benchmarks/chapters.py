@@ -104,7 +104,7 @@ TIME_TO_LEARN = {"01_glm_basics": "50 min + 30 min exercises (+ 15 min going fur
                  "02_overfitting_ridge": "60 min + 30 min exercises (+ 15 min going further)",
                  "03_low_rank_ar": "60 min + 30 min exercises (+ 25 min going further)",
                  "04_crbm_lambda": "60 min + 30 min exercises (+ 15 min going further)",
-                 "05_beta_vae_hh": "75 min + 20 min exercises",
+                 "05_beta_vae_hh": "60 min + 30 min exercises (+ 10 min going further)",
                  "06_dipole_optimization": "60 min + 30 min exercises (+ 15 min going further)"}
 TITLES = {"01_glm_basics": ("GLM basics", "nemos, pynapple"),
           "02_overfitting_ridge": ("Overfitting, ridge and model selection", "nemos, scikit-learn"),

@@ -119,17 +119,21 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
         ),
     },
     "beta_vae_hh": {
+        # Every (beta, latent size) pair trains n_seeds times from its own initialization, all
+        # in one stacked module; the traces are cut into training, validation (beta and the
+        # latent size are chosen on it) and test sets (only the chosen pair is scored on it).
         "smoke": dict(
-            digit_latents=(2,), digit_epochs=4, n_traces=240, n_test=60, downsample=20,
-            epochs=3, batch_size=32, kernel_size=5,
+            digit_latents=(2,), digit_epochs=4, n_traces=240, n_validation=60, n_test=60,
+            downsample=20, epochs=3, batch_size=32, kernel_size=5, latents=(2, 20), n_seeds=3,
         ),
         "default": dict(
-            digit_latents=(2, 8), digit_epochs=20, n_traces=2000, n_test=400, downsample=20,
-            epochs=15, batch_size=32, kernel_size=5,
+            digit_latents=(2, 8), digit_epochs=20, n_traces=2000, n_validation=400, n_test=400,
+            downsample=20, epochs=15, batch_size=32, kernel_size=5, latents=(2, 20), n_seeds=3,
         ),
         "full": dict(
-            digit_latents=(2, 8, 16), digit_epochs=100, n_traces=10_000, n_test=2000, downsample=1,
-            epochs=100, batch_size=64, kernel_size=5,
+            digit_latents=(2, 8, 16), digit_epochs=100, n_traces=10_000, n_validation=2000,
+            n_test=2000, downsample=1, epochs=100, batch_size=64, kernel_size=5,
+            latents=(2, 10, 20), n_seeds=5,
         ),
     },
     "dipole_optimization": {

@@ -73,7 +73,7 @@ def test_chapter_shape(source):
 #: Chapters that follow the learner path (issue "A chapter a learner can finish and check"):
 #: at least three exercises, each with a check cell, and a Going further part. The issues
 #: for chapters 2 to 6 add theirs.
-LEARNER_PATH = {"01_glm_basics", "02_overfitting_ridge", "03_low_rank_ar", "04_crbm_lambda",
+LEARNER_PATH = {"01_glm_basics", "02_overfitting_ridge", "03_low_rank_ar", "04_crbm_lambda", "05_beta_vae_hh",
                 "06_dipole_optimization"}
 CHECK_CALL = re.compile(r"checks\.(value|function|figure)\(")
 
