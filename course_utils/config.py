@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import Any, Iterator, Mapping
 
 import numpy as np
+from course_utils.validation import check_ints
 
 SCALES: tuple[str, ...] = ("smoke", "default", "full")
 DEFAULT_SCALE = "default"
@@ -290,8 +291,7 @@ def seed_everything(seed: int) -> np.random.Generator:
     ValueError
         If ``seed`` is negative or not an integer.
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+    check_ints(minimum=0, seed=seed)
     seed = int(seed)
     random.seed(seed)
     # Libraries that still draw from NumPy's global state (e.g. hnn-core's optimizer).

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_utils.validation import check_positive_ints
+from course_utils.validation import check_ints, check_positive_ints
 
 __all__ = ["blocked_folds"]
 
@@ -52,8 +52,7 @@ def blocked_folds(n_bins: int, n_folds: int, gap: int) -> list[tuple[np.ndarray,
     check_positive_ints(n_bins=n_bins, n_folds=n_folds)
     if n_folds < 2:
         raise ValueError(f"n_folds must be at least 2, got {n_folds}.")
-    if isinstance(gap, bool) or not isinstance(gap, (int, np.integer)) or gap < 0:
-        raise ValueError(f"gap must be a non-negative integer, got {gap!r}.")
+    check_ints(minimum=0, gap=gap)
     edges = np.linspace(0, n_bins, n_folds + 1).round().astype(int)
     bins = np.arange(n_bins)
     folds = []

@@ -29,6 +29,7 @@ from sklearn.model_selection import KFold, cross_val_score
 from sklearn.neighbors import KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+from course_utils.validation import check_ints
 
 __all__ = ["PROBES", "quantile_bins", "mutual_information_gap", "probe_r2"]
 
@@ -69,8 +70,7 @@ def quantile_bins(values: ArrayLike, n_bins: int = 10) -> np.ndarray:
     array = _as_table("values", values)
     if array.shape[1] != 1:
         raise ValueError(f"values must be one-dimensional, got shape {np.shape(values)}.")
-    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 2:
-        raise ValueError(f"n_bins must be an integer >= 2, got {n_bins!r}.")
+    check_ints(minimum=2, n_bins=n_bins)
     column = array[:, 0]
     edges = np.quantile(column, np.linspace(0.0, 1.0, n_bins + 1)[1:-1])
     return np.searchsorted(edges, column, side="right")

@@ -9,6 +9,9 @@
     :class:`TrainingDivergedError` (history attached) when a loss or gradient turns NaN.
 :class:`History`
     What :func:`fit` returns: per-epoch losses and metrics, the best epoch, why it stopped.
+:class:`BatchedAdam`
+    Adam for many models held in one set of tensors (leading dimension: the model), each
+    with its own learning rate, for the chapters that train a whole grid at once.
 
 Epochs and batches are counted from 0 in every attribute (``history.val_loss[best_epoch]``
 is the best validation loss); error messages count from 1, as people do.
@@ -23,15 +26,16 @@ import numbers
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 from tqdm.auto import tqdm
 
 from course_utils.config import seed_everything
+from course_utils.validation import check_ints, check_positive_ints, check_positive_numbers
 
 __all__ = [
-    "DEVICE_ENV", "DeviceUnavailableError", "TrainingDivergedError", "History",
+    "DEVICE_ENV", "DeviceUnavailableError", "TrainingDivergedError", "History", "BatchedAdam",
     "get_device", "seed_everything", "fit",
 ]
 
@@ -194,6 +198,72 @@ class History:
         return asdict(self)
 
 
+# --------------------------------------------------------------------------- batched Adam
+
+
+class BatchedAdam:
+    """Adam for a batch of models whose parameters share tensors along their first dimension.
+
+    Summing the models' losses gives each model's parameters the gradient of that model's
+    loss alone, and Adam works element by element, so one step of this optimizer is one
+    independent Adam step per model: models with different penalties or learning rates can
+    train as one tensor computation. Unlike ``torch.optim.Adam`` it takes a learning rate per
+    model, and it can freeze models (e.g. those that diverged) without touching the others.
+
+    Parameters
+    ----------
+    params
+        The tensors that will be updated, each of shape ``(n_models, ...)``; they fix the
+        shapes of Adam's moment estimates.
+    betas, eps
+        Adam's constants, as in ``torch.optim.Adam``.
+    """
+
+    def __init__(self, params: Sequence[torch.Tensor], *, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        if not params:
+            raise ValueError("BatchedAdam needs at least one parameter tensor.")
+        if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+            raise ValueError(f"betas must lie in [0, 1), got {betas!r}.")
+        check_positive_numbers(eps=eps)
+        self.betas, self.eps, self.step_count = betas, eps, 0
+        self.first = [torch.zeros_like(p) for p in params]
+        self.second = [torch.zeros_like(p) for p in params]
+
+    @torch.no_grad()
+    def step(self, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
+             lr: float | torch.Tensor, active: torch.Tensor | None = None) -> None:
+        """Update ``params`` in place from their ``grads``.
+
+        Parameters
+        ----------
+        params, grads
+            The tensors given at construction (same order) and their gradients.
+        lr
+            One learning rate for every model, or a ``(n_models,)`` tensor of them.
+        active
+            Optional ``(n_models,)`` boolean mask: the models marked ``False`` do not move
+            (their moment estimates still advance, so a model cannot be re-activated later
+            with a consistent state).
+        """
+        if len(params) != len(self.first) or len(grads) != len(params):
+            raise ValueError(f"step needs the {len(self.first)} parameter tensors given at construction "
+                             f"and one gradient each, got {len(params)} and {len(grads)}.")
+        self.step_count += 1
+        beta1, beta2 = self.betas
+        correction1, correction2 = 1 - beta1**self.step_count, 1 - beta2**self.step_count
+        for p, g, m1, m2 in zip(params, grads, self.first, self.second):
+            m1.mul_(beta1).add_(g, alpha=1 - beta1)
+            m2.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+            update = (m1 / correction1) / ((m2 / correction2).sqrt() + self.eps)
+            per_model = [-1, *([1] * (p.ndim - 1))]
+            rate = lr.reshape(per_model) if isinstance(lr, torch.Tensor) else lr
+            step = rate * update
+            if active is not None:
+                step = step * active.reshape(per_model).to(p.dtype)
+            p.sub_(step)
+
+
 # --------------------------------------------------------------------------- batches
 
 
@@ -353,15 +423,6 @@ class _Run:
 # --------------------------------------------------------------------------- checks
 
 
-def _check_int(name: str, value: Any, allow_none: bool = False) -> None:
-    """Raise ValueError unless ``value`` is a positive int (or ``None`` when allowed)."""
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        extra = " or None" if allow_none else ""
-        raise ValueError(f"{name} must be a positive integer{extra}, got {value!r}.")
-
-
 def _check_loader(name: str, loader: Any) -> None:
     """Raise ValueError if a loader is not iterable or is known to be empty."""
     if not hasattr(loader, "__iter__"):
@@ -384,8 +445,8 @@ def _check_fit_args(model: Any, loss_fn: Any, optimizer: Any, kwargs: dict[str, 
         raise TypeError("loss_fn must be a function loss_fn(model, batch) -> scalar tensor.")
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}.")
-    _check_int("epochs", kwargs["epochs"])
-    _check_int("early_stopping_patience", kwargs["patience"], allow_none=True)
+    check_positive_ints(epochs=kwargs["epochs"])
+    check_ints(allow_none=True, early_stopping_patience=kwargs["patience"])
     if kwargs["patience"] is not None and kwargs["val_loader"] is None:
         raise ValueError(
             "early_stopping_patience needs a val_loader: early stopping watches the validation loss."

@@ -98,9 +98,10 @@ from sklearn.decomposition import PCA
 from scipy.stats import rankdata
 from sklearn.metrics import adjusted_rand_score
 
-from course_utils import config, metrics, plotting
+from course_utils import config, plotting
 from course_utils.data import load_assemblies
 from course_utils.exercises import ExerciseChecks
+from course_utils.models import crbm_evaluation
 from course_utils.models.crbm import (
     BatchedCRBM,
     drelu_log_partition,
@@ -510,7 +511,7 @@ mid_lambda = float(lambda_grid[lambda_grid.size // 2])
 showcase = {float(lambda_grid[0]): None, mid_lambda: None, float(lambda_grid[-1]): None}
 for lam in showcase:
     w = weights[model_index(lam)]
-    overlap = metrics.assembly_overlap(w, truth.membership)
+    overlap = crbm_evaluation.assembly_overlap(w, truth.membership)
     unit_order = np.lexsort((-overlap.max(axis=0), np.argmax(overlap, axis=0)))
     showcase[lam] = w[neuron_order][:, unit_order]
 
@@ -634,18 +635,18 @@ def score_models(batch: BatchedCRBM, generator: torch.Generator, block: str = "v
     scores, statistics = [], []
     for m in range(batch.n_models):
         stats = {
-            name: metrics.crbm_statistics(
+            name: crbm_evaluation.crbm_statistics(
                 samples[m] if name == "model" else v, hidden[name][m]
             )
             for name, v in sets.items()
         }
-        scores.append(metrics.crbm_nrmse(stats["model"], stats[block], stats["train"]))
+        scores.append(crbm_evaluation.crbm_nrmse(stats["model"], stats[block], stats["train"]))
         statistics.append(stats)
     return scores, statistics
 
 
 eval_generator = torch.Generator(device=DEVICE).manual_seed(SEED)
-nan_scores = {key: float("nan") for key in metrics.CRBM_STATISTICS}
+nan_scores = {key: float("nan") for key in crbm_evaluation.CRBM_STATISTICS}
 scores = [dict(nan_scores) for _ in range(lambdas.size)]  # on validation; diverged models stay NaN: bad
 healthy = np.flatnonzero(~history.diverged)
 for chunk in np.array_split(healthy, max(1, int(np.ceil(healthy.size / EVAL_CHUNK)))):
@@ -653,10 +654,10 @@ for chunk in np.array_split(healthy, max(1, int(np.ceil(healthy.size / EVAL_CHUN
     for m, s in zip(chunk, chunk_scores):
         scores[m] = s
 
-nrmse_table = np.array([[s[key] for key in metrics.CRBM_STATISTICS] for s in scores])
-norms = np.array([metrics.error_norm(s) for s in scores])
-bad = np.array([metrics.is_bad_model(s) for s in scores])
-good = ~bad & (norms <= metrics.GOOD_NORM)
+nrmse_table = np.array([[s[key] for key in crbm_evaluation.CRBM_STATISTICS] for s in scores])
+norms = np.array([crbm_evaluation.error_norm(s) for s in scores])
+bad = np.array([crbm_evaluation.is_bad_model(s) for s in scores])
+good = ~bad & (norms <= crbm_evaluation.GOOD_NORM)
 
 # %% [markdown]
 # Now the choice of λ, on the validation block only. For each λ we look at the fraction of
@@ -682,7 +683,7 @@ glue("small_median_norm", float(median_norm[0]), display=False)
 glue("large_median_norm", float(median_norm[-1]), display=False)
 glue("small_frac_bad", float(frac_bad[0]), display=False)
 glue("large_frac_bad", float(frac_bad[-1]), display=False)
-glue("good_norm", float(metrics.GOOD_NORM), display=False)
+glue("good_norm", float(crbm_evaluation.GOOD_NORM), display=False)
 seed_spread = float(np.ptp(norm_for_ranking[at_best])) if np.isfinite(norm_for_ranking[at_best]).all() else np.inf
 glue("seed_spread", seed_spread, display=False)
 glue("small_end_clause", "clearly worse" if median_norm[0] - median_norm[best] > seed_spread
@@ -696,10 +697,10 @@ median_nrmse = np.array(
         for lam in lambda_grid
     ]
 )  # (λ, statistic)
-norm_keys = [metrics.CRBM_STATISTICS.index(key) for key in metrics.NORM_STATISTICS]
+norm_keys = [crbm_evaluation.CRBM_STATISTICS.index(key) for key in crbm_evaluation.NORM_STATISTICS]
 
 
-PLAIN_NAMES = {  # for the text (the figures use metrics.CRBM_STATISTIC_LABELS)
+PLAIN_NAMES = {  # for the text (the figures use crbm_evaluation.CRBM_STATISTIC_LABELS)
     "v": "the mean activities ⟨v_i⟩",
     "h": "the hidden means ⟨h_μ⟩",
     "vh": "the connected ⟨v_i h_μ⟩ − ⟨v_i⟩⟨h_μ⟩",
@@ -711,12 +712,12 @@ PLAIN_NAMES = {  # for the text (the figures use metrics.CRBM_STATISTIC_LABELS)
 def worst_statistic(row: int) -> str:
     """Name of the norm statistic with the largest median nRMSE at λ = lambda_grid[row]."""
     k = norm_keys[int(np.nanargmax(median_nrmse[row, norm_keys]))]
-    return PLAIN_NAMES[metrics.CRBM_STATISTICS[k]]
+    return PLAIN_NAMES[crbm_evaluation.CRBM_STATISTICS[k]]
 
 
 glue("worst_stat_small", worst_statistic(0), display=False)
 glue("worst_small_nrmse", float(np.nanmax(median_nrmse[0, norm_keys])), display=False)
-vv_column = metrics.CRBM_STATISTICS.index("vv")
+vv_column = crbm_evaluation.CRBM_STATISTICS.index("vv")
 glue("vv_nrmse_large", float(median_nrmse[-1, vv_column]), display=False)
 glue("vv_nrmse_best", float(median_nrmse[best, vv_column]), display=False)
 
@@ -729,7 +730,7 @@ bottom = np.zeros_like(frac_bad)
 for fraction, color, label in (
     (frac_bad, plotting.COLORS["truth"], "bad"),
     (frac_neither, "0.8", "neither"),
-    (frac_good, plotting.COLORS["train"], f"good (norm ≤ {metrics.GOOD_NORM:g})"),
+    (frac_good, plotting.COLORS["train"], f"good (norm ≤ {crbm_evaluation.GOOD_NORM:g})"),
 ):
     axes[0].bar(positions, fraction, bottom=bottom, color=color, label=label)
     bottom = bottom + fraction
@@ -743,7 +744,7 @@ axes[0].set(
 )
 axes[0].legend(loc="upper center", ncol=2, fontsize=8)
 for k, (key, color) in enumerate(
-    zip(metrics.CRBM_STATISTICS, plt.cm.tab10(np.arange(5)))
+    zip(crbm_evaluation.CRBM_STATISTICS, plt.cm.tab10(np.arange(5)))
 ):
     medians = [np.nanmedian(nrmse_table[lambdas == lam, k]) for lam in lambda_grid]
     axes[1].plot(
@@ -751,7 +752,7 @@ for k, (key, color) in enumerate(
         medians,
         "o-",
         color=color,
-        label=metrics.CRBM_STATISTIC_LABELS[key],
+        label=crbm_evaluation.CRBM_STATISTIC_LABELS[key],
         ms=4,
     )
 axes[1].axhline(1.0, color="k", lw=0.8, ls="--")
@@ -777,7 +778,7 @@ for flag, marker in ((False, "o"), (True, "x")):
     )
 axes[2].plot(lambda_grid, np.clip(median_norm, 0, 3.0), color="k", lw=1, label="median")
 axes[2].axhline(
-    metrics.GOOD_NORM, color="k", lw=0.8, ls="--", label=f"good ≤ {metrics.GOOD_NORM}"
+    crbm_evaluation.GOOD_NORM, color="k", lw=0.8, ls="--", label=f"good ≤ {crbm_evaluation.GOOD_NORM}"
 )
 axes[2].axvline(
     best_lambda, color=plotting.COLORS["train"], lw=1, label=f"best λ = {best_lambda:g}"
@@ -832,8 +833,8 @@ test_scores = [dict(nan_scores)] * int((at_best & history.diverged).sum())  # a 
 if chosen_models.size:
     test_scores += score_models(sweep.select(chosen_models.tolist()),
                                 torch.Generator(device=DEVICE).manual_seed(SEED + 2), block="test")[0]
-test_norms = np.array([metrics.error_norm(s) for s in test_scores])
-test_bad = np.array([metrics.is_bad_model(s) for s in test_scores])
+test_norms = np.array([crbm_evaluation.error_norm(s) for s in test_scores])
+test_bad = np.array([crbm_evaluation.is_bad_model(s) for s in test_scores])
 test_norm = float(np.median(np.where(test_bad, np.inf, test_norms)))
 test_frac_bad = float(test_bad.mean())
 glue("ch4_lambda_validation", best_lambda, display=False)
@@ -841,7 +842,7 @@ glue("ch4_lambda_pgm", best_lambda / N_NEURONS, display=False)  # λ_PGM = λ / 
 glue("ch4_n_seeds", int(N_SEEDS), display=False)
 glue("ch4_test_norm", test_norm, display=False)
 glue("ch4_test_frac_bad", test_frac_bad, display=False)
-glue("test_clause", "within" if test_norm <= metrics.GOOD_NORM else "outside", display=False)
+glue("test_clause", "within" if test_norm <= crbm_evaluation.GOOD_NORM else "outside", display=False)
 {"validation median norm": round(float(median_norm[best]), 3), "test median norm": round(test_norm, 3),
  "validation bad fraction": float(frac_bad[best]), "test bad fraction": test_frac_bad}
 
@@ -877,7 +878,7 @@ glue("bad_norm_value", float(norms[bad_model]), display=False)
 glue(
     "bad_is_bad", "bad" if bad[bad_model] else "not bad, only the worst", display=False
 )
-good_worst_key = max(metrics.NORM_STATISTICS, key=lambda key: pair_scores[0][key])
+good_worst_key = max(crbm_evaluation.NORM_STATISTICS, key=lambda key: pair_scores[0][key])
 glue("good_worst_stat", PLAIN_NAMES[good_worst_key], display=False)
 glue("good_worst_nrmse", float(pair_scores[0][good_worst_key]), display=False)
 
@@ -885,7 +886,7 @@ glue("good_worst_nrmse", float(pair_scores[0][good_worst_key]), display=False)
 fig, axes = plt.subplots(2, 5, figsize=(13, 5.4))
 row_names = ("best", "worst (bad)" if bad[bad_model] else "worst")
 for row, (name, stats) in enumerate(zip(row_names, pair_stats)):
-    for col, key in enumerate(metrics.CRBM_STATISTICS):
+    for col, key in enumerate(crbm_evaluation.CRBM_STATISTICS):
         ax = axes[row, col]
         x, y = np.ravel(stats["validation"][key]), np.ravel(stats["model"][key])
         ax.plot(
@@ -899,7 +900,7 @@ for row, (name, stats) in enumerate(zip(row_names, pair_stats)):
         low, high = min(x.min(), y.min()), max(x.max(), y.max())
         ax.plot([low, high], [low, high], color="k", lw=0.7)
         ax.set_title(
-            f"{metrics.CRBM_STATISTIC_LABELS[key]}: {pair_scores[row][key]:.2f}",
+            f"{crbm_evaluation.CRBM_STATISTIC_LABELS[key]}: {pair_scores[row][key]:.2f}",
             fontsize=9,
         )
         if row == 1:
@@ -919,14 +920,14 @@ plt.show()
 
 # %%
 fig, ax = plt.subplots(figsize=(5.4, 4.4), subplot_kw=dict(projection="polar"))
-angles = np.linspace(0, 2 * np.pi, len(metrics.CRBM_STATISTICS), endpoint=False)
+angles = np.linspace(0, 2 * np.pi, len(crbm_evaluation.CRBM_STATISTICS), endpoint=False)
 closed = np.append(angles, angles[0])
 for label, s, color in (
     ("good model", pair_scores[0], plotting.COLORS["model"]),
     ("worst model", pair_scores[1], plotting.COLORS["alternative"]),
 ):
     values = np.clip(
-        np.nan_to_num([s[k] for k in metrics.CRBM_STATISTICS], nan=2.0), -0.5, 2
+        np.nan_to_num([s[k] for k in crbm_evaluation.CRBM_STATISTICS], nan=2.0), -0.5, 2
     )
     ax.plot(closed, np.append(values, values[0]), "o-", color=color, label=label)
 ax.plot(
@@ -941,7 +942,7 @@ ax.plot(
     closed, np.ones_like(closed), "--", color="k", lw=0.8, label="nRMSE = 1 (shuffled)"
 )
 ax.set_xticks(
-    angles, [metrics.CRBM_STATISTIC_LABELS[k] for k in metrics.CRBM_STATISTICS]
+    angles, [crbm_evaluation.CRBM_STATISTIC_LABELS[k] for k in crbm_evaluation.CRBM_STATISTICS]
 )
 ax.set_rlim(-0.5, 2)
 ax.set_rticks([0, 1, 2])
@@ -1058,10 +1059,10 @@ position = np.searchsorted(
     coupling_neurons, neuron_order[np.isin(neuron_order, coupling_neurons)]
 )
 shape_only = np.nan_to_num(couplings) / np.where(coupling_size > 0, coupling_size, 1.0)[:, :, None]
-between = metrics.matrix_nrmse(shape_only[representatives[0]], shape_only[representatives[1]])
+between = crbm_evaluation.matrix_nrmse(shape_only[representatives[0]], shape_only[representatives[1]])
 same_lambda = np.flatnonzero(good & at_best)
 within = (
-    metrics.matrix_nrmse(shape_only[same_lambda[0]], shape_only[same_lambda[1]])
+    crbm_evaluation.matrix_nrmse(shape_only[same_lambda[0]], shape_only[same_lambda[1]])
     if same_lambda.size >= 2
     else float("nan")
 )
@@ -1135,13 +1136,13 @@ plt.show()
 
 # %%
 best_match = np.array(
-    [metrics.best_match_overlap(w, truth.membership).mean() for w in weights]
+    [crbm_evaluation.best_match_overlap(w, truth.membership).mean() for w in weights]
 )
 recovery_at_best = (
     float(best_match[at_best & ~bad].mean()) if np.any(at_best & ~bad) else float("nan")
 )
 shown_model = good_model
-overlap = metrics.assembly_overlap(weights[shown_model], truth.membership)
+overlap = crbm_evaluation.assembly_overlap(weights[shown_model], truth.membership)
 matched = np.argmax(overlap, axis=1)
 glue("recovery_at_best", recovery_at_best, display=False)
 glue("recovery_small", float(np.median(best_match[lambdas == lambda_grid[0]])), display=False)
@@ -1567,7 +1568,7 @@ assert np.nanmedian(structure_r[at_best]) > structure_null, (
     "the chosen λ's couplings keep the planted structure", structure_r[at_best], structure_null)
 if scale != "smoke":
     assert frac_bad[best] < 0.1, ("under 10 % bad models at the best λ", frac_bad)
-    assert np.all(norms[at_best & ~bad] <= metrics.GOOD_NORM), (
+    assert np.all(norms[at_best & ~bad] <= crbm_evaluation.GOOD_NORM), (
         "its models are good",
         norms[at_best],
     )
@@ -1670,7 +1671,7 @@ train_crbms(weak_sweep, weak.train, weak_lambdas, epochs=EPOCHS, gibbs_steps=GIB
             **common)
 train_crbms(weak_sweep, weak.train, weak_lambdas, epochs=CALIBRATION_EPOCHS, gibbs_steps=CALIBRATION_STEPS,
             lr=1e-3, trainable=("fields", "theta_plus", "theta_minus"), init_fields=False, seed=SEED + 1, **common)
-weak_match = np.array([metrics.best_match_overlap(w, weak.truth.membership).mean()
+weak_match = np.array([crbm_evaluation.best_match_overlap(w, weak.truth.membership).mean()
                        for w in weak_sweep.weights.cpu().numpy()])
 glue("weak_drive_range", f"{WEAK_DRIVE[0]:g} to {WEAK_DRIVE[1]:g}", display=False)
 glue("weak_recovery_small", float(np.median(weak_match[weak_lambdas == lambda_grid[0]])), display=False)

@@ -16,6 +16,7 @@ import torch
 
 from course_utils.models import crbm
 from course_utils.models.crbm import BatchedCRBM
+from course_utils.training import BatchedAdam
 
 F64 = torch.float64
 
@@ -222,7 +223,7 @@ def test_one_batched_update_equals_updating_each_model_alone():
     lam = torch.tensor([0.05, 0.5], dtype=F64)
 
     def step(model, lam_, chains_):
-        adam = crbm._BatchedAdam(model.parameters())
+        adam = BatchedAdam(list(model.parameters().values()))
         active = torch.ones(model.n_models, dtype=torch.bool)
         for _ in range(3):
             crbm._update(model, adam, list(model.parameters()), data, chains_, lam_, "l2l1", 0.01, active)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from course_utils import metrics
+from course_utils.models import crbm_evaluation
 from course_utils.models.crbm import BatchedCRBM, train_crbms
 from course_utils.simulate.assemblies import simulate_assemblies
 
@@ -21,7 +21,7 @@ def _mean_best_overlap(data: np.ndarray, membership: np.ndarray) -> list[float]:
     model = BatchedCRBM(data.shape[1], 6, 2, weight_scale=0.1, seeds=[0, 1], device="cpu")
     history = train_crbms(model, data, [0.5, 0.5], **SETTINGS)
     assert not history.diverged.any(), history.reasons
-    return [float(metrics.best_match_overlap(model.weights[m].numpy(), membership).mean()) for m in range(2)]
+    return [float(crbm_evaluation.best_match_overlap(model.weights[m].numpy(), membership).mean()) for m in range(2)]
 
 
 def test_planted_assemblies_are_recovered_and_shuffled_data_recover_nothing():

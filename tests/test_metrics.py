@@ -57,34 +57,3 @@ def test_pearson_r_checks_its_input():
         metrics.pearson_r([1, np.nan, 1], [1, 2, 3])
 
 
-def test_roc_auc_matches_sklearn_with_and_without_ties():
-    from sklearn.metrics import roc_auc_score
-
-    rng = np.random.default_rng(2)
-    labels = rng.uniform(size=300) < 0.3
-    continuous = labels + rng.normal(0, 1.0, 300)
-    tied = np.round(continuous)  # many ties, which count one half
-    for scores in (continuous, tied, np.zeros(300)):
-        assert metrics.roc_auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores))
-    assert metrics.roc_auc(labels, np.zeros(300)) == pytest.approx(0.5)
-
-
-def test_roc_auc_known_values():
-    assert metrics.roc_auc([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9]) == 1.0
-    assert metrics.roc_auc([0, 0, 1, 1], [0.9, 0.8, 0.2, 0.1]) == 0.0
-    assert metrics.roc_auc([True, False, True, False], [0.3, 0.2, 0.1, 0.4]) == pytest.approx(0.25)
-    assert metrics.roc_auc(np.eye(3, dtype=bool), np.eye(3) * 2.0) == 1.0  # flattened
-
-
-@pytest.mark.parametrize(
-    "labels, scores, match",
-    [
-        ([0, 1], [0.1], "same number"),
-        ([0, 2], [0.1, 0.2], "0/1"),
-        ([0, 1], [np.nan, 0.2], "NaN"),
-        ([1, 1], [0.1, 0.2], "one class"),
-    ],
-)
-def test_roc_auc_bad_input(labels, scores, match):
-    with pytest.raises(ValueError, match=match):
-        metrics.roc_auc(labels, scores)

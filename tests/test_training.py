@@ -539,3 +539,41 @@ def _bad_call(**overrides):
 def test_invalid_arguments_are_clear_errors(overrides, error, match):
     with pytest.raises(error, match=match):
         _bad_call(**overrides)
+
+
+def test_batched_adam_moves_each_model_as_torch_adam_moves_it_alone():
+    from course_utils.training import BatchedAdam
+
+    generator = torch.Generator().manual_seed(3)
+    start = torch.randn(3, 4, 2, generator=generator, dtype=torch.float64)
+    targets = torch.randn(3, 4, 2, generator=generator, dtype=torch.float64)
+    rates = torch.tensor([0.1, 0.01, 0.3], dtype=torch.float64)
+    batched = start.clone()
+    adam = BatchedAdam([batched])
+    active = torch.tensor([True, True, False])
+    for _ in range(5):
+        weights = batched.clone().requires_grad_(True)
+        loss = ((weights - targets) ** 2).sum(dim=(1, 2)) * torch.arange(1, 4)  # a loss per model
+        (grad,) = torch.autograd.grad(loss.sum(), [weights])
+        adam.step([batched], [grad], rates, active)
+    for m in range(2):
+        alone = start[m].clone().requires_grad_(True)
+        optimizer = torch.optim.Adam([alone], lr=float(rates[m]))
+        for _ in range(5):
+            optimizer.zero_grad()
+            (((alone - targets[m]) ** 2).sum() * (m + 1)).backward()
+            optimizer.step()
+        torch.testing.assert_close(batched[m], alone.detach())
+    torch.testing.assert_close(batched[2], start[2])  # frozen
+
+
+def test_batched_adam_checks_its_arguments():
+    from course_utils.training import BatchedAdam
+
+    with pytest.raises(ValueError, match="at least one"):
+        BatchedAdam([])
+    with pytest.raises(ValueError, match="betas"):
+        BatchedAdam([torch.zeros(2, 1)], betas=(1.0, 0.999))
+    adam = BatchedAdam([torch.zeros(2, 1)])
+    with pytest.raises(ValueError, match="1 parameter tensors"):
+        adam.step([torch.zeros(2, 1), torch.zeros(2)], [torch.zeros(2, 1)], 0.1)

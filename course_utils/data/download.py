@@ -36,6 +36,7 @@ from course_utils.data.errors import (
     OfflineError,
 )
 from course_utils.data.registry import REGISTRY, Dataset, get_dataset
+from course_utils.validation import check_ints, check_positive_numbers
 
 MIRROR_ENV = "COURSE_DATA_MIRROR"
 #: When set (to anything but "" or "0"), nothing is downloaded: a dataset missing from the
@@ -308,10 +309,8 @@ def fetch_all(
 
 
 def _check_options(timeout: float, retries: int) -> None:
-    if not (isinstance(timeout, (int, float)) and timeout > 0):
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}.")
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise ValueError(f"retries must be a non-negative integer, got {retries!r}.")
+    check_positive_numbers(unit="seconds", timeout=timeout)
+    check_ints(minimum=0, retries=retries)
 
 
 #: Where bundled datasets (``Dataset.bundled``) live inside the package.

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+from course_utils.validation import check_ints
 import pynapple as nap
 
 from course_utils.data.errors import DatasetFormatError
@@ -736,8 +737,7 @@ def _split_blocks(array: np.ndarray, train_fraction: float, validation_fraction:
     if not 0.0 <= float(validation_fraction) < 1.0 - float(train_fraction):
         raise ValueError(f"validation_fraction must be >= 0 and leave room for a test block after "
                          f"train_fraction={train_fraction}, got {validation_fraction!r}.")
-    if isinstance(gap, bool) or not isinstance(gap, (int, np.integer)) or gap < 0:
-        raise ValueError(f"gap must be a non-negative integer number of time bins, got {gap!r}.")
+    check_ints(minimum=0, gap=gap)
     n_time = array.shape[0]
     n_train = int(round(float(train_fraction) * n_time))
     n_validation = int(round(float(validation_fraction) * n_time))

@@ -46,7 +46,6 @@ therefore fix the gauge with ``gamma_+ = 1 / (1 + eta)`` and ``gamma_- = 1 / (1 
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -55,7 +54,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from course_utils.training import get_device
+from course_utils.training import BatchedAdam, get_device
+from course_utils.validation import check_positive_ints, check_positive_numbers
 
 __all__ = [
     "PENALTIES", "BatchedCRBM", "SweepHistory", "drelu_log_partition", "drelu_moments",
@@ -384,9 +384,7 @@ class BatchedCRBM:
         weight_scale: float = 0.01, device: str | torch.device | None = None,
         dtype: torch.dtype = torch.float32,
     ) -> None:
-        for name, value in (("n_visible", n_visible), ("n_hidden", n_hidden), ("n_models", n_models)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        check_positive_ints(n_visible=n_visible, n_hidden=n_hidden, n_models=n_models)
         seeds = list(range(n_models)) if seeds is None else [int(s) for s in seeds]
         if len(seeds) != n_models:
             raise ValueError(f"seeds must hold one seed per model ({n_models}), got {len(seeds)}.")
@@ -648,27 +646,6 @@ class SweepHistory:
     wall_time_s: float = 0.0
 
 
-class _BatchedAdam:
-    """Adam on a dict of tensors whose leading dimension is the model; frozen models do not move."""
-
-    def __init__(self, params: dict[str, torch.Tensor], betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
-        self.betas, self.eps, self.step_count = betas, eps, 0
-        self.m = {k: torch.zeros_like(v) for k, v in params.items()}
-        self.v = {k: torch.zeros_like(v) for k, v in params.items()}
-
-    def step(self, params: dict[str, torch.Tensor], grads: dict[str, torch.Tensor], lr: float, active: torch.Tensor) -> None:
-        self.step_count += 1
-        beta1, beta2 = self.betas
-        correction1, correction2 = 1 - beta1**self.step_count, 1 - beta2**self.step_count
-        for name, p in params.items():
-            g = grads[name]
-            self.m[name].mul_(beta1).add_(g, alpha=1 - beta1)
-            self.v[name].mul_(beta2).addcmul_(g, g, value=1 - beta2)
-            update = (self.m[name] / correction1) / ((self.v[name] / correction2).sqrt() + self.eps)
-            mask = active.reshape(-1, *([1] * (p.ndim - 1))).to(p.dtype)
-            p.sub_(lr * update * mask)
-
-
 def _check_data(data: object, n_visible: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     array = np.asarray(data)
     if array.ndim != 2 or array.shape[1] != n_visible:
@@ -689,12 +666,8 @@ def _check_sweep_args(model: BatchedCRBM, lambdas: object, penalty_kind: str, in
         raise ValueError("lambdas must be finite and >= 0.")
     if penalty_kind not in PENALTIES:
         raise ValueError(f"penalty must be one of {', '.join(PENALTIES)}, got {penalty_kind!r}.")
-    for name, value in ints.items():
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    for name, value in (("lr", lr), ("lr_final", lr_final), ("weight_bound", weight_bound)):
-        if not (isinstance(value, numbers.Real) and 0 < value < math.inf):
-            raise ValueError(f"{name} must be a finite number > 0, got {value!r}.")
+    check_positive_ints(**ints)
+    check_positive_numbers(lr=lr, lr_final=lr_final, weight_bound=weight_bound)
     return lam
 
 
@@ -783,7 +756,7 @@ def train_crbms(
     history = SweepHistory(lambdas=lam, penalty_kind=penalty_kind, diverged=np.zeros(M, bool),
                            diverged_at=np.full(M, -1), reasons=[""] * M)
     active = torch.ones(M, dtype=torch.bool, device=model.device)
-    adam = _BatchedAdam({name: model.parameters()[name] for name in names})
+    adam = BatchedAdam([model.parameters()[name] for name in names])
     n_batches = max(1, x.shape[0] // batch_size)
     total = epochs * n_batches
     start = time.perf_counter()
@@ -807,7 +780,7 @@ def train_crbms(
     return history
 
 
-def _update(model: BatchedCRBM, adam: _BatchedAdam, names: Sequence[str], batch: torch.Tensor,
+def _update(model: BatchedCRBM, adam: BatchedAdam, names: Sequence[str], batch: torch.Tensor,
             chains: torch.Tensor, lam: torch.Tensor, penalty_kind: str, lr: float,
             active: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """One PCD step for all models.
@@ -825,7 +798,7 @@ def _update(model: BatchedCRBM, adam: _BatchedAdam, names: Sequence[str], batch:
     with torch.no_grad():
         for p in params.values():
             p.requires_grad_(False)
-        adam.step(params, dict(zip(params, grads)), lr, active)
+        adam.step(list(params.values()), grads, lr, active)
         model.eta.clamp_(-_ETA_LIMIT, _ETA_LIMIT)
         nonfinite = ~_finite_per_model(model) | ~torch.isfinite(gap)
         if nonfinite.any():

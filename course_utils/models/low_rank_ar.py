@@ -40,6 +40,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from course_utils.training import BatchedAdam
 from course_utils.validation import check_positive_ints
 
 __all__ = [
@@ -161,8 +162,7 @@ def lag_data(
     ValueError
         If the arrays are not 2-D, differ in shape, contain NaN, or are too short for ``order``.
     """
-    if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
-        raise ValueError(f"order must be a positive integer, got {order!r}.")
+    check_positive_ints(order=order)
     x = _as_2d_tensor("activity", activity, device, dtype)
     u = _as_2d_tensor("stimulation", stimulation, device, dtype)
     if x.shape != u.shape:
@@ -766,8 +766,7 @@ def train_batched(
     with torch.no_grad():
         model.bias.zero_()  # centred rows: the bias is implicit
     params = [p for name, p in model.named_parameters() if name != "bias"]
-    first = [torch.zeros_like(p) for p in params]
-    second = [torch.zeros_like(p) for p in params]
+    adam = BatchedAdam(params, betas=betas, eps=eps)
     train_curve, val_curve, val_steps = [], [], []
     start = time.perf_counter()
     for step in range(steps + 1):
@@ -784,13 +783,7 @@ def train_batched(
             bad = torch.nonzero(~torch.isfinite(loss)).flatten().tolist()
             raise FloatingPointError(f"the loss of model(s) {bad} is not finite at step {step}: lower lr.")
         grads = torch.autograd.grad(loss.sum(), params)
-        with torch.no_grad():
-            c1, c2 = 1 - betas[0] ** (step + 1), 1 - betas[1] ** (step + 1)
-            for p, g, m1, m2 in zip(params, grads, first, second):
-                m1.mul_(betas[0]).add_(g, alpha=1 - betas[0])
-                m2.mul_(betas[1]).addcmul_(g, g, value=1 - betas[1])
-                step_size = (rate / c1).reshape(-1, *([1] * (p.ndim - 1)))
-                p.sub_(step_size * m1 / ((m2 / c2).sqrt() + eps))
+        adam.step(params, grads, rate)
     with torch.no_grad():
         W = model.weights()
         z_mean = train.z_mean.repeat_interleave(per, dim=0)

@@ -30,6 +30,7 @@ from typing import Sequence
 import torch
 from torch import nn
 from torch.nn import functional as F
+from course_utils.validation import check_positive_ints
 
 __all__ = ["gaussian_kl", "reparameterize", "DenseVAE", "ConvVAE2d", "ConvVAE1d", "StackedConvVAE1d"]
 
@@ -57,11 +58,6 @@ def _he_init(module: nn.Module) -> None:
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)
 
-
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return value
 
 
 class _VAE(nn.Module):
@@ -102,11 +98,12 @@ class DenseVAE(_VAE):
 
     def __init__(self, n_inputs: int, hidden_sizes: Sequence[int], latent_size: int) -> None:
         super().__init__()
-        _check_positive_int("n_inputs", n_inputs)
-        self.latent_size = _check_positive_int("latent_size", latent_size)
+        check_positive_ints(n_inputs=n_inputs, latent_size=latent_size)
         if not hidden_sizes:
             raise ValueError("hidden_sizes needs at least one layer width, e.g. (128,).")
-        widths = [n_inputs, *(_check_positive_int("hidden size", h) for h in hidden_sizes)]
+        check_positive_ints(**{f"hidden_sizes[{i}]": h for i, h in enumerate(hidden_sizes)})
+        self.latent_size = int(latent_size)
+        widths = [int(n_inputs), *(int(h) for h in hidden_sizes)]
         encoder: list[nn.Module] = []
         for a, b in zip(widths[:-1], widths[1:]):
             encoder += [nn.Linear(a, b), nn.ReLU()]
@@ -149,10 +146,10 @@ class ConvVAE2d(_VAE):
 
     def __init__(self, image_size: int, latent_size: int, channels: tuple[int, int] = (16, 32)) -> None:
         super().__init__()
-        _check_positive_int("image_size", image_size)
+        check_positive_ints(image_size=image_size, latent_size=latent_size)
         if image_size % 4:
             raise ValueError(f"image_size must be a multiple of 4, got {image_size}.")
-        self.latent_size = _check_positive_int("latent_size", latent_size)
+        self.latent_size = int(latent_size)
         c1, c2 = channels
         self.image_size, self.inner = image_size, image_size // 4
         self.encoder = nn.Sequential(
@@ -191,8 +188,7 @@ def _conv_lengths(n_samples: int, kernel_size: int) -> tuple[int, int]:
 
 
 def _check_trace_args(n_samples: int, kernel_size: int) -> None:
-    _check_positive_int("n_samples", n_samples)
-    _check_positive_int("kernel_size", kernel_size)
+    check_positive_ints(n_samples=n_samples, kernel_size=kernel_size)
     if kernel_size % 2 == 0:
         raise ValueError(f"kernel_size must be odd (symmetric padding), got {kernel_size}.")
     if n_samples < 4 * kernel_size:
@@ -224,7 +220,8 @@ class ConvVAE1d(_VAE):
                  channels: tuple[int, int] = (32, 64)) -> None:
         super().__init__()
         _check_trace_args(n_samples, kernel_size)
-        self.latent_size = _check_positive_int("latent_size", latent_size)
+        check_positive_ints(latent_size=latent_size)
+        self.latent_size = int(latent_size)
         self.n_samples, self.kernel_size, self.channels = n_samples, kernel_size, tuple(channels)
         c1, c2 = channels
         pad = kernel_size // 2
@@ -280,7 +277,8 @@ class StackedConvVAE1d(nn.Module):
         _check_trace_args(n_samples, kernel_size)
         if not latent_sizes:
             raise ValueError("latent_sizes needs at least one model, e.g. (2, 10, 20).")
-        self.latent_sizes = tuple(_check_positive_int("latent size", d) for d in latent_sizes)
+        check_positive_ints(**{f"latent_sizes[{i}]": d for i, d in enumerate(latent_sizes)})
+        self.latent_sizes = tuple(int(d) for d in latent_sizes)
         self.n_models, self.max_latent = len(self.latent_sizes), max(self.latent_sizes)
         self.n_samples, self.kernel_size, self.channels = n_samples, kernel_size, tuple(channels)
         m, (c1, c2), pad = self.n_models, channels, kernel_size // 2

@@ -30,6 +30,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+from course_utils.validation import check_ints, check_numbers, check_positive_ints, check_positive_numbers
 
 #: The three parameters of the second proximal drive, in the order the chapter uses.
 PARAM_NAMES: tuple[str, ...] = ("evprox2_mu", "evprox2_sigma", "evprox2_ampa_L5_pyramidal")
@@ -202,8 +203,7 @@ def add_erp_drives(net: Any, params: Mapping[str, float], *, event_seed: int = 2
         already has one of the drives.
     """
     values = check_params(params)
-    if isinstance(event_seed, bool) or not isinstance(event_seed, (int, np.integer)) or event_seed < 0:
-        raise ValueError(f"event_seed must be a non-negative integer, got {event_seed!r}.")
+    check_ints(minimum=0, event_seed=event_seed)
     present = [name for name in ERP_DRIVES if name in net.external_drives]
     if present:
         raise ValueError(
@@ -263,12 +263,9 @@ def simulate_trials(
     import_hnn_core()
     from hnn_core import simulate_dipole
 
-    _check_positive_int(n_trials, "n_trials")
-    for name, value in (("tstop", tstop), ("dt", dt), ("scale_factor", scale_factor)):
-        if not (isinstance(value, (int, float, np.floating)) and math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a positive number, got {value!r}.")
-    if not (math.isfinite(smooth_ms) and smooth_ms >= 0):
-        raise ValueError(f"smooth_ms must be a non-negative number of ms, got {smooth_ms!r}.")
+    check_positive_ints(n_trials=n_trials)
+    check_positive_numbers(tstop=tstop, dt=dt, scale_factor=scale_factor)
+    check_numbers(inclusive=True, unit="ms", smooth_ms=smooth_ms)
     dipoles = simulate_dipole(net, tstop=float(tstop), dt=float(dt), n_trials=int(n_trials),
                               verbose=False)
     trials = []
@@ -413,7 +410,7 @@ def simulate_planted_dipole(
 
     values = check_params(params)
     mesh_shape = _check_mesh(mesh_shape)
-    _check_positive_int(n_trials, "n_trials")
+    check_positive_ints(n_trials=n_trials)
     if not (math.isfinite(noise_fraction) and noise_fraction >= 0):
         raise ValueError(f"noise_fraction must be a non-negative number, got {noise_fraction!r}.")
     sample_times = np.array(TARGET_TIMES_MS if times is None else times, dtype=float)
@@ -509,7 +506,7 @@ class DipoleObjective:
             raise ValueError("target_times must be strictly increasing (ms).")
         if not callable(set_params):
             raise ValueError("set_params must be a function set_params(net, params).")
-        _check_positive_int(n_trials, "n_trials")
+        check_positive_ints(n_trials=n_trials)
         self.net = net
         self.set_params = set_params
         self.target_times = times
@@ -544,7 +541,7 @@ class DipoleObjective:
         """
         values = check_params(params)
         n_trials = self.n_trials if n_trials is None else n_trials
-        _check_positive_int(n_trials, "n_trials")
+        check_positive_ints(n_trials=n_trials)
         key = tuple(round(values[name], 10) for name in PARAM_NAMES)
         cached = self._trials.get(key)
         if cached is None or cached.shape[0] < n_trials:
@@ -649,7 +646,3 @@ def _check_mesh(mesh_shape: tuple[int, int]) -> tuple[int, int]:
         raise ValueError(f"mesh_shape must be two positive integers (n_x, n_y), got {mesh_shape!r}.")
     return int(mesh_shape[0]), int(mesh_shape[1])
 
-
-def _check_positive_int(value: int, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")

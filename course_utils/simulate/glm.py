@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
 import numpy as np
+from course_utils.validation import check_positive_numbers
 
 NeuronKind = Literal["speed", "position", "both"]
 NEURON_KINDS: tuple[str, ...] = ("speed", "position", "both")
@@ -102,12 +103,6 @@ class LinearMazeSimulation:
         table = {name: np.array([getattr(n, name) for n in self.neurons]) for name in names}
         table["kind"] = np.array(self.neuron_kinds)
         return table
-
-
-def _check_positive(**values: float) -> None:
-    for name, value in values.items():
-        if not np.isfinite(value) or value <= 0:
-            raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
 
 
 def _lap_trajectory(
@@ -223,7 +218,7 @@ def simulate_linear_maze(
     ValueError
         On non-positive sizes, a bin longer than the session, or an unknown neuron kind.
     """
-    _check_positive(duration_s=duration_s, bin_s=bin_s, track_length_cm=track_length_cm)
+    check_positive_numbers(duration_s=duration_s, bin_s=bin_s, track_length_cm=track_length_cm)
     if bin_s * 10 > duration_s:
         raise ValueError(f"bin_s={bin_s} is too long for duration_s={duration_s}: use at least 10 bins.")
     if not 0 < peak_speed_range[0] <= peak_speed_range[1]:
@@ -366,7 +361,7 @@ def simulate_current_injection(
     ValueError
         On non-positive sizes or a recording shorter than one sweep.
     """
-    _check_positive(duration_s=duration_s, bin_s=bin_s, window_s=window_s, sweep_s=sweep_s,
+    check_positive_numbers(duration_s=duration_s, bin_s=bin_s, window_s=window_s, sweep_s=sweep_s,
                     baseline_rate_hz=baseline_rate_hz, correlation_s=correlation_s)
     if duration_s < sweep_s:
         raise ValueError(f"duration_s={duration_s} is shorter than one sweep (sweep_s={sweep_s}).")

@@ -33,6 +33,7 @@ from typing import Any, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from course_utils.validation import check_numbers, check_positive_ints, check_positive_numbers
 
 __all__ = [
     "HHParameters", "StepCurrent", "HHTraces", "rate_constants", "steady_state_gates",
@@ -277,8 +278,7 @@ def _whole_steps(name: str, value: float, dt_ms: float) -> int:
 
 def _check_step(name: str, dt_ms: float, largest: float) -> None:
     """Raise unless ``0 < dt_ms <= largest``."""
-    if not (isinstance(dt_ms, (int, float)) and math.isfinite(dt_ms) and dt_ms > 0):
-        raise ValueError(f"{name} must be a positive number of ms, got {dt_ms!r}.")
+    check_positive_numbers(unit="ms", **{name: dt_ms})
     if dt_ms > largest:
         raise ValueError(
             f"{name}={dt_ms} ms is too coarse: RK4 loses accuracy (or stability) on the HH "
@@ -290,10 +290,8 @@ def _check_times(duration_ms: float, dt_ms: float, settle_ms: float, settle_dt_m
     """Return the number of recorded samples and of settling steps; check the times."""
     _check_step("dt_ms", dt_ms, 0.05)
     _check_step("settle_dt_ms", settle_dt_ms, 0.1)
-    if not (isinstance(duration_ms, (int, float)) and math.isfinite(duration_ms) and duration_ms > 0):
-        raise ValueError(f"duration_ms must be a positive number, got {duration_ms!r}.")
-    if not (isinstance(settle_ms, (int, float)) and math.isfinite(settle_ms) and settle_ms >= 0):
-        raise ValueError(f"settle_ms must be a non-negative number, got {settle_ms!r}.")
+    check_positive_numbers(unit="ms", duration_ms=duration_ms)
+    check_numbers(inclusive=True, unit="ms", settle_ms=settle_ms)
     return _whole_steps("duration_ms", duration_ms, dt_ms), _whole_steps("settle_ms", settle_ms, settle_dt_ms)
 
 
@@ -407,8 +405,7 @@ def sample_conductances(
     tuple of numpy.ndarray
         ``(g_k, g_na)``, each of shape ``(n_traces,)``.
     """
-    if isinstance(n_traces, bool) or not isinstance(n_traces, (int, np.integer)) or n_traces < 1:
-        raise ValueError(f"n_traces must be a positive integer, got {n_traces!r}.")
+    check_positive_ints(n_traces=n_traces)
     for name, (low, high) in (("g_k_range", g_k_range), ("g_na_range", g_na_range)):
         if not 0 <= low <= high:
             raise ValueError(f"{name} must be (low, high) with 0 <= low <= high, got {(low, high)}.")

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from course_utils.validation import check_positive_numbers
 
 
 @dataclass(frozen=True)
@@ -143,12 +144,6 @@ def _ornstein_uhlenbeck(
     return out
 
 
-def _check_positive(**values: float) -> None:
-    for name, value in values.items():
-        if not np.isfinite(value) or value <= 0:
-            raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
-
-
 def _check_range(name: str, bounds: tuple[float, float]) -> None:
     low, high = bounds
     if not (np.isfinite(low) and np.isfinite(high) and 0 < low <= high):
@@ -229,7 +224,7 @@ def simulate_head_direction_population(
         On non-positive sizes, a window shorter than two bins, a recording shorter than ten
         windows, a probability outside ``[0, 1]`` or a badly ordered range.
     """
-    _check_positive(duration_s=duration_s, bin_s=bin_s, window_s=window_s,
+    check_positive_numbers(duration_s=duration_s, bin_s=bin_s, window_s=window_s,
                     coupling_tau_s=coupling_tau_s, self_tau_s=self_tau_s,
                     angular_tau_s=angular_tau_s, drift_tau_s=drift_tau_s, max_rate_hz=max_rate_hz)
     if isinstance(n_neurons, bool) or not isinstance(n_neurons, (int, np.integer)) or n_neurons < 2:

@@ -1,11 +1,11 @@
-"""Tests of the cRBM evaluation scores in course_utils.metrics (chapter 4)."""
+"""Tests of the cRBM evaluation scores in course_utils.models.crbm_evaluation (chapter 4)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from course_utils import metrics
+from course_utils.models import crbm_evaluation
 
 
 @pytest.fixture
@@ -16,8 +16,8 @@ def rng():
 def test_statistics_match_direct_formulas(rng):
     v = (rng.random((500, 6)) < 0.3).astype(float)
     h = rng.normal(size=(500, 4))
-    stats = metrics.crbm_statistics(v, h)
-    assert set(stats) == set(metrics.CRBM_STATISTICS)
+    stats = crbm_evaluation.crbm_statistics(v, h)
+    assert set(stats) == set(crbm_evaluation.CRBM_STATISTICS)
     np.testing.assert_allclose(stats["v"], v.mean(0))
     np.testing.assert_allclose(stats["h"], h.mean(0))
     np.testing.assert_allclose(stats["vh"], np.cov(v.T, h.T, bias=True)[: v.shape[1], v.shape[1]:])
@@ -34,8 +34,8 @@ def test_conditional_means_give_the_hidden_statistics_of_samples(rng):
     v = (rng.random((T, 3)) < 0.4).astype(float)
     mean_h = np.column_stack([v[:, 0] + v[:, 1], 2 * v[:, 1] - v[:, 2]])
     sampled_h = mean_h + rng.normal(scale=1.5, size=mean_h.shape)
-    a = metrics.crbm_statistics(v, mean_h)
-    b = metrics.crbm_statistics(v, sampled_h)
+    a = crbm_evaluation.crbm_statistics(v, mean_h)
+    b = crbm_evaluation.crbm_statistics(v, sampled_h)
     for key in ("h", "vh", "hh"):
         np.testing.assert_allclose(a[key], b[key], atol=0.02)
 
@@ -44,48 +44,48 @@ def test_shuffled_rmse_is_the_average_over_permutations(rng):
     reference = rng.normal(1.0, 2.0, size=7)
     values = rng.normal(0.5, 1.0, size=7)
     brute = np.mean([np.mean((reference - rng.permutation(values)) ** 2) for _ in range(20_000)])
-    assert metrics.shuffled_rmse(reference, values) ** 2 == pytest.approx(brute, rel=2e-2)
+    assert crbm_evaluation.shuffled_rmse(reference, values) ** 2 == pytest.approx(brute, rel=2e-2)
     # A constant statistic has nothing to shuffle: its shuffle is exact.
-    assert metrics.shuffled_rmse(np.ones(4), np.ones(4)) == 0.0
+    assert crbm_evaluation.shuffled_rmse(np.ones(4), np.ones(4)) == 0.0
     with pytest.raises(ValueError, match="same number"):
-        metrics.shuffled_rmse(np.ones(3), np.ones(4))
+        crbm_evaluation.shuffled_rmse(np.ones(3), np.ones(4))
 
 
 def test_nrmse_reference_points():
-    assert metrics.nrmse(0.2, 0.2, 0.6) == 0.0
-    assert metrics.nrmse(0.6, 0.2, 0.6) == 1.0
-    assert metrics.nrmse(0.1, 0.2, 0.6) == pytest.approx(-0.25)
-    assert np.isnan(metrics.nrmse(0.3, 0.5, 0.5))  # shuffled no worse than the data: undefined
-    assert np.isnan(metrics.nrmse(np.nan, 0.1, 0.5))
+    assert crbm_evaluation.nrmse(0.2, 0.2, 0.6) == 0.0
+    assert crbm_evaluation.nrmse(0.6, 0.2, 0.6) == 1.0
+    assert crbm_evaluation.nrmse(0.1, 0.2, 0.6) == pytest.approx(-0.25)
+    assert np.isnan(crbm_evaluation.nrmse(0.3, 0.5, 0.5))  # shuffled no worse than the data: undefined
+    assert np.isnan(crbm_evaluation.nrmse(np.nan, 0.1, 0.5))
 
 
 def test_crbm_nrmse_is_zero_for_the_training_data_and_one_for_shuffled_statistics(rng):
     v = (rng.random((3000, 6)) < np.linspace(0.05, 0.5, 6)).astype(float)
     v[:, 1] = np.maximum(v[:, 1], v[:, 0])  # a correlated pair
     mixing = np.array([[1.0, 0.0, 0.3], [0.5, 2.0, 0.0], [0.0, -1.0, 1.5]])
-    stats = lambda x: metrics.crbm_statistics(x, x[:, :3] @ mixing)  # noqa: E731
+    stats = lambda x: crbm_evaluation.crbm_statistics(x, x[:, :3] @ mixing)  # noqa: E731
     train, test = stats(v[:2000]), stats(v[2000:])
-    as_train = metrics.crbm_nrmse(train, test, train)
-    assert all(as_train[key] == pytest.approx(0.0, abs=1e-12) for key in metrics.CRBM_STATISTICS)
+    as_train = crbm_evaluation.crbm_nrmse(train, test, train)
+    assert all(as_train[key] == pytest.approx(0.0, abs=1e-12) for key in crbm_evaluation.CRBM_STATISTICS)
     # A "model" with the training statistics in shuffled places scores 1 on average.
     scores = [
-        metrics.crbm_nrmse({k: rng.permutation(train[k].ravel()).reshape(train[k].shape) for k in train}, test, train)
+        crbm_evaluation.crbm_nrmse({k: rng.permutation(train[k].ravel()).reshape(train[k].shape) for k in train}, test, train)
         for _ in range(300)
     ]
-    for key in metrics.CRBM_STATISTICS:
+    for key in crbm_evaluation.CRBM_STATISTICS:
         assert np.mean([s[key] ** 2 for s in scores]) ** 0.5 == pytest.approx(1.0, abs=0.15)
     with pytest.raises(ValueError, match="no 'hh'"):
-        metrics.crbm_nrmse({k: train[k] for k in ("v", "h", "vh", "vv")}, test, train)
+        crbm_evaluation.crbm_nrmse({k: train[k] for k in ("v", "h", "vh", "vv")}, test, train)
 
 
 def test_error_norm_leaves_out_the_hidden_means_and_bad_model_rule():
     scores = {"v": 0.3, "h": 5.0, "vh": 0.0, "vv": 0.4, "hh": 0.0}
-    assert metrics.NORM_STATISTICS == ("v", "vh", "vv", "hh")
-    assert metrics.error_norm(scores) == pytest.approx(0.5)
-    assert metrics.is_bad_model(scores)  # h > 1 makes it bad, although its norm is good
-    assert not metrics.is_bad_model({**scores, "h": 0.9})
-    assert metrics.is_bad_model({**scores, "h": np.nan})
-    assert np.isnan(metrics.error_norm({**scores, "vv": np.nan}))
+    assert crbm_evaluation.NORM_STATISTICS == ("v", "vh", "vv", "hh")
+    assert crbm_evaluation.error_norm(scores) == pytest.approx(0.5)
+    assert crbm_evaluation.is_bad_model(scores)  # h > 1 makes it bad, although its norm is good
+    assert not crbm_evaluation.is_bad_model({**scores, "h": 0.9})
+    assert crbm_evaluation.is_bad_model({**scores, "h": np.nan})
+    assert np.isnan(crbm_evaluation.error_norm({**scores, "vv": np.nan}))
 
 
 def test_assembly_overlap_finds_the_planted_assembly(rng):
@@ -95,26 +95,26 @@ def test_assembly_overlap_finds_the_planted_assembly(rng):
     weights[:10, 0] = 1.0  # unit 0 = assembly 0 exactly
     weights[10:20, 1] = -0.5  # unit 1 = assembly 1, negative sign
     weights[:, 2] = rng.normal(size=30)  # unit 2 = noise; unit 3 = all zero
-    overlap = metrics.assembly_overlap(weights, membership)
+    overlap = crbm_evaluation.assembly_overlap(weights, membership)
     assert overlap.shape == (3, 4)
     assert overlap[0, 0] == pytest.approx(1.0) and overlap[1, 1] == pytest.approx(1.0)
     assert overlap[0, 1] == 0.0 and np.all(overlap[:, 3] == 0.0)
-    best = metrics.best_match_overlap(weights, membership)
+    best = crbm_evaluation.best_match_overlap(weights, membership)
     np.testing.assert_allclose(best[:2], 1.0)
     assert 0 < best[2] < 0.9
     with pytest.raises(ValueError, match="same N"):
-        metrics.assembly_overlap(weights[:20], membership)
+        crbm_evaluation.assembly_overlap(weights[:20], membership)
 
 
 def test_matrix_nrmse(rng):
     a = rng.normal(size=(40, 40))
     a = a + a.T
-    assert metrics.matrix_nrmse(a, a) == 0.0
+    assert crbm_evaluation.matrix_nrmse(a, a) == 0.0
     b = rng.normal(size=(40, 40))
-    assert metrics.matrix_nrmse(a, b + b.T) == pytest.approx(1.0, abs=0.1)
-    assert metrics.matrix_nrmse(a, a + 0.1 * (b + b.T)) < 0.2
+    assert crbm_evaluation.matrix_nrmse(a, b + b.T) == pytest.approx(1.0, abs=0.1)
+    assert crbm_evaluation.matrix_nrmse(a, a + 0.1 * (b + b.T)) < 0.2
     with pytest.raises(ValueError, match="square"):
-        metrics.matrix_nrmse(a, a[:, :30])
+        crbm_evaluation.matrix_nrmse(a, a[:, :30])
 
 
 @pytest.mark.parametrize(
@@ -127,4 +127,4 @@ def test_matrix_nrmse(rng):
 )
 def test_statistics_reject_bad_input(visible, hidden, match):
     with pytest.raises(ValueError, match=match):
-        metrics.crbm_statistics(visible, hidden)
+        crbm_evaluation.crbm_statistics(visible, hidden)
