@@ -3,7 +3,8 @@
 #   make test   unit tests, then a strict smoke-scale build with forced execution
 # Each creates (or reuses) the virtual environment .venv with the tested versions
 # (constraints.txt). Other Pythons: make test PYTHON=python3.13 (3.11 to 3.13).
-# make unit runs the unit tests alone (CI runs them on the newest Python too).
+# make unit runs the unit tests alone (CI runs them on the newest Python too); make lint runs
+# ruff's checks and its format check (fix with: .venv/bin/ruff check --fix . && .venv/bin/ruff format .).
 
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -23,7 +24,7 @@ TOOL_DIRS := XDG_CACHE_HOME=$(ROOT)/.cache/xdg MPLCONFIGDIR=$(ROOT)/.cache/matpl
 	JUPYTER_PLATFORM_DIRS=1
 PIP := $(TOOL_DIRS) $(PY) -m pip install --quiet -c constraints.txt
 
-.PHONY: book test unit venv clean
+.PHONY: book test lint unit venv clean
 
 venv: $(STAMP)
 
@@ -42,10 +43,14 @@ book: $(STAMP)
 	$(TOOL_DIRS) $(PY) -m course_utils build-book --scale default --execute cache
 	@echo "Open $(ROOT)/_build/default/_build/html/index.html"
 
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
 unit: $(STAMP)
 	$(TOOL_DIRS) COURSE_OFFLINE=1 $(PY) -m pytest
 
-test: unit
+test: lint unit
 	$(TOOL_DIRS) COURSE_OFFLINE=1 $(PY) -m course_utils build-book --scale smoke --execute force
 	$(TOOL_DIRS) $(PY) -m pytest -m browser tests/test_browser.py
 

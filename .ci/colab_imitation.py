@@ -34,8 +34,14 @@ from packaging.version import Version
 ROOT = Path(__file__).resolve().parents[1]
 #: What the imitation's "Colab" has before the course is installed.
 COLAB_PACKAGES = {
-    "numpy": "2.3.5", "scipy": "1.16.3", "matplotlib": "3.10.8", "scikit-learn": "1.7.2",
-    "jax": "0.8.3", "jaxlib": "0.8.3", "pandas": "2.3.3", "ipywidgets": "7.7.1",
+    "numpy": "2.3.5",
+    "scipy": "1.16.3",
+    "matplotlib": "3.10.8",
+    "scikit-learn": "1.7.2",
+    "jax": "0.8.3",
+    "jaxlib": "0.8.3",
+    "pandas": "2.3.3",
+    "ipywidgets": "7.7.1",
 }
 COLAB_TOOLS = ["ipykernel", "nbclient", "nbformat"]
 FAKE_TORCH = "2.12.0"
@@ -49,8 +55,9 @@ def run(*command: str, **kwargs) -> subprocess.CompletedProcess:
 
 def site_packages(python: Path) -> Path:
     """The environment's site-packages folder."""
-    out = run(str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])",
-              capture_output=True).stdout
+    out = run(
+        str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", capture_output=True
+    ).stdout
     return Path(out.strip())
 
 
@@ -87,8 +94,15 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(folder)
         run(args.python, "-m", "venv", str(folder / "venv"))
         python = folder / "venv" / "bin" / "python"
-        run(str(python), "-m", "pip", "install", "--quiet",
-            *[f"{n}=={v}" for n, v in COLAB_PACKAGES.items()], *COLAB_TOOLS)
+        run(
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            *[f"{n}=={v}" for n, v in COLAB_PACKAGES.items()],
+            *COLAB_TOOLS,
+        )
         fake_distribution(site_packages(python), "torch", FAKE_TORCH)
         colab = folder / "colab" / "google" / "colab"
         colab.mkdir(parents=True)
@@ -98,20 +112,30 @@ def main(argv: list[str] | None = None) -> int:
 
         # The install cell as the chapter has it; only the repository address differs.
         cell = install_cell(chapter).replace(
-            "COURSE_REPOSITORY = None", f"COURSE_REPOSITORY = {('file://' + str(ROOT))!r}")
+            "COURSE_REPOSITORY = None", f"COURSE_REPOSITORY = {('file://' + str(ROOT))!r}"
+        )
         assert "file://" in cell, "the install cell no longer sets COURSE_REPOSITORY = None"
         start = time.perf_counter()
-        run(str(python), "-c", f"import google.colab\n{cell}",
-            env={"PYTHONPATH": str(folder / "colab"), "PATH": "/usr/bin:/bin"})
+        run(
+            str(python),
+            "-c",
+            f"import google.colab\n{cell}",
+            env={"PYTHONPATH": str(folder / "colab"), "PATH": "/usr/bin:/bin"},
+        )
         install_s = time.perf_counter() - start
         after = versions(python)
 
-        changed = {n: (before[n], after.get(n)) for n in [*COLAB_PACKAGES, "torch"]
-                   if after.get(n) != before[n]}
-        problems = [f"{n} went from {old} to {new or 'nothing'}" for n, (old, new) in changed.items()
-                    if new is None or Version(new) < Version(old)]
-        upgraded = [f"{n} {old} -> {new}" for n, (old, new) in changed.items()
-                    if new is not None and Version(new) > Version(old)]
+        changed = {n: (before[n], after.get(n)) for n in [*COLAB_PACKAGES, "torch"] if after.get(n) != before[n]}
+        problems = [
+            f"{n} went from {old} to {new or 'nothing'}"
+            for n, (old, new) in changed.items()
+            if new is None or Version(new) < Version(old)
+        ]
+        upgraded = [
+            f"{n} {old} -> {new}"
+            for n, (old, new) in changed.items()
+            if new is not None and Version(new) > Version(old)
+        ]
         if "course-utils" not in after:
             problems.append("course-utils was not installed")
         for tool in ("myst-nb", "jupytext", "jupyter-book", "sphinx"):
@@ -123,15 +147,18 @@ def main(argv: list[str] | None = None) -> int:
             import nbformat, os
             from nbclient import NotebookClient
             os.environ.update(COURSE_SCALE="smoke", COURSE_OFFLINE="1", MPLBACKEND="agg")
-            nb = nbformat.read({str(chapter.with_suffix('.ipynb'))!r}, 4)
+            nb = nbformat.read({str(chapter.with_suffix(".ipynb"))!r}, 4)
             NotebookClient(nb, timeout=900, kernel_name="python3").execute()
             print("chapter 1 ran to the end")
         """)
         start = time.perf_counter()
-        result = subprocess.run([str(python), "-c", execute], text=True, capture_output=True,
-                                cwd=chapter.parent, env={"PYTHONPATH": str(folder / "colab"),
-                                                         "PATH": f"{python.parent}:/usr/bin:/bin",
-                                                         "HOME": str(folder)})
+        result = subprocess.run(
+            [str(python), "-c", execute],
+            text=True,
+            capture_output=True,
+            cwd=chapter.parent,
+            env={"PYTHONPATH": str(folder / "colab"), "PATH": f"{python.parent}:/usr/bin:/bin", "HOME": str(folder)},
+        )
         chapter_s = time.perf_counter() - start
         if result.returncode != 0:
             problems.append("chapter 1 failed:\n" + result.stdout[-3000:] + result.stderr[-3000:])

@@ -16,10 +16,14 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def machine(**extra: Any) -> dict[str, Any]:
     """Describe the machine a measurement was taken on (cores, platform, Python, speed on
     :func:`host_reference_s`), plus ``extra``."""
-    return {"cpus": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(),
-            "processor": platform.processor() or platform.machine(),
-            "host_reference_s": host_reference_s(), **extra}
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "processor": platform.processor() or platform.machine(),
+        "host_reference_s": host_reference_s(),
+        **extra,
+    }
 
 
 def host_reference_s(repeats: int = 3) -> float:

@@ -39,7 +39,7 @@ import re
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
@@ -60,13 +60,18 @@ NOTEBOOKS = ROOT / "notebooks"
 RESULTS = Path(__file__).resolve().parent / "results"
 #: The whole chapter (Going further included); the core path's 5 minutes at the default
 #: scale are measured on the attendee notebook (ATTENDEE_BUDGETS).
-BUDGETS = {"smoke": {"wall_s": 60.0, "peak_mb": None}, "default": {"wall_s": 480.0, "peak_mb": 2048.0},
-           "full": {"wall_s": None, "peak_mb": None}}
+BUDGETS = {
+    "smoke": {"wall_s": 60.0, "peak_mb": None},
+    "default": {"wall_s": 480.0, "peak_mb": 2048.0},
+    "full": {"wall_s": None, "peak_mb": None},
+}
 SCALES = tuple(BUDGETS)
 #: Attendee notebooks: the core path, the whole notebook (both summed over cells) and peak memory.
-ATTENDEE_BUDGETS = {"smoke": {"core_s": None, "whole_s": 60.0, "peak_mb": None},
-                    "default": {"core_s": 300.0, "whole_s": 480.0, "peak_mb": 2048.0},
-                    "full": {"core_s": None, "whole_s": None, "peak_mb": None}}
+ATTENDEE_BUDGETS = {
+    "smoke": {"core_s": None, "whole_s": 60.0, "peak_mb": None},
+    "default": {"core_s": 300.0, "whole_s": 480.0, "peak_mb": 2048.0},
+    "full": {"core_s": None, "whole_s": None, "peak_mb": None},
+}
 VARIANTS = ("chapter", "attendee")
 #: ``COURSE_CHECKS`` per variant: the whole chapter must pass its checks, an attendee's
 #: unfinished exercise must not stop the run.
@@ -99,19 +104,22 @@ print("PEAK_RSS_BYTES", max(_course_peak[0], _resource.getrusage(_resource.RUSAG
 """
 
 #: Time to learn per chapter (the README column that is not measured).
-TIME_TO_LEARN = {"01_glm_basics": "50 min + 30 min exercises (+ 15 min going further)",
-                 "02_overfitting_ridge": "60 min + 30 min exercises (+ 15 min going further)",
-                 "03_low_rank_ar": "60 min + 30 min exercises (+ 25 min going further)",
-                 "04_crbm_lambda": "60 min + 30 min exercises (+ 15 min going further)",
-                 "05_beta_vae_hh": "60 min + 30 min exercises (+ 10 min going further)",
-                 "06_dipole_optimization": "60 min + 30 min exercises (+ 15 min going further)"}
-TITLES = {"01_glm_basics": ("GLM basics", "nemos, pynapple"),
-          "02_overfitting_ridge": ("Overfitting, ridge and model selection", "nemos, scikit-learn"),
-          "03_low_rank_ar": ("Low-rank AR models of photostimulation", "torch, scikit-learn"),
-          "04_crbm_lambda": ("Compositional RBMs and their sparsity penalty", "torch, scikit-learn"),
-          "05_beta_vae_hh": ("β-VAE on Hodgkin-Huxley traces", "torch, JAX, scikit-learn"),
-          "06_dipole_optimization": ("Fitting a cortical column to an evoked dipole",
-                                     "hnn-core, NEURON, cma, scipy")}
+TIME_TO_LEARN = {
+    "01_glm_basics": "50 min + 30 min exercises (+ 15 min going further)",
+    "02_overfitting_ridge": "60 min + 30 min exercises (+ 15 min going further)",
+    "03_low_rank_ar": "60 min + 30 min exercises (+ 25 min going further)",
+    "04_crbm_lambda": "60 min + 30 min exercises (+ 15 min going further)",
+    "05_beta_vae_hh": "60 min + 30 min exercises (+ 10 min going further)",
+    "06_dipole_optimization": "60 min + 30 min exercises (+ 15 min going further)",
+}
+TITLES = {
+    "01_glm_basics": ("GLM basics", "nemos, pynapple"),
+    "02_overfitting_ridge": ("Overfitting, ridge and model selection", "nemos, scikit-learn"),
+    "03_low_rank_ar": ("Low-rank AR models of photostimulation", "torch, scikit-learn"),
+    "04_crbm_lambda": ("Compositional RBMs and their sparsity penalty", "torch, scikit-learn"),
+    "05_beta_vae_hh": ("β-VAE on Hodgkin-Huxley traces", "torch, JAX, scikit-learn"),
+    "06_dipole_optimization": ("Fitting a cortical column to an evoked dipole", "hnn-core, NEURON, cma, scipy"),
+}
 
 
 def chapter_sources() -> list[Path]:
@@ -141,10 +149,13 @@ def execute(notebook: NotebookNode, scale: str, checks: str, timeout: int = 3600
     """
     notebook.cells.insert(0, nbformat.v4.new_code_cell(MEMORY_START_CELL))
     notebook.cells.append(nbformat.v4.new_code_cell(MEMORY_CELL))
-    with tempfile.TemporaryDirectory(prefix="course-bench-cache-") as cold_cache, config.environment(
-            COURSE_SCALE=scale, COURSE_OFFLINE="1", COURSE_CHECKS=checks, XDG_CACHE_HOME=cold_cache):
-        client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(NOTEBOOKS)}})
+    with (
+        tempfile.TemporaryDirectory(prefix="course-bench-cache-") as cold_cache,
+        config.environment(COURSE_SCALE=scale, COURSE_OFFLINE="1", COURSE_CHECKS=checks, XDG_CACHE_HOME=cold_cache),
+    ):
+        client = NotebookClient(
+            notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+        )
         start = time.perf_counter()
         client.execute()
         wall = time.perf_counter() - start
@@ -235,7 +246,8 @@ def core_path_end(cells: list[NotebookNode]) -> int | None:
     """Index of the first markdown cell with a ``## Going further`` heading; ``None`` if none."""
     for index, cell in enumerate(cells):
         if cell.cell_type == "markdown" and any(
-                level == 2 and _GOING_FURTHER.match(text) for level, text in headings(cell.source)):
+            level == 2 and _GOING_FURTHER.match(text) for level, text in headings(cell.source)
+        ):
             return index
     return None
 
@@ -260,11 +272,12 @@ def cell_profile(cells: list[NotebookNode]) -> dict:
     timings = cell_timings(cells)
     end = core_path_end(cells)
     longest = max(timings, key=lambda t: t.seconds, default=None)
-    return {"core_s": round(sum(t.seconds for t in timings if end is None or t.index < end), 1),
-            "whole_s": round(sum(t.seconds for t in timings), 1),
-            "going_further": end is not None,
-            "longest_cell": None if longest is None else {"s": round(longest.seconds, 1),
-                                                          "heading": longest.heading}}
+    return {
+        "core_s": round(sum(t.seconds for t in timings if end is None or t.index < end), 1),
+        "whole_s": round(sum(t.seconds for t in timings), 1),
+        "going_further": end is not None,
+        "longest_cell": None if longest is None else {"s": round(longest.seconds, 1), "heading": longest.heading},
+    }
 
 
 def results_path(scale: str, variant: str = "chapter") -> Path:
@@ -283,8 +296,7 @@ def load_results(scale: str, variant: str = "chapter") -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def save_results(scale: str, chapters: dict[str, dict], host: dict | None = None,
-                 variant: str = "chapter") -> Path:
+def save_results(scale: str, chapters: dict[str, dict], host: dict | None = None, variant: str = "chapter") -> Path:
     """Merge ``chapters`` into the results file of ``scale`` and ``variant``; write it atomically.
 
     ``host`` is the run's :func:`machine` record (measured once per run); ``None`` measures it.
@@ -292,7 +304,7 @@ def save_results(scale: str, chapters: dict[str, dict], host: dict | None = None
     previous = load_results(scale, variant) or {"chapters": {}}
     record = {
         "scale": scale,
-        "measured": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        "measured": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": host or machine(),
         "budget": budgets(variant)[scale],
         "chapters": {**previous["chapters"], **chapters},
@@ -328,14 +340,17 @@ def describe(result: dict | None, scale: str) -> str:
 def timing(slug: str) -> dict[str, str]:
     """The described timing of one chapter at every scale."""
     results = {scale: load_results(scale) for scale in SCALES}
-    return {scale: describe((results[scale] or {"chapters": {}})["chapters"].get(slug), scale)
-            for scale in SCALES}
+    return {scale: describe((results[scale] or {"chapters": {}})["chapters"].get(slug), scale) for scale in SCALES}
 
 
-CHAPTER_HEADER = ("| # | chapter | core tools | time to learn | run time: smoke | run time: default |\n"
-                  "| --- | --- | --- | --- | --- | --- |")
-ATTENDEE_HEADER = ("| # | chapter | core path | whole notebook | peak memory | longest cell (where) |\n"
-                   "| --- | --- | --- | --- | --- | --- |")
+CHAPTER_HEADER = (
+    "| # | chapter | core tools | time to learn | run time: smoke | run time: default |\n"
+    "| --- | --- | --- | --- | --- | --- |"
+)
+ATTENDEE_HEADER = (
+    "| # | chapter | core path | whole notebook | peak memory | longest cell (where) |\n"
+    "| --- | --- | --- | --- | --- | --- |"
+)
 
 
 def readme_table() -> str:
@@ -345,8 +360,10 @@ def readme_table() -> str:
         slug = source.stem
         title, tools = TITLES.get(slug, (slug, ""))
         times = timing(slug)
-        rows.append(f"| {int(slug[:2])} | {title} | {tools} | {TIME_TO_LEARN.get(slug, '')} "
-                    f"| {times['smoke']} | {times['default']} |")
+        rows.append(
+            f"| {int(slug[:2])} | {title} | {tools} | {TIME_TO_LEARN.get(slug, '')} "
+            f"| {times['smoke']} | {times['default']} |"
+        )
     return "\n".join(rows)
 
 
@@ -453,7 +470,7 @@ def render_page(text: str) -> str:
         pattern = re.compile(re.escape(begin) + r"\n(?:.*?\n)?" + re.escape(end), re.S)
         if not pattern.search(text):
             raise ValueError(f"marker {begin!r} ... {end!r} not found")
-        text = pattern.sub(lambda _: table_block(name), text)
+        text = pattern.sub(lambda _, name=name: table_block(name), text)
     return text
 
 
@@ -467,8 +484,9 @@ def render() -> None:
     for source in chapter_sources():
         slug = source.stem
         key = slug.split("_", 1)[1]
-        text = _replace_block(source.read_text(), f"<!-- timings:{key} -->", "<!-- /timings -->",
-                              header_line(slug), prefix="# ")
+        text = _replace_block(
+            source.read_text(), f"<!-- timings:{key} -->", "<!-- /timings -->", header_line(slug), prefix="# "
+        )
         if text != source.read_text():
             source.write_text(text)
             # --update keeps the paired notebook's cell ids, so the diff shows only the change
@@ -477,12 +495,15 @@ def render() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; return 1 when a chapter is over its budget."""
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("chapters", nargs="*", help="chapter stems, e.g. 01_glm_basics (default: all)")
     parser.add_argument("--scale", choices=SCALES, default="default")
-    parser.add_argument("--variant", choices=VARIANTS, default="chapter",
-                        help="the whole chapter, or its attendee notebook (solutions removed)")
+    parser.add_argument(
+        "--variant",
+        choices=VARIANTS,
+        default="chapter",
+        help="the whole chapter, or its attendee notebook (solutions removed)",
+    )
     parser.add_argument("--write", action="store_true", help="update the README table and chapter headers")
     parser.add_argument("--render", action="store_true", help="only rewrite README and headers from results")
     args = parser.parse_args(argv)
@@ -502,10 +523,13 @@ def main(argv: list[str] | None = None) -> int:
         before = host_reference_s()
         timing_result = run(source, args.scale)
         after = host_reference_s()
-        results[source.stem] = {**timing_result, "checks": CHECKS[args.variant],
-                                "measured": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-                                "host_reference_s": round((before + after) / 2, 3),
-                                "host_reference_range_s": [min(before, after), max(before, after)]}
+        results[source.stem] = {
+            **timing_result,
+            "checks": CHECKS[args.variant],
+            "measured": datetime.now(UTC).strftime("%Y-%m-%d"),
+            "host_reference_s": round((before + after) / 2, 3),
+            "host_reference_range_s": [min(before, after), max(before, after)],
+        }
         print(f"{source.stem}: {json.dumps(results[source.stem], ensure_ascii=False)}", flush=True)
         saved = save_results(args.scale, {source.stem: results[source.stem]}, host, args.variant)
         print(f"wrote {saved}")

@@ -31,7 +31,7 @@ import os
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -51,14 +51,21 @@ def sweep_problem(scale: str, seed: int = 2026) -> dict:
     """The chapter's data, λ grid and starting weights at ``scale``."""
     sizes = config.sizes("crbm_lambda", scale)
     data = load_assemblies(
-        n_neurons=sizes["n_neurons"], n_assemblies=sizes["n_assemblies"],
-        n_timepoints=sizes["n_timepoints"], train_fraction=sizes["train_fraction"], seed=seed,
+        n_neurons=sizes["n_neurons"],
+        n_assemblies=sizes["n_assemblies"],
+        n_timepoints=sizes["n_timepoints"],
+        train_fraction=sizes["train_fraction"],
+        seed=seed,
     )
     grid = np.array(sizes["lambdas_low"] + sizes["lambdas_high"], dtype=float)
     lambdas = np.repeat(grid, sizes["n_seeds"])
     start = BatchedCRBM(
-        sizes["n_neurons"], sizes["n_hidden"], lambdas.size, seeds=[seed + i for i in range(lambdas.size)],
-        weight_scale=0.1, device=training.get_device(),
+        sizes["n_neurons"],
+        sizes["n_hidden"],
+        lambdas.size,
+        seeds=[seed + i for i in range(lambdas.size)],
+        weight_scale=0.1,
+        device=training.get_device(),
     )
     return {"sizes": dict(sizes), "train": data.train, "lambdas": lambdas, "start": start}
 
@@ -71,9 +78,18 @@ def _train(model: BatchedCRBM, problem: dict, lambdas: np.ndarray, updates: int)
     if data.shape[0] < updates * batch_size:
         data = np.resize(problem["train"], (updates * batch_size, problem["train"].shape[1]))
     train_crbms(
-        model, data, lambdas, penalty_kind="l2l1", epochs=1, batch_size=batch_size,
-        n_chains=sizes["n_chains"], gibbs_steps=sizes["gibbs_steps"], lr=0.01, lr_final=1e-4,
-        seed=0, progress=False,
+        model,
+        data,
+        lambdas,
+        penalty_kind="l2l1",
+        epochs=1,
+        batch_size=batch_size,
+        n_chains=sizes["n_chains"],
+        gibbs_steps=sizes["gibbs_steps"],
+        lr=0.01,
+        lr_final=1e-4,
+        seed=0,
+        progress=False,
     )
 
 
@@ -85,7 +101,7 @@ def time_once(problem: dict, updates: int, batched: bool) -> tuple[float, float]
         _train(problem["start"].select(range(lambdas.size)), problem, lambdas, updates)
     else:
         for m in range(lambdas.size):
-            _train(problem["start"].select([m]), problem, lambdas[m:m + 1], updates)
+            _train(problem["start"].select([m]), problem, lambdas[m : m + 1], updates)
     if problem["start"].device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - wall, time.process_time() - cpu
@@ -113,10 +129,13 @@ def main(argv: list[str] | None = None) -> dict:
     summary = {}
     for name, values in runs.items():
         wall = statistics.median(v[0] for v in values)
-        summary[name] = {"wall_s": round(wall, 3), "cpu_s": round(statistics.median(v[1] for v in values), 3),
-                         "ms_per_update": round(1000 * wall / args.updates, 2)}
+        summary[name] = {
+            "wall_s": round(wall, 3),
+            "cpu_s": round(statistics.median(v[1] for v in values), 3),
+            "ms_per_update": round(1000 * wall / args.updates, 2),
+        }
     record = {
-        "measured": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "measured": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "scale": args.scale,
         "what": "PCD updates of every model of the chapter's λ sweep: one batch versus one model at a time",
         "n_models": int(problem["lambdas"].size),
@@ -135,8 +154,10 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(record, indent=2, ensure_ascii=False))
     else:
         write_record(RESULTS, record)
-        print(f"batched {summary['batched']['wall_s']} s, sequential {summary['sequential']['wall_s']} s, "
-              f"speed-up {record['speedup']}x -> {RESULTS}")
+        print(
+            f"batched {summary['batched']['wall_s']} s, sequential {summary['sequential']['wall_s']} s, "
+            f"speed-up {record['speedup']}x -> {RESULTS}"
+        )
     return record
 
 

@@ -38,7 +38,7 @@ import os
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -52,8 +52,10 @@ from bench_common import host_reference_s, machine, write_record  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results"
 CHAPTER = "06_dipole_optimization"
 #: The points timed: the chapter's hand-tuned start and one inside the constraints.
-TIMED_POINTS = ({"evprox2_mu": 120.0, "evprox2_sigma": 1.0, "evprox2_ampa_L5_pyramidal": 0.1},
-                {"evprox2_mu": 127.5, "evprox2_sigma": 8.6, "evprox2_ampa_L5_pyramidal": 0.6})
+TIMED_POINTS = (
+    {"evprox2_mu": 120.0, "evprox2_sigma": 1.0, "evprox2_ampa_L5_pyramidal": 0.1},
+    {"evprox2_mu": 127.5, "evprox2_sigma": 8.6, "evprox2_ampa_L5_pyramidal": 0.6},
+)
 
 
 def planned_simulations(sizes: dict) -> dict[str, dict[str, int]]:
@@ -79,24 +81,30 @@ def planned_simulations(sizes: dict) -> dict[str, dict[str, int]]:
     cma_evaluations = max(1, budget // sizes["cma_popsize"]) * sizes["cma_popsize"]  # whole generations
     return {
         # The target's trials run in one call, as many evaluations' worth as they fill.
-        "target and hand-tuned start": {"evaluations": -(-sizes["target_trials"] // n_trials) + 1,
-                                        "one_trial_runs": 0},
+        "target and hand-tuned start": {"evaluations": -(-sizes["target_trials"] // n_trials) + 1, "one_trial_runs": 0},
         "Bayesian runs (hand-tuned start cached), planted point": {
-            "evaluations": starts * budget - 1 + 1, "one_trial_runs": 0},
+            "evaluations": starts * budget - 1 + 1,
+            "one_trial_runs": 0,
+        },
         "CMA-ES and COBYLA runs (hand-tuned start cached)": {
-            "evaluations": starts * cma_evaluations + starts * budget - 1, "one_trial_runs": 0},
+            "evaluations": starts * cma_evaluations + starts * budget - 1,
+            "one_trial_runs": 0,
+        },
         "polish (start cached)": {"evaluations": polish - 1, "one_trial_runs": 0},
         "2-D slice": {"evaluations": sizes["slice_grid"] ** 2, "one_trial_runs": 0},
         # Its own objective, so the hand-tuned start is simulated again.
-        "the recording: start, run and polish": {"evaluations": 1 + real_budget - 1 + polish - 1,
-                                                 "one_trial_runs": 0},
+        "the recording: start, run and polish": {"evaluations": 1 + real_budget - 1 + polish - 1, "one_trial_runs": 0},
         "parallelism timing": {"evaluations": 1, "one_trial_runs": n_trials},
         "exercise 1 (one-trial fit, then scored)": {"evaluations": 1, "one_trial_runs": budget - 1},
         "exercise 2 (two parameter sets, then the check's)": {"evaluations": 3, "one_trial_runs": 0},
         "exercise 3 (a fit of the fourth drive, its average, two probes)": {
-            "evaluations": budget + 1 + 2, "one_trial_runs": 0},
+            "evaluations": budget + 1 + 2,
+            "one_trial_runs": 0,
+        },
         "Going further: the mu profile (planted point cached)": {
-            "evaluations": sizes["profile_points"] - 1, "one_trial_runs": 0},
+            "evaluations": sizes["profile_points"] - 1,
+            "one_trial_runs": 0,
+        },
     }
 
 
@@ -113,8 +121,7 @@ def totals(plan: dict[str, dict[str, int]]) -> dict[str, int]:
     dict
         ``{"evaluations": e, "one_trial_runs": o}`` over all sections.
     """
-    return {kind: sum(section[kind] for section in plan.values())
-            for kind in ("evaluations", "one_trial_runs")}
+    return {kind: sum(section[kind] for section in plan.values()) for kind in ("evaluations", "one_trial_runs")}
 
 
 def time_simulations(scale: str, repeats: int) -> dict[str, float | int]:
@@ -144,10 +151,14 @@ def time_simulations(scale: str, repeats: int) -> dict[str, float | int]:
     sizes = config.sizes("dipole_optimization", scale)
     mesh = tuple(sizes["mesh_shape"])
     objective = dipole_sim.DipoleObjective(
-        neymotin_2020_model(mesh_shape=mesh), dipole_sim.add_erp_drives,
-        dipole_sim.TARGET_TIMES_MS, np.zeros_like(dipole_sim.TARGET_TIMES_MS),
-        n_trials=sizes["n_trials"], dt=sizes["dt_ms"],
-        scale_factor=dipole_sim.scale_factor_for(mesh), smooth_ms=30.0,
+        neymotin_2020_model(mesh_shape=mesh),
+        dipole_sim.add_erp_drives,
+        dipole_sim.TARGET_TIMES_MS,
+        np.zeros_like(dipole_sim.TARGET_TIMES_MS),
+        n_trials=sizes["n_trials"],
+        dt=sizes["dt_ms"],
+        scale_factor=dipole_sim.scale_factor_for(mesh),
+        smooth_ms=30.0,
     )
     evaluation, one_trial = [], []
     with JoblibBackend(n_jobs=os.cpu_count() or 1):
@@ -160,9 +171,12 @@ def time_simulations(scale: str, repeats: int) -> dict[str, float | int]:
             start = time.perf_counter()
             objective.trials(points[1], n_trials=1)
             one_trial.append(time.perf_counter() - start)
-    return {"evaluation_s": round(statistics.median(evaluation), 2),
-            "one_trial_s": round(statistics.median(one_trial), 2),
-            "n_trials": sizes["n_trials"], "repeats": repeats}
+    return {
+        "evaluation_s": round(statistics.median(evaluation), 2),
+        "one_trial_s": round(statistics.median(one_trial), 2),
+        "n_trials": sizes["n_trials"],
+        "repeats": repeats,
+    }
 
 
 def simulation_seconds(plan: dict[str, dict[str, int]], timing: dict[str, float]) -> float:
@@ -206,8 +220,7 @@ def estimate(default_wall_s: float, timings: dict[str, dict]) -> dict:
         If the counted default simulations take longer than the whole measured default run:
         the count or the timings are wrong, and an estimate built on them would be too.
     """
-    plans = {scale: planned_simulations(config.sizes("dipole_optimization", scale))
-             for scale in ("default", "full")}
+    plans = {scale: planned_simulations(config.sizes("dipole_optimization", scale)) for scale in ("default", "full")}
     default_simulation_s = simulation_seconds(plans["default"], timings["default"])
     other_s = default_wall_s - default_simulation_s
     if other_s < 0:
@@ -219,11 +232,16 @@ def estimate(default_wall_s: float, timings: dict[str, dict]) -> dict:
     full_simulation_s = simulation_seconds(plans["full"], timings["full"])
     return {
         "counts": {scale: {"sections": plan, "total": totals(plan)} for scale, plan in plans.items()},
-        "default": {"measured_wall_s": default_wall_s,
-                    "simulation_s": round(default_simulation_s, 1),
-                    "other_s": round(other_s, 1)},
-        "full": {"simulation_s": round(full_simulation_s), "other_s": round(other_s),
-                 "wall_s": round(full_simulation_s + other_s)},
+        "default": {
+            "measured_wall_s": default_wall_s,
+            "simulation_s": round(default_simulation_s, 1),
+            "other_s": round(other_s, 1),
+        },
+        "full": {
+            "simulation_s": round(full_simulation_s),
+            "other_s": round(other_s),
+            "wall_s": round(full_simulation_s + other_s),
+        },
     }
 
 
@@ -233,30 +251,43 @@ def write(record: dict) -> None:
 
     write_record(RESULTS / "dipole_full.json", record)
     low, high = record["host_reference_range_s"]
-    chapters.save_results("full", {CHAPTER: {
-        "wall_s": record["full"]["wall_s"], "peak_mb": None, "within_budget": True,
-        "estimated": "benchmarks/dipole_full.py", "measured": record["measured"],
-        "host_reference_s": round((low + high) / 2, 3), "host_reference_range_s": [low, high],
-    }}, record["machine"])
+    chapters.save_results(
+        "full",
+        {
+            CHAPTER: {
+                "wall_s": record["full"]["wall_s"],
+                "peak_mb": None,
+                "within_budget": True,
+                "estimated": "benchmarks/dipole_full.py",
+                "measured": record["measured"],
+                "host_reference_s": round((low + high) / 2, 3),
+                "host_reference_range_s": [low, high],
+            }
+        },
+        record["machine"],
+    )
     chapters.render()
     print(f"wrote {RESULTS / 'dipole_full.json'} and the chapter's full-scale entry")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Time the simulations, estimate the full run, and record it."""
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3, help="timings at the default scale")
     parser.add_argument("--no-write", action="store_true", help="print only")
-    parser.add_argument("--reuse-timings", action="store_true",
-                        help="keep the simulation timings of results/dipole_full.json (same model "
-                             "and host kind) and redo only the count, e.g. after the chapter changed")
+    parser.add_argument(
+        "--reuse-timings",
+        action="store_true",
+        help="keep the simulation timings of results/dipole_full.json (same model "
+        "and host kind) and redo only the count, e.g. after the chapter changed",
+    )
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
     default_results = RESULTS / "chapters-default.json"
-    default_record = (json.loads(default_results.read_text())["chapters"].get(CHAPTER)
-                      if default_results.is_file() else None)
+    default_record = (
+        json.loads(default_results.read_text())["chapters"].get(CHAPTER) if default_results.is_file() else None
+    )
     if default_record is None:
         parser.error(f"measure the default run first: python benchmarks/chapters.py --scale default {CHAPTER}")
     before = host_reference_s()
@@ -268,13 +299,15 @@ def main(argv: list[str] | None = None) -> int:
         timings = stored["timings"]
         timings_measured = stored.get("timings_measured", stored["measured"])
     else:
-        timings = {"default": time_simulations("default", args.repeats),
-                   "full": time_simulations("full", 1)}  # one full evaluation is minutes
-        timings_measured = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+        timings = {
+            "default": time_simulations("default", args.repeats),
+            "full": time_simulations("full", 1),
+        }  # one full evaluation is minutes
+        timings_measured = datetime.now(UTC).strftime("%Y-%m-%d")
     after = host_reference_s()
     result = estimate(default_record["wall_s"], timings)
     record = {
-        "measured": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        "measured": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": machine(),
         "host_reference_range_s": [min(before, after), max(before, after)],
         "default_run": {key: default_record.get(key) for key in ("wall_s", "measured", "host_reference_s")},

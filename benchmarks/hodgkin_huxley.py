@@ -37,7 +37,7 @@ import json
 import os
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jax
@@ -79,77 +79,95 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("float64", "float32"):
         traces, wall, cpu = timed(hh.simulate_dataset, args.n_traces, seed=args.seed, dtype=name)
         _, wall_again, _ = timed(hh.simulate_dataset, args.n_traces, seed=args.seed, dtype=name)
-        batched[name] = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-                         "per_trace_ms": round(1e3 * wall / args.n_traces, 3),
-                         "wall_s_compiled_repeat": round(wall_again, 2)}
+        batched[name] = {
+            "wall_s": round(wall, 2),
+            "cpu_s": round(cpu, 2),
+            "per_trace_ms": round(1e3 * wall / args.n_traces, 3),
+            "wall_s_compiled_repeat": round(wall_again, 2),
+        }
         if name == "float64":
             subset_v = traces.v[: args.n_reference].copy()
             g_k, g_na = traces.g_k[: args.n_reference], traces.g_na[: args.n_reference]
         else:
             subset_v32 = traces.v[: args.n_reference].copy()
         del traces
-        print(f"batched {name}: {args.n_traces} traces in {wall:.1f} s wall with compilation "
-              f"({wall_again:.1f} s compiled), {cpu:.1f} s CPU", flush=True)
+        print(
+            f"batched {name}: {args.n_traces} traces in {wall:.1f} s wall with compilation "
+            f"({wall_again:.1f} s compiled), {cpu:.1f} s CPU",
+            flush=True,
+        )
 
     loops, references = {}, None
     for label, settings in LOOP_SETTINGS.items():
         voltages, wall, cpu = timed(
-            lambda: [hh.reference_solve_ivp(float(a), float(b), **settings)[0] for a, b in zip(g_k, g_na)])
+            lambda settings=settings: [
+                hh.reference_solve_ivp(float(a), float(b), **settings)[0] for a, b in zip(g_k, g_na)
+            ]
+        )
         voltages = np.array(voltages)
         if references is None:
             references = voltages  # the tight setting comes first
         per_trace = wall / args.n_reference
         loops[label] = {
-            "traces_timed": args.n_reference, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+            "traces_timed": args.n_reference,
+            "wall_s": round(wall, 2),
+            "cpu_s": round(cpu, 2),
             "per_trace_s": round(per_trace, 4),
             "extrapolated_wall_s": round(per_trace * args.n_traces, 1),
             "max_abs_error_mv_vs_tight": float(np.max(np.abs(voltages - references))),
         }
-        print(f"solve_ivp {label}: {per_trace:.3f} s per trace, extrapolated "
-              f"{per_trace * args.n_traces:.0f} s for {args.n_traces}", flush=True)
+        print(
+            f"solve_ivp {label}: {per_trace:.3f} s per trace, extrapolated "
+            f"{per_trace * args.n_traces:.0f} s for {args.n_traces}",
+            flush=True,
+        )
 
     cores = os.cpu_count() or 1
-    accuracy = {name: float(np.max(np.abs(v - references))) for name, v in
-                (("float64", subset_v), ("float32", subset_v32))}
+    accuracy = {
+        name: float(np.max(np.abs(v - references))) for name, v in (("float64", subset_v), ("float32", subset_v32))
+    }
     speedups = {}
     for dtype, run in batched.items():
         speedups[dtype] = {}
         for label, loop in loops.items():
             speedups[dtype][label] = {
                 "wall_vs_loop_one_process": round(loop["extrapolated_wall_s"] / run["wall_s"], 1),
-                f"wall_vs_loop_ideal_over_{cores}_cores": round(
-                    loop["extrapolated_wall_s"] / cores / run["wall_s"], 1),
+                f"wall_vs_loop_ideal_over_{cores}_cores": round(loop["extrapolated_wall_s"] / cores / run["wall_s"], 1),
                 "cpu_time_ratio": round(loop["cpu_s"] / args.n_reference * args.n_traces / run["cpu_s"], 1),
             }
     # The target is judged on the default dtype against the fastest loop that is at least as
     # accurate as the batched run (a looser loop would be comparing different answers); the
     # typical setting when none is.
     default = hh.simulate.__kwdefaults__["dtype"]
-    as_accurate = [label for label, loop in loops.items()
-                   if loop["max_abs_error_mv_vs_tight"] <= accuracy[default]]
-    compared_with = (min(as_accurate, key=lambda label: loops[label]["per_trace_s"]) if as_accurate
-                     else "typical (RK45, rtol=1e-6, atol=1e-8)")
+    as_accurate = [label for label, loop in loops.items() if loop["max_abs_error_mv_vs_tight"] <= accuracy[default]]
+    compared_with = (
+        min(as_accurate, key=lambda label: loops[label]["per_trace_s"])
+        if as_accurate
+        else "typical (RK45, rtol=1e-6, atol=1e-8)"
+    )
     matched = speedups[default][compared_with]["wall_vs_loop_one_process"]
     record = {
-        "measured": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "measured": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(jax=jax.__version__, jax_device=str(jax.devices()[0])),
         "batched_note": "wall_s and cpu_s: first call, JAX compilation included (as in a fresh "
-                        "notebook); wall_s_compiled_repeat: the same call again",
+        "notebook); wall_s_compiled_repeat: the same call again",
         "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "protocol": "200 ms settling (0.1 ms steps), 50 ms recorded at 0.01 ms (5,000 samples), "
-                    "15 uA/cm2 step from 10 ms; g_K ~ U(26, 46), g_Na ~ U(110, 130) mS/cm2",
+        "15 uA/cm2 step from 10 ms; g_K ~ U(26, 46), g_Na ~ U(110, 130) mS/cm2",
         "n_traces": args.n_traces,
         "batched": batched,
         "batched_max_abs_error_mv_vs_tight": accuracy,
         "solve_ivp_loop": loops,
-        "loop_note": (f"the loop was timed on {args.n_reference} traces and its time per trace "
-                      f"multiplied by {args.n_traces}: an extrapolation"),
+        "loop_note": (
+            f"the loop was timed on {args.n_reference} traces and its time per trace "
+            f"multiplied by {args.n_traces}: an extrapolation"
+        ),
         "speedups": speedups,
         "default_dtype": default,
         "targets": {"wall_s_below": TARGET_WALL_S, "speedup_at_least": TARGET_SPEEDUP},
         "target_rule": "default dtype: wall time (compilation included) below the limit, and "
-                       "wall-time speed-up against the fastest one-process loop at least as "
-                       "accurate as the batched run at least the target",
+        "wall-time speed-up against the fastest one-process loop at least as "
+        "accurate as the batched run at least the target",
         "target_compared_with": compared_with,
         "within_targets": bool(batched[default]["wall_s"] < TARGET_WALL_S and matched >= TARGET_SPEEDUP),
     }

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: find bench_common
@@ -54,19 +54,28 @@ def measure(python: str, torch: str = "cpu") -> dict:
         subprocess.run(["git", "clone", "--quiet", str(ROOT), str(checkout)], check=True)
         env = {**os.environ, "PIP_NO_CACHE_DIR": "1"}
         start = time.perf_counter()
-        subprocess.run(["make", "venv", f"PYTHON={python}", f"TORCH={torch}"], cwd=checkout, env=env,
-                       check=True)
+        subprocess.run(["make", "venv", f"PYTHON={python}", f"TORCH={torch}"], cwd=checkout, env=env, check=True)
         wall = time.perf_counter() - start
         venv = checkout / ".venv"
-        probe = ("import sys, torch; print(f'{sys.version_info[0]}.{sys.version_info[1]}', "
-                 "torch.__version__, torch.version.cuda or 'cpu')")
+        probe = (
+            "import sys, torch; print(f'{sys.version_info[0]}.{sys.version_info[1]}', "
+            "torch.__version__, torch.version.cuda or 'cpu')"
+        )
         version, torch_version, cuda = subprocess.run(
-            [str(venv / "bin" / "python"), "-c", probe], check=True, capture_output=True, text=True,
+            [str(venv / "bin" / "python"), "-c", probe],
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout.split()
-        return {"python": version, "wall_s": round(wall), "size_gb": round(folder_size(venv) / 1e9, 2),
-                "torch": torch_version, "torch_build": "CPU" if cuda == "cpu" else f"CUDA {cuda}",
-                "measured": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-                "host_reference_s": host_reference_s()}
+        return {
+            "python": version,
+            "wall_s": round(wall),
+            "size_gb": round(folder_size(venv) / 1e9, 2),
+            "torch": torch_version,
+            "torch_build": "CPU" if cuda == "cpu" else f"CUDA {cuda}",
+            "measured": datetime.now(UTC).strftime("%Y-%m-%d"),
+            "host_reference_s": host_reference_s(),
+        }
 
 
 def load() -> dict:
@@ -76,12 +85,13 @@ def load() -> dict:
 
 def table(results: dict) -> str:
     """The README's table of measured installs, in Python order."""
-    rows = ["| Python | fresh install | environment size | torch build | measured |",
-            "| --- | --- | --- | --- | --- |"]
+    rows = ["| Python | fresh install | environment size | torch build | measured |", "| --- | --- | --- | --- | --- |"]
     for version in sorted(results, key=lambda v: tuple(int(p) for p in v.split("."))):
         r = results[version]
-        rows.append(f"| {version} | {r['wall_s']:.0f} s | {r['size_gb']:.1f} GB | {r['torch']} "
-                    f"({r['torch_build']}) | {r['measured']} |")
+        rows.append(
+            f"| {version} | {r['wall_s']:.0f} s | {r['size_gb']:.1f} GB | {r['torch']} "
+            f"({r['torch_build']}) | {r['measured']} |"
+        )
     return "\n".join(rows)
 
 

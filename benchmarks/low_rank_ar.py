@@ -31,7 +31,7 @@ import os
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -52,9 +52,14 @@ def grid_problem(scale: str, seed: int = 2026) -> dict:
     sizes = config.sizes("low_rank_ar", scale)
     device = training.get_device()
     session = load_photostim(
-        seed=seed, n_neurons=sizes["n_neurons"], rank=sizes["rank"], order=sizes["order"],
-        n_groups=sizes["n_groups"], n_heldout_groups=sizes["n_heldout_groups"],
-        group_size=sizes["group_size"], n_repeats=sizes["n_repeats"],
+        seed=seed,
+        n_neurons=sizes["n_neurons"],
+        rank=sizes["rank"],
+        order=sizes["order"],
+        n_groups=sizes["n_groups"],
+        n_heldout_groups=sizes["n_heldout_groups"],
+        group_size=sizes["group_size"],
+        n_repeats=sizes["n_repeats"],
     )
     data = lrar.lag_data(session.activity, session.stimulation, sizes["order"], device=device)
     trial = np.searchsorted(session.trial_onsets, data.frame.cpu().numpy(), side="right") - 1
@@ -69,10 +74,13 @@ def grid_problem(scale: str, seed: int = 2026) -> dict:
     grid = [(lam, rank) for lam in sizes["lambdas"] for rank in sizes["ranks"]]
     start = lrar.ridge_ar(data, [0.1], fit_rows)
     return dict(
-        sizes=dict(sizes), device=str(device), train=lrar.compress(data, fit_rows),
+        sizes=dict(sizes),
+        device=str(device),
+        train=lrar.compress(data, fit_rows),
         start=lrar.ARWeights(*(w[:, 0] for w in (start.A, start.B, start.bias))),
         ranks=[rank for _, rank in grid] * sizes["n_folds"],
-        lambdas=[lam for lam, _ in grid] * sizes["n_folds"], per_fold=len(grid),
+        lambdas=[lam for lam, _ in grid] * sizes["n_folds"],
+        per_fold=len(grid),
         lr=sizes["learning_rates"][1],
     )
 
@@ -80,8 +88,9 @@ def grid_problem(scale: str, seed: int = 2026) -> dict:
 def batched(problem: dict, steps: int) -> lrar.LowRankAR:
     """Train the whole grid as one batch; return it."""
     per_fold = problem["per_fold"]
-    start = lrar.ARWeights(*(w.repeat_interleave(per_fold, dim=0) for w in
-                             (problem["start"].A, problem["start"].B, problem["start"].bias)))
+    start = lrar.ARWeights(
+        *(w.repeat_interleave(per_fold, dim=0) for w in (problem["start"].A, problem["start"].B, problem["start"].bias))
+    )
     model = lrar.LowRankAR.from_weights(start, problem["ranks"])
     lrar.train_batched(model, problem["train"], lambdas=problem["lambdas"], lr=problem["lr"], steps=steps)
     return model
@@ -123,8 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", choices=config.SCALES, default="default")
     parser.add_argument("--steps", type=int, default=20, help="Adam steps per model")
     parser.add_argument("--repeats", type=int, default=3, help="timings of each variant (median reported)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: torch's choice, usually one per core)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice, usually one per core)"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only, do not write the JSON")
     args = parser.parse_args(argv)
     if args.threads is not None:
@@ -138,24 +148,38 @@ def main(argv: list[str] | None = None) -> int:
         runs["batched"].append((wall, cpu))
         singles, wall, cpu = timed(loop, problem, args.steps)
         runs["loop"].append((wall, cpu))
-    median = {name: (statistics.median(w for w, _ in r), statistics.median(c for _, c in r)) for name, r in runs.items()}
+    median = {
+        name: (statistics.median(w for w, _ in r), statistics.median(c for _, c in r)) for name, r in runs.items()
+    }
     record = {
-        "measured": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "measured": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "scale": args.scale,
         "what": "Adam steps of the chapter's λ × rank grid (all folds): one batch versus a Python loop",
-        "n_models": len(problem["ranks"]), "steps": args.steps, "repeats": args.repeats,
+        "n_models": len(problem["ranks"]),
+        "steps": args.steps,
+        "repeats": args.repeats,
         "compressed_rows_per_fold": int(problem["train"].x_lags.shape[1]),
         "sizes": {k: v for k, v in problem["sizes"].items() if not isinstance(v, tuple)},
-        "batched": {"wall_s": round(median["batched"][0], 3), "cpu_s": round(median["batched"][1], 3),
-                    "ms_per_step": round(1000 * median["batched"][0] / args.steps, 1)},
-        "loop": {"wall_s": round(median["loop"][0], 3), "cpu_s": round(median["loop"][1], 3),
-                 "ms_per_step": round(1000 * median["loop"][0] / args.steps, 1)},
+        "batched": {
+            "wall_s": round(median["batched"][0], 3),
+            "cpu_s": round(median["batched"][1], 3),
+            "ms_per_step": round(1000 * median["batched"][0] / args.steps, 1),
+        },
+        "loop": {
+            "wall_s": round(median["loop"][0], 3),
+            "cpu_s": round(median["loop"][1], 3),
+            "ms_per_step": round(1000 * median["loop"][0] / args.steps, 1),
+        },
         "speedup_wall": round(median["loop"][0] / median["batched"][0], 2),
         "speedup_cpu": round(median["loop"][1] / median["batched"][1], 2),
         "max_weight_difference": same_weights(batch, singles),
-        "machine": machine(torch_threads=torch.get_num_threads(), device=problem["device"],
-                           torch=torch.__version__, load_average_before=[round(x, 2) for x in load_before],
-                           load_average_after=load_average()),
+        "machine": machine(
+            torch_threads=torch.get_num_threads(),
+            device=problem["device"],
+            torch=torch.__version__,
+            load_average_before=[round(x, 2) for x in load_before],
+            load_average_after=load_average(),
+        ),
     }
     print(json.dumps(record, indent=2))
     if not args.no_write:

@@ -16,9 +16,7 @@ def _as_checked_pair(counts: ArrayLike, rate: ArrayLike) -> tuple[np.ndarray, np
     y = np.asarray(counts, dtype=float)
     mu = np.asarray(rate, dtype=float)
     if y.shape != mu.shape:
-        raise ValueError(
-            f"counts and predicted rate must have the same shape, got {y.shape} and {mu.shape}."
-        )
+        raise ValueError(f"counts and predicted rate must have the same shape, got {y.shape} and {mu.shape}.")
     if y.size == 0:
         raise ValueError("counts are empty: there is nothing to score.")
     if not (np.all(np.isfinite(y)) and np.all(np.isfinite(mu))):

@@ -61,8 +61,10 @@ def blocked_folds(n_bins: int, n_folds: int, gap: int) -> list[tuple[np.ndarray,
         first = start + (gap if k > 0 else 0)
         last = stop - (gap if k < n_folds - 1 else 0)
         if last <= first:
-            raise ValueError(f"Fold {k} has {stop - start} bins, too few for a gap of {gap} "
-                             f"on each side: use fewer folds or a longer recording.")
+            raise ValueError(
+                f"Fold {k} has {stop - start} bins, too few for a gap of {gap} "
+                f"on each side: use fewer folds or a longer recording."
+            )
         training = np.concatenate([bins[:start], bins[stop:]])
         folds.append((training, bins[first:last]))
     return folds

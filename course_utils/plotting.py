@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import string
-from typing import Iterable
+from collections.abc import Iterable
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
@@ -48,7 +48,6 @@ def use_course_style() -> None:
 
 def label_panels(axes: Iterable[plt.Axes], start: str = "A") -> None:
     """Write bold panel letters (A, B, ...) in the top-left corner of each axis."""
-    letters = string.ascii_uppercase[string.ascii_uppercase.index(start):]
+    letters = string.ascii_uppercase[string.ascii_uppercase.index(start) :]
     for letter, ax in zip(letters, np.ravel(list(axes))):
-        ax.text(-0.12, 1.06, letter, transform=ax.transAxes, fontsize=12, fontweight="bold",
-                va="bottom", ha="left")
+        ax.text(-0.12, 1.06, letter, transform=ax.transAxes, fontsize=12, fontweight="bold", va="bottom", ha="left")

@@ -29,6 +29,7 @@ from sklearn.model_selection import KFold, cross_val_score
 from sklearn.neighbors import KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+
 from course_utils.validation import check_ints
 
 __all__ = ["PROBES", "quantile_bins", "mutual_information_gap", "probe_r2"]
@@ -45,8 +46,9 @@ def _as_table(name: str, values: ArrayLike, n_rows: int | None = None) -> np.nda
     if table.ndim != 2 or table.shape[0] < 2:
         raise ValueError(f"{name} must have shape (n_examples, n_columns), got {table.shape}.")
     if n_rows is not None and table.shape[0] != n_rows:
-        raise ValueError(f"{name} has {table.shape[0]} rows but the codes have {n_rows}: "
-                         "pass one row per example to both.")
+        raise ValueError(
+            f"{name} has {table.shape[0]} rows but the codes have {n_rows}: pass one row per example to both."
+        )
     if not np.all(np.isfinite(table)):
         raise ValueError(f"{name} contains NaN or inf: drop or fix those examples first.")
     return table
@@ -104,12 +106,15 @@ def mutual_information_gap(codes: ArrayLike, factors: ArrayLike, n_bins: int = 1
     """
     code_table = _as_table("codes", codes)
     if code_table.shape[1] < 2:
-        raise ValueError("The MIG compares the best code dimension with the second best: codes "
-                         f"need at least two dimensions, got {code_table.shape[1]}.")
+        raise ValueError(
+            "The MIG compares the best code dimension with the second best: codes "
+            f"need at least two dimensions, got {code_table.shape[1]}."
+        )
     factor_table = _as_table("factors", factors, code_table.shape[0])
     if code_table.shape[0] < 5 * n_bins:
-        raise ValueError(f"{code_table.shape[0]} examples are too few for {n_bins} bins: "
-                         f"use at least {5 * n_bins} or fewer bins.")
+        raise ValueError(
+            f"{code_table.shape[0]} examples are too few for {n_bins} bins: use at least {5 * n_bins} or fewer bins."
+        )
     binned_codes = [quantile_bins(column, n_bins) for column in code_table.T]
     gaps = []
     for factor in factor_table.T:
@@ -122,8 +127,15 @@ def mutual_information_gap(codes: ArrayLike, factors: ArrayLike, n_bins: int = 1
     return float(np.mean(gaps))
 
 
-def probe_r2(codes: ArrayLike, target: ArrayLike, probe: str = "quadratic", *,
-             n_neighbors: int = 10, n_folds: int = 5, seed: int = 0) -> float:
+def probe_r2(
+    codes: ArrayLike,
+    target: ArrayLike,
+    probe: str = "quadratic",
+    *,
+    n_neighbors: int = 10,
+    n_folds: int = 5,
+    seed: int = 0,
+) -> float:
     """Cross-validated R² of a probe that predicts ``target`` from ``codes``.
 
     Parameters
@@ -154,14 +166,17 @@ def probe_r2(codes: ArrayLike, target: ArrayLike, probe: str = "quadratic", *,
     if y.shape[1] != 1:
         raise ValueError(f"target must be one factor, shape (n_examples,), got {np.shape(target)}.")
     if probe == "quadratic":
-        model = make_pipeline(StandardScaler(), PolynomialFeatures(2), StandardScaler(),
-                              RidgeCV(alphas=np.logspace(-4, 3, 15)))
+        model = make_pipeline(
+            StandardScaler(), PolynomialFeatures(2), StandardScaler(), RidgeCV(alphas=np.logspace(-4, 3, 15))
+        )
     elif probe == "knn":
         training_size = table.shape[0] * (n_folds - 1) // n_folds
         if n_neighbors >= training_size:
-            raise ValueError(f"{table.shape[0]} examples are too few for a kNN probe with "
-                             f"{n_neighbors} neighbours in {n_folds} folds: pass fewer neighbours "
-                             "or use the quadratic probe.")
+            raise ValueError(
+                f"{table.shape[0]} examples are too few for a kNN probe with "
+                f"{n_neighbors} neighbours in {n_folds} folds: pass fewer neighbours "
+                "or use the quadratic probe."
+            )
         model = make_pipeline(StandardScaler(), KNeighborsRegressor(n_neighbors=n_neighbors))
     else:
         raise ValueError(f"probe must be one of {PROBES}, got {probe!r}.")

@@ -21,8 +21,9 @@ from __future__ import annotations
 import itertools
 import time
 import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import joblib
 
@@ -146,8 +147,7 @@ def _require_dask_client() -> None:
         from distributed import get_client
     except ImportError as exc:
         raise RuntimeError(
-            "backend='dask' needs dask.distributed: pip install 'course-utils[cluster]' "
-            "(or 'dask[distributed]')."
+            "backend='dask' needs dask.distributed: pip install 'course-utils[cluster]' (or 'dask[distributed]')."
         ) from exc
     try:
         get_client()

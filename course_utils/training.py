@@ -25,8 +25,9 @@ import math
 import numbers
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -35,8 +36,14 @@ from course_utils.config import seed_everything
 from course_utils.validation import check_ints, check_positive_ints, check_positive_numbers
 
 __all__ = [
-    "DEVICE_ENV", "DeviceUnavailableError", "TrainingDivergedError", "History", "BatchedAdam",
-    "get_device", "seed_everything", "fit",
+    "DEVICE_ENV",
+    "DeviceUnavailableError",
+    "TrainingDivergedError",
+    "History",
+    "BatchedAdam",
+    "get_device",
+    "seed_everything",
+    "fit",
 ]
 
 DEVICE_ENV = "COURSE_DEVICE"
@@ -219,8 +226,9 @@ class BatchedAdam:
         Adam's constants, as in ``torch.optim.Adam``.
     """
 
-    def __init__(self, params: Sequence[torch.Tensor], *, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8) -> None:
+    def __init__(
+        self, params: Sequence[torch.Tensor], *, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
+    ) -> None:
         if not params:
             raise ValueError("BatchedAdam needs at least one parameter tensor.")
         if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
@@ -231,8 +239,13 @@ class BatchedAdam:
         self.second = [torch.zeros_like(p) for p in params]
 
     @torch.no_grad()
-    def step(self, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
-             lr: float | torch.Tensor, active: torch.Tensor | None = None) -> None:
+    def step(
+        self,
+        params: Sequence[torch.Tensor],
+        grads: Sequence[torch.Tensor],
+        lr: float | torch.Tensor,
+        active: torch.Tensor | None = None,
+    ) -> None:
         """Update ``params`` in place from their ``grads``.
 
         Parameters
@@ -247,8 +260,10 @@ class BatchedAdam:
             with a consistent state).
         """
         if len(params) != len(self.first) or len(grads) != len(params):
-            raise ValueError(f"step needs the {len(self.first)} parameter tensors given at construction "
-                             f"and one gradient each, got {len(params)} and {len(grads)}.")
+            raise ValueError(
+                f"step needs the {len(self.first)} parameter tensors given at construction "
+                f"and one gradient each, got {len(params)} and {len(grads)}."
+            )
         self.step_count += 1
         beta1, beta2 = self.betas
         correction1, correction2 = 1 - beta1**self.step_count, 1 - beta2**self.step_count
@@ -346,9 +361,7 @@ class _Run:
     def step(self, loss: torch.Tensor, epoch: int, index: int) -> float:
         """Back-propagate, clip, check the gradient norm and step; return the norm before clipping."""
         if not loss.requires_grad:
-            raise ValueError(
-                "loss_fn returned a tensor without gradient: compute it from the model's output."
-            )
+            raise ValueError("loss_fn returned a tensor without gradient: compute it from the model's output.")
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is None:
             loss.backward()
@@ -426,9 +439,7 @@ class _Run:
 def _check_loader(name: str, loader: Any) -> None:
     """Raise ValueError if a loader is not iterable or is known to be empty."""
     if not hasattr(loader, "__iter__"):
-        raise TypeError(
-            f"{name} must be an iterable of batches (e.g. a DataLoader), got {type(loader).__name__}."
-        )
+        raise TypeError(f"{name} must be an iterable of batches (e.g. a DataLoader), got {type(loader).__name__}.")
     try:
         empty = len(loader) == 0
     except TypeError:  # iterable datasets have no length; checked while iterating
@@ -448,9 +459,7 @@ def _check_fit_args(model: Any, loss_fn: Any, optimizer: Any, kwargs: dict[str, 
     check_positive_ints(epochs=kwargs["epochs"])
     check_ints(allow_none=True, early_stopping_patience=kwargs["patience"])
     if kwargs["patience"] is not None and kwargs["val_loader"] is None:
-        raise ValueError(
-            "early_stopping_patience needs a val_loader: early stopping watches the validation loss."
-        )
+        raise ValueError("early_stopping_patience needs a val_loader: early stopping watches the validation loss.")
     min_delta, clip = kwargs["min_delta"], kwargs["max_grad_norm"]
     if not isinstance(min_delta, numbers.Real) or not 0 <= min_delta < math.inf:
         raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta!r}.")
@@ -458,9 +467,7 @@ def _check_fit_args(model: Any, loss_fn: Any, optimizer: Any, kwargs: dict[str, 
         raise ValueError(f"max_grad_norm must be a finite number > 0 or None, got {clip!r}.")
     scheduler = kwargs["scheduler"]
     if scheduler is not None and not callable(getattr(scheduler, "step", None)):
-        raise TypeError(
-            "scheduler must have a step() method (a torch.optim.lr_scheduler object) or be None."
-        )
+        raise TypeError("scheduler must have a step() method (a torch.optim.lr_scheduler object) or be None.")
     _check_loader("train_loader", kwargs["train_loader"])
     if kwargs["val_loader"] is not None:
         _check_loader("val_loader", kwargs["val_loader"])
@@ -555,17 +562,31 @@ def fit(
     TypeError, ValueError
         If an argument is invalid.
     """
-    _check_fit_args(model, loss_fn, optimizer, dict(
-        epochs=epochs, patience=early_stopping_patience, min_delta=min_delta,
-        max_grad_norm=max_grad_norm, scheduler=scheduler, train_loader=train_loader,
-        val_loader=val_loader,
-    ))
+    _check_fit_args(
+        model,
+        loss_fn,
+        optimizer,
+        dict(
+            epochs=epochs,
+            patience=early_stopping_patience,
+            min_delta=min_delta,
+            max_grad_norm=max_grad_norm,
+            scheduler=scheduler,
+            train_loader=train_loader,
+            val_loader=val_loader,
+        ),
+    )
     device = get_device(device)
     amp = _use_amp(mixed_precision, device)
     run = _Run(
-        model=model.to(device), loss_fn=loss_fn, optimizer=optimizer, device=device,
-        epochs=int(epochs), max_grad_norm=None if max_grad_norm is None else float(max_grad_norm),
-        scaler=torch.amp.GradScaler("cuda") if amp else None, min_delta=float(min_delta),
+        model=model.to(device),
+        loss_fn=loss_fn,
+        optimizer=optimizer,
+        device=device,
+        epochs=int(epochs),
+        max_grad_norm=None if max_grad_norm is None else float(max_grad_norm),
+        scaler=torch.amp.GradScaler("cuda") if amp else None,
+        min_delta=float(min_delta),
         patience=None if early_stopping_patience is None else int(early_stopping_patience),
         keep_best=restore_best,
     )

@@ -58,8 +58,7 @@ def check_positive_ints(**values: object) -> None:
     check_ints(minimum=1, **values)
 
 
-def check_numbers(*, minimum: float = 0.0, inclusive: bool = False, unit: str = "",
-                  **values: object) -> None:
+def check_numbers(*, minimum: float = 0.0, inclusive: bool = False, unit: str = "", **values: object) -> None:
     """Raise a ``ValueError`` naming the first argument that is not a finite number above ``minimum``.
 
     Parameters
@@ -84,8 +83,12 @@ def check_numbers(*, minimum: float = 0.0, inclusive: bool = False, unit: str = 
         rule = f"a finite number {'>=' if inclusive else '>'} {minimum:g}"
     of_unit = f" of {unit}" if unit else ""
     for name, value in values.items():
-        ok = (not isinstance(value, bool) and isinstance(value, numbers.Real)
-              and math.isfinite(value) and (value >= minimum if inclusive else value > minimum))
+        ok = (
+            not isinstance(value, bool)
+            and isinstance(value, numbers.Real)
+            and math.isfinite(value)
+            and (value >= minimum if inclusive else value > minimum)
+        )
         if not ok:
             raise ValueError(f"{name} must be {rule}{of_unit}, got {value!r}.")
 

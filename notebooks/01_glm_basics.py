@@ -79,8 +79,8 @@ if "google.colab" in sys.modules:
         )
     import subprocess
 
-    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet",
-                           f"course-utils @ git+{COURSE_REPOSITORY}"])
+    requirement = f"course-utils @ git+{COURSE_REPOSITORY}"
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", requirement])
 
 # %%
 import jax
@@ -89,18 +89,16 @@ import nemos as nmo
 import numpy as np
 import pynapple as nap
 import scipy.special
-from course_utils.glue import glue
 from sklearn.linear_model import PoissonRegressor
 
 from course_utils import config, metrics, plotting
 from course_utils.data import DataFetchError, load_current_injection, load_place_cells
 from course_utils.exercises import ExerciseChecks
+from course_utils.glue import glue
 from course_utils.workshop import report
 
 plotting.use_course_style()
-nap.nap_config.suppress_conversion_warnings = (
-    True  # nemos returns jax arrays; the copy is intended
-)
+nap.nap_config.suppress_conversion_warnings = True  # nemos returns jax arrays; the copy is intended
 config.use_jax_compilation_cache()  # fits of the same shape reuse compiled programs
 # Double precision: these fits are small, and float32 rounding can stop a quasi-Newton
 # solver short of the maximum.
@@ -116,9 +114,7 @@ N_POSITION_BINS = SIZES["n_position_bins"]  # one-hot position features
 N_BASIS = SIZES["n_basis"]  # smooth basis functions per variable
 INJECTION_DURATION_S = SIZES["injection_duration_s"]  # current-injection recording
 N_KERNEL_BASIS = SIZES["n_kernel_basis"]  # temporal basis functions
-N_SURFACE_GRID = SIZES[
-    "n_surface_grid"
-]  # grid points per axis of the likelihood surface
+N_SURFACE_GRID = SIZES["n_surface_grid"]  # grid points per axis of the likelihood surface
 SEED = 2026
 glue("ch1_scale", config.get_scale(), display=False)  # the scale of the numbers quoted
 rng = config.seed_everything(SEED)
@@ -134,9 +130,7 @@ dict(SIZES)
 # really follows. The same call with `source="real"` loads the recording itself (last section).
 
 # %%
-session = load_place_cells(
-    source="simulated", seed=SEED, duration_s=DURATION_S, bin_s=BIN_S
-)
+session = load_place_cells(source="simulated", seed=SEED, duration_s=DURATION_S, bin_s=BIN_S)
 truth = session.truth
 units, position, runs = session.units, session.position, session.epochs
 units
@@ -187,12 +181,8 @@ twin.plot(
     color=plotting.COLORS["speed"],
 )
 twin.set_ylabel("speed (cm/s)", color=plotting.COLORS["speed"])
-axes[1].hexbin(
-    position.values, speed.values, gridsize=25, bins="log", cmap="Greys", mincnt=1
-)
-axes[1].set(
-    xlabel="position (cm)", ylabel="speed (cm/s)", title="Speed against position"
-)
+axes[1].hexbin(position.values, speed.values, gridsize=25, bins="log", cmap="Greys", mincnt=1)
+axes[1].set(xlabel="position (cm)", ylabel="speed (cm/s)", title="Speed against position")
 plotting.label_panels(axes)
 plt.show()
 
@@ -260,10 +250,7 @@ counts = units.count(BIN_S, ep=runs)
 speed_binned = speed.interpolate(counts, ep=runs)
 position_binned = position.interpolate(counts, ep=runs)
 assert len(counts) == len(speed_binned) == len(position_binned)
-assert (
-    not np.isnan(speed_binned.values).any()
-    and not np.isnan(position_binned.values).any()
-)
+assert not np.isnan(speed_binned.values).any() and not np.isnan(position_binned.values).any()
 
 y0 = counts[:, 0].values.astype(float)
 s = speed_binned.values
@@ -272,9 +259,7 @@ slopes = np.linspace(0.0, 0.12, N_SURFACE_GRID)
 # log L(b, w) = b*sum(y) + w*sum(y*s) - exp(b)*sum(exp(w*s)) + const: one pass per slope.
 sum_exp = np.exp(np.outer(slopes, s)).sum(axis=1)
 surface = (
-    intercepts[None, :] * y0.sum()
-    + slopes[:, None] * (y0 * s).sum()
-    - np.exp(intercepts)[None, :] * sum_exp[:, None]
+    intercepts[None, :] * y0.sum() + slopes[:, None] * (y0 * s).sum() - np.exp(intercepts)[None, :] * sum_exp[:, None]
 ) / y0.size
 
 speed_only = nmo.glm.GLM(solver_name="BFGS").fit(s[:, None], y0)
@@ -283,9 +268,7 @@ true_intercept = truth.neurons[0].baseline_log_rate + np.log(BIN_S)
 # %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(5.2, 3.8))
 levels = np.quantile(surface, np.linspace(0.3, 1.0, 15))
-contours = ax.contourf(
-    intercepts, slopes, surface, levels=levels, cmap="viridis", extend="min"
-)
+contours = ax.contourf(intercepts, slopes, surface, levels=levels, cmap="viridis", extend="min")
 fig.colorbar(
     contours,
     ax=ax,
@@ -353,9 +336,7 @@ glue(
 
 # %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-axes[0].plot(
-    speed_centres, mean_count / BIN_S, "o", color=plotting.COLORS["data"], label="data"
-)
+axes[0].plot(speed_centres, mean_count / BIN_S, "o", color=plotting.COLORS["data"], label="data")
 axes[0].plot(
     grid,
     (ols_intercept + ols_slope * grid) / BIN_S,
@@ -375,9 +356,7 @@ axes[0].set(
     title="Mean: exponential, not linear",
 )
 axes[0].legend()
-axes[1].plot(
-    mean_count, var_count, "o", color=plotting.COLORS["data"], label="speed bins"
-)
+axes[1].plot(mean_count, var_count, "o", color=plotting.COLORS["data"], label="speed bins")
 axes[1].plot(
     [0, mean_count.max()],
     [0, mean_count.max()],
@@ -420,9 +399,7 @@ plt.show()
 
 # %%
 position_edges = np.linspace(0, truth.track_length_cm, N_POSITION_BINS + 1)
-position_bin = np.clip(
-    np.digitize(position_binned.values, position_edges) - 1, 0, N_POSITION_BINS - 1
-)
+position_bin = np.clip(np.digitize(position_binned.values, position_edges) - 1, 0, N_POSITION_BINS - 1)
 one_hot = np.eye(N_POSITION_BINS)[position_bin][:, 1:]
 designs = {
     "position only": one_hot,
@@ -435,9 +412,7 @@ is_train = ~np.isnan(train_runs.in_interval(counts))  # bins inside a training r
 is_test = ~np.isnan(test_runs.in_interval(counts))
 
 
-def fit_and_score(
-    X: np.ndarray, Y: np.ndarray
-) -> tuple[nmo.glm.PopulationGLM, np.ndarray, np.ndarray]:
+def fit_and_score(X: np.ndarray, Y: np.ndarray) -> tuple[nmo.glm.PopulationGLM, np.ndarray, np.ndarray]:
     """Fit every neuron (a column of Y) on the training runs; return the model and each
     neuron's held-out log-likelihood and pseudo-R²."""
     model = nmo.glm.PopulationGLM(solver_name="BFGS").fit(X[is_train], Y[is_train])
@@ -465,8 +440,10 @@ glue("ch1_speed_weight_fit", float(speed_weight_fit), display=False)
 glue("ch1_speed_weight_true", float(speed_weight_true), display=False)
 glue("ch1_r2_pos_only", float(scores[0, "position only"]["r2"]), display=False)
 glue("ch1_r2_pos_speed", float(scores[0, "position + speed"]["r2"]), display=False)
-position_range_ratio = float(np.ptp(weights[0, "position + speed"][: N_POSITION_BINS - 1])
-                             / np.ptp(weights[0, "position only"][: N_POSITION_BINS - 1]))
+position_range_ratio = float(
+    np.ptp(weights[0, "position + speed"][: N_POSITION_BINS - 1])
+    / np.ptp(weights[0, "position only"][: N_POSITION_BINS - 1])
+)
 glue("ch1_position_range_ratio", position_range_ratio, display=False)
 all_r2 = [score["r2"] for score in scores.values()]
 
@@ -474,8 +451,9 @@ all_r2 = [score["r2"] for score in scores.values()]
 # standard error comes from the Fisher information X' diag(mu) X of the training bins (the
 # curvature of the log-likelihood at its maximum), intercept column included.
 X_train = np.column_stack([np.ones(is_train.sum()), designs["position + speed"][is_train]])
-theta_1 = np.concatenate([[models["position + speed"].intercept_[1]],
-                          np.asarray(models["position + speed"].coef_)[:, 1]])
+theta_1 = np.concatenate(
+    [[models["position + speed"].intercept_[1]], np.asarray(models["position + speed"].coef_)[:, 1]]
+)
 fisher_1 = X_train.T @ (np.exp(X_train @ theta_1)[:, None] * X_train)
 speed_weight_1 = float(theta_1[-1])
 speed_se_1 = float(np.sqrt(np.linalg.inv(fisher_1)[-1, -1]))
@@ -502,14 +480,10 @@ glue("r2_range", f"{min(all_r2):.2f} to {max(all_r2):.2f} on held-out runs", dis
 # %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.3))
 bin_centres = 0.5 * (position_edges[1:] + position_edges[:-1])
-for name, color in zip(
-    designs, (plotting.COLORS["alternative"], plotting.COLORS["model"])
-):
+for name, color in zip(designs, (plotting.COLORS["alternative"], plotting.COLORS["model"])):
     with_reference = np.concatenate([[0.0], weights[0, name][: N_POSITION_BINS - 1]])
     axes[0].plot(bin_centres, with_reference, "o-", color=color, label=name)
-axes[0].axhline(
-    0, color=plotting.COLORS["truth"], lw=1, ls="--", label="truth (no position effect)"
-)
+axes[0].axhline(0, color=plotting.COLORS["truth"], lw=1, ls="--", label="truth (no position effect)")
 axes[0].set(
     xlabel="position (cm)",
     ylabel="position weight (log-rate)",
@@ -518,9 +492,7 @@ axes[0].set(
 axes[0].legend()
 
 width = 0.38
-for k, (name, color) in enumerate(
-    zip(designs, (plotting.COLORS["alternative"], plotting.COLORS["model"]))
-):
+for k, (name, color) in enumerate(zip(designs, (plotting.COLORS["alternative"], plotting.COLORS["model"]))):
     values = [scores[n, name]["r2"] for n in range(len(kinds))]
     axes[1].bar(
         np.arange(len(kinds)) + (k - 0.5) * width,
@@ -529,9 +501,7 @@ for k, (name, color) in enumerate(
         color=color,
         label=name,
     )
-axes[1].set_xticks(
-    np.arange(len(kinds)), [f"neuron {n}\n({kind})" for n, kind in enumerate(kinds)]
-)
+axes[1].set_xticks(np.arange(len(kinds)), [f"neuron {n}\n({kind})" for n, kind in enumerate(kinds)])
 axes[1].set(ylabel="held-out pseudo-R²", title="Scored on held-out runs")
 axes[1].legend()
 plotting.label_panels(axes)
@@ -574,12 +544,8 @@ plt.show()
 # their features.
 
 # %%
-position_basis = nmo.basis.BSplineEval(
-    N_BASIS, bounds=(0.0, truth.track_length_cm), label="position"
-)
-speed_basis = nmo.basis.BSplineEval(
-    N_BASIS, bounds=(0.0, float(s.max()) + 1e-6), label="speed"
-)
+position_basis = nmo.basis.BSplineEval(N_BASIS, bounds=(0.0, truth.track_length_cm), label="position")
+speed_basis = nmo.basis.BSplineEval(N_BASIS, bounds=(0.0, float(s.max()) + 1e-6), label="speed")
 smooth_basis = position_basis + speed_basis
 X_smooth = smooth_basis.compute_features(position_binned.values, s)
 both = 2  # the neuron that encodes position and speed
@@ -619,9 +585,7 @@ axes[0].set(
     ylabel="feature value",
     title=f"{N_BASIS} B-splines over position",
 )
-axes[1].plot(
-    pos_grid, pos_true_curve, "--", color=plotting.COLORS["truth"], label="truth"
-)
+axes[1].plot(pos_grid, pos_true_curve, "--", color=plotting.COLORS["truth"], label="truth")
 axes[1].plot(pos_grid, pos_fit_curve, color=plotting.COLORS["model"], label="GLM")
 axes[1].set(
     xlabel="position (cm)",
@@ -629,13 +593,9 @@ axes[1].set(
     title="Neuron 2: position effect",
 )
 axes[1].legend()
-axes[2].plot(
-    spd_grid, spd_true_curve, "--", color=plotting.COLORS["truth"], label="truth"
-)
+axes[2].plot(spd_grid, spd_true_curve, "--", color=plotting.COLORS["truth"], label="truth")
 axes[2].plot(spd_grid, spd_fit_curve, color=plotting.COLORS["model"], label="GLM")
-axes[2].set(
-    xlabel="speed (cm/s)", ylabel="log-rate (centred)", title="Neuron 2: speed effect"
-)
+axes[2].set(xlabel="speed (cm/s)", ylabel="log-rate (centred)", title="Neuron 2: speed effect")
 axes[2].legend()
 plotting.label_panels(axes)
 plt.show()
@@ -666,21 +626,15 @@ plt.show()
 # where the kernel changes fast, and wide ones at long lags.
 
 # %%
-injection = load_current_injection(
-    source="simulated", seed=SEED, duration_s=INJECTION_DURATION_S
-)
+injection = load_current_injection(source="simulated", seed=SEED, duration_s=INJECTION_DURATION_S)
 inj_truth = injection.truth
 inj_bin = inj_truth.bin_s
 window_size = inj_truth.kernel.size
 inj_counts = injection.units.count(inj_bin, ep=injection.epochs)[:, 0]
 current = injection.current.bin_average(inj_bin, ep=injection.epochs)
 
-temporal_basis = nmo.basis.RaisedCosineLogConv(
-    N_KERNEL_BASIS, window_size=window_size, label="current"
-)
-X_current = temporal_basis.compute_features(
-    current
-)  # NaN for the first window of each sweep
+temporal_basis = nmo.basis.RaisedCosineLogConv(N_KERNEL_BASIS, window_size=window_size, label="current")
+X_current = temporal_basis.compute_features(current)  # NaN for the first window of each sweep
 kernel_glm = nmo.glm.GLM(solver_name="BFGS").fit(X_current, inj_counts)
 lag_grid, kernel_features = temporal_basis.evaluate_on_grid(window_size)
 kernel_fit = kernel_features @ np.asarray(kernel_glm.coef_)
@@ -694,9 +648,7 @@ lags_ms = inj_truth.kernel_lags_s * 1e3
 
 # %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 3, figsize=(10, 3))
-shown = current.restrict(
-    nap.IntervalSet(injection.epochs.start[0], injection.epochs.start[0] + 1.0)
-)
+shown = current.restrict(nap.IntervalSet(injection.epochs.start[0], injection.epochs.start[0] + 1.0))
 axes[0].plot(shown.t - shown.t[0], shown.values, color=plotting.COLORS["data"], lw=1)
 spikes_shown = injection.units[0].restrict(shown.time_support).t - shown.t[0]
 axes[0].plot(
@@ -713,9 +665,7 @@ axes[0].set(
 )
 axes[1].plot(lags_ms, kernel_features, lw=1)
 axes[1].set(xlabel="lag (ms)", ylabel="basis function", title="Raised-cosine basis")
-axes[2].plot(
-    lags_ms, inj_truth.kernel, "--", color=plotting.COLORS["truth"], label="truth"
-)
+axes[2].plot(lags_ms, inj_truth.kernel, "--", color=plotting.COLORS["truth"], label="truth")
 axes[2].plot(lags_ms, kernel_fit, color=plotting.COLORS["model"], label="GLM")
 axes[2].axhline(0, color="k", lw=0.5)
 axes[2].set(xlabel="lag (ms)", ylabel="log-rate per pA", title="Recovered kernel")
@@ -748,9 +698,7 @@ plt.show()
 
 
 # %% tags=["exercise"]
-def poisson_log_likelihood(
-    y: np.ndarray, X: np.ndarray, intercept: float, weights: np.ndarray
-) -> float:
+def poisson_log_likelihood(y: np.ndarray, X: np.ndarray, intercept: float, weights: np.ndarray) -> float:
     """Mean Poisson log-likelihood per bin of counts `y` under a GLM (nats per bin)."""
     # Your code: the expected counts mu from X, intercept and weights; then the mean of
     # y * log(mu) - mu - log(y!).
@@ -758,9 +706,7 @@ def poisson_log_likelihood(
 
 
 # %% tags=["solution", "hide-cell"]
-def poisson_log_likelihood(
-    y: np.ndarray, X: np.ndarray, intercept: float, weights: np.ndarray
-) -> float:
+def poisson_log_likelihood(y: np.ndarray, X: np.ndarray, intercept: float, weights: np.ndarray) -> float:
     """Mean Poisson log-likelihood per bin of counts `y` under a GLM (nats per bin)."""
     log_mu = intercept + X @ weights
     return float(np.mean(y * log_mu - np.exp(log_mu) - scipy.special.gammaln(y + 1)))
@@ -769,20 +715,22 @@ def poisson_log_likelihood(
 # %% tags=["check"]
 check_rng = np.random.default_rng(1)  # small inputs the check chooses
 ll_inputs = [
-    (np.array([0.0, 1.0, 1.0, 0.0, 1.0]), check_rng.normal(size=(5, 2)), -0.5,
-     np.array([0.3, -0.2])),  # counts of 0 and 1 only: log(y!) is 0 for every bin
-    (np.array([0.0, 1.0, 3.0, 0.0, 2.0]), check_rng.normal(size=(5, 2)), -0.5,
-     np.array([0.3, -0.2])),
-    (check_rng.poisson(2.0, size=40).astype(float), check_rng.normal(size=(40, 3)), 0.7,
-     np.array([0.1, 0.0, -0.4])),
+    (
+        np.array([0.0, 1.0, 1.0, 0.0, 1.0]),
+        check_rng.normal(size=(5, 2)),
+        -0.5,
+        np.array([0.3, -0.2]),
+    ),  # counts of 0 and 1 only: log(y!) is 0 for every bin
+    (np.array([0.0, 1.0, 3.0, 0.0, 2.0]), check_rng.normal(size=(5, 2)), -0.5, np.array([0.3, -0.2])),
+    (check_rng.poisson(2.0, size=40).astype(float), check_rng.normal(size=(40, 3)), 0.7, np.array([0.1, 0.0, -0.4])),
 ]
 ll_hints = {
     "scale": "nemos reports the mean over bins, not the sum.",
     "sign": "the log-likelihood is y·log(mu) − mu − log(y!): mind which terms are negative.",
     "tolerance": "is log(y!) in? scipy.special.gammaln(y + 1) computes it.",
     "wrong": "mu = exp(intercept + X @ weights); then y·log(mu) − mu − log(y!), averaged. If "
-             "check input 1 (counts of 0 and 1 only) passes and the others fail, log(y!) is "
-             "missing: scipy.special.gammaln(y + 1).",
+    "check input 1 (counts of 0 and 1 only) passes and the others fail, log(y!) is "
+    "missing: scipy.special.gammaln(y + 1).",
     "shape": "return one number, the mean over all bins.",
 }
 checks.function("ex1_log_likelihood", poisson_log_likelihood, ll_inputs, hints=ll_hints)
@@ -793,8 +741,7 @@ checks.function(
     reference=lambda y, X, b, w: float(speed_only.score(X, y, score_type="log-likelihood")),
     rtol=1e-6,
     hints=ll_hints,
-);
-
+)
 # %% [markdown]
 # ### Exercise 2: the place field of a speed cell
 #
@@ -852,12 +799,10 @@ checks.function(
         "shape": "one value per position bin: n_bins values.",
         "order": "value k belongs to position bin k.",
         "wrong": "average (not sum) the expected counts of the time bins in each position "
-                 "bin, then divide by the bin width in seconds.",
-        "nan": "a bin with no visits has no mean; every bin is visited here, so look for a "
-               "division by zero elsewhere.",
+        "bin, then divide by the bin width in seconds.",
+        "nan": "a bin with no visits has no mean; every bin is visited here, so look for a division by zero elsewhere.",
     },
-);
-
+)
 # %% [markdown]
 # **Figure check.** The curve predicted from speed alone follows the measured "place field"
 # (correlation {glue:text}`ex2_field_r:.3f`): slow at the ends of the track, fast and so
@@ -906,26 +851,23 @@ def kernel_for(n_basis: int, train_ep: nap.IntervalSet) -> tuple[np.ndarray, flo
     else:
         basis = nmo.basis.RaisedCosineLogConv(n_basis, window_size=window_size)
     X = basis.compute_features(current)
-    model = nmo.glm.GLM(solver_name="BFGS").fit(
-        X.restrict(train_ep), inj_counts.restrict(train_ep)
-    )
+    model = nmo.glm.GLM(solver_name="BFGS").fit(X.restrict(train_ep), inj_counts.restrict(train_ep))
     X_test, y_test = X.restrict(held_out), inj_counts.restrict(held_out)
     keep = ~np.any(np.isnan(X_test.values), axis=1)
     rate = np.asarray(model.predict(X_test.values[keep]))
-    return basis.evaluate_on_grid(window_size)[1] @ np.asarray(
-        model.coef_
-    ), metrics.poisson_log_likelihood(y_test.values[keep], rate)
+    return basis.evaluate_on_grid(window_size)[1] @ np.asarray(model.coef_), metrics.poisson_log_likelihood(
+        y_test.values[keep], rate
+    )
 
 
 basis_sizes = [2, N_KERNEL_BASIS, window_size]
 results = {n: kernel_for(n, train_sweeps) for n in basis_sizes}
 fig, axes = plt.subplots(1, 2, figsize=(9, 3))
-axes[0].plot(
-    lags_ms, inj_truth.kernel, "--", color=plotting.COLORS["truth"], label="truth"
-)
+axes[0].plot(lags_ms, inj_truth.kernel, "--", color=plotting.COLORS["truth"], label="truth")
 for n, (kernel, _) in results.items():
     axes[0].plot(
-        lags_ms, kernel,
+        lags_ms,
+        kernel,
         label="one weight per lag" if n == window_size else f"{n} raised cosines",
     )
 axes[0].set(xlabel="lag (ms)", ylabel="log-rate per pA", title="Recovered kernels")
@@ -947,9 +889,7 @@ axes[1].minorticks_off()
 plotting.label_panels(axes)
 glue("exercise3_figure", fig, display=False)
 plt.show()
-kernel_r_by_size = {
-    n: metrics.pearson_r(k, inj_truth.kernel) for n, (k, _) in results.items()
-}
+kernel_r_by_size = {n: metrics.pearson_r(k, inj_truth.kernel) for n, (k, _) in results.items()}
 held_out_ll_by_size = {n: ll for n, (_, ll) in results.items()}
 best_basis_size = max(held_out_ll_by_size, key=held_out_ll_by_size.get)
 best_size = best_basis_size
@@ -963,9 +903,7 @@ glue("ll_many", float(held_out_ll_by_size[window_size]), display=False)
 # The figure check's story, checked: held-out data choose the middle size, and one weight
 # per lag is the worst kernel of the three.
 assert best_basis_size == N_KERNEL_BASIS, held_out_ll_by_size
-assert kernel_r_by_size[window_size] < min(
-    kernel_r_by_size[2], kernel_r_by_size[N_KERNEL_BASIS]
-), kernel_r_by_size
+assert kernel_r_by_size[window_size] < min(kernel_r_by_size[2], kernel_r_by_size[N_KERNEL_BASIS]), kernel_r_by_size
 
 # %% tags=["check"]
 checks.function(
@@ -976,8 +914,7 @@ checks.function(
     atol=1e-5,
     hints={
         "shape": "return the kernel on the lag grid (window_size values) and one number.",
-        "wrong": "fit on train_ep only, and score on `held_out` only, skipping the NaN rows "
-                 "of the first window.",
+        "wrong": "fit on train_ep only, and score on `held_out` only, skipping the NaN rows of the first window.",
     },
 )
 checks.choice(
@@ -986,11 +923,9 @@ checks.choice(
     [2, N_KERNEL_BASIS, window_size],
     hints={
         2: "compare the held-out log-likelihoods of the three sizes: which is highest?",
-        window_size: "one weight per lag fits the training sweep best; pick by the held-out "
-                     "log-likelihood instead.",
+        window_size: "one weight per lag fits the training sweep best; pick by the held-out log-likelihood instead.",
     },
-);
-
+)
 # %% [markdown]
 # **Figure check.** The held-out log-likelihood per bin, which needs no truth, is highest
 # for {glue:text}`best_basis_size` basis functions ({glue:text}`ll_mid:.4f`, against
@@ -1031,9 +966,7 @@ outbound = starts < track_centre
 paired = run_pair < run_pair.max() if len(runs) % 2 else np.ones(len(runs), bool)
 assert np.all(np.bincount(run_pair[paired], weights=outbound[paired]) == 1), "one run each way"
 assert kernel_r > (0.7 if config.get_scale() == "smoke" else 0.85), kernel_r
-assert ols_at_rest < 0, (
-    "the text says linear regression predicts a negative rate at rest"
-)
+assert ols_at_rest < 0, "the text says linear regression predicts a negative rate at rest"
 assert position_curve_r > 0.8 and speed_curve_r > 0.8, (position_curve_r, speed_curve_r)
 assert tuple(kinds) == ("speed", "position", "both"), "the text names neurons 0, 1, 2 by kind"
 assert curve_error[at_ends].max() > curve_error[~at_ends].max(), "least sure at the track's ends"
@@ -1144,9 +1077,7 @@ if real is not None:
     real_pos = real_position.interpolate(real_counts, ep=real.epochs).values
     real_spd = real_speed.interpolate(real_counts, ep=real.epochs).values
     edges = np.linspace(np.nanmin(real_pos), np.nanmax(real_pos), N_POSITION_BINS + 1)
-    real_one_hot = np.eye(N_POSITION_BINS)[
-        np.clip(np.digitize(real_pos, edges) - 1, 0, N_POSITION_BINS - 1)
-    ][:, 1:]
+    real_one_hot = np.eye(N_POSITION_BINS)[np.clip(np.digitize(real_pos, edges) - 1, 0, N_POSITION_BINS - 1)][:, 1:]
     neuron = int(np.argmax(pyramidal.rate.values))
     y_real = real_counts[:, neuron].values.astype(float)
     # Fit on alternate tenths of the session, score on the others; skip untracked bins.

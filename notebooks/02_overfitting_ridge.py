@@ -88,8 +88,8 @@ if "google.colab" in sys.modules:
         )
     import subprocess
 
-    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet",
-                           f"course-utils @ git+{COURSE_REPOSITORY}"])
+    requirement = f"course-utils @ git+{COURSE_REPOSITORY}"
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", requirement])
 
 # %%
 import time
@@ -102,8 +102,8 @@ import nemos as nmo
 import numpy as np
 import pynapple as nap
 from matplotlib.gridspec import GridSpec
-from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.linear_model import PoissonRegressor
+from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -113,8 +113,7 @@ from course_utils.data import DataFetchError, load_head_direction
 from course_utils.exercises import ExerciseChecks
 from course_utils.glue import glue
 from course_utils.model_selection import blocked_folds
-from course_utils.models.glm_convergence import (DEFAULT_TOLERANCE_NATS, is_converged,
-                                                 model_decrement, newton_decrement)
+from course_utils.models.glm_convergence import DEFAULT_TOLERANCE_NATS, is_converged, model_decrement, newton_decrement
 from course_utils.models.glm_grid import fit_strength_grid
 from course_utils.workshop import report
 
@@ -157,8 +156,7 @@ SIZES
 # order of their preferred directions.
 
 # %%
-session = load_head_direction(source="simulated", seed=SEED, duration_s=DURATION_S,
-                              bin_s=BIN_S, n_neurons=N_NEURONS)
+session = load_head_direction(source="simulated", seed=SEED, duration_s=DURATION_S, bin_s=BIN_S, n_neurons=N_NEURONS)
 truth = session.truth
 units, heading, wake = session.units, session.heading, session.epochs
 off_diagonal = ~np.eye(N_NEURONS, dtype=bool)
@@ -170,8 +168,9 @@ glue("duration_min", float(DURATION_S / 60), display=False)
 units
 
 # %%
-tuning = nap.compute_tuning_curves(units, heading, bins=36, range=(0, 2 * np.pi), epochs=wake,
-                                   feature_names=["heading"])
+tuning = nap.compute_tuning_curves(
+    units, heading, bins=36, range=(0, 2 * np.pi), epochs=wake, feature_names=["heading"]
+)
 angles = tuning.coords["heading"].values
 true_net = truth.filters.sum(axis=2)  # summed over lags: the net effect of one spike
 net_limit = float(np.abs(true_net[off_diagonal]).max())
@@ -233,6 +232,7 @@ plt.show()
 # Adding the two bases concatenates their features. One design matrix serves all neurons, so
 # nemos' `PopulationGLM` fits the whole population at once.
 
+
 # %%
 def heading_at(counts: nap.TsdFrame, heading: nap.Tsd) -> nap.Tsd:
     """The heading at each count bin: the nearest sample, since angles must not be averaged."""
@@ -243,10 +243,8 @@ def heading_at(counts: nap.TsdFrame, heading: nap.Tsd) -> nap.Tsd:
 counts = units.count(BIN_S, ep=wake)
 heading_binned = heading_at(counts, heading)
 window_size = int(round(HISTORY_WINDOW_S / BIN_S))
-heading_basis = nmo.basis.FourierEval(frequencies=(1, N_HARMONICS + 1), bounds=(0, 2 * np.pi),
-                                      label="heading")
-history_basis = nmo.basis.RaisedCosineLogConv(N_HISTORY_BASIS, window_size=window_size,
-                                              label="history")
+heading_basis = nmo.basis.FourierEval(frequencies=(1, N_HARMONICS + 1), bounds=(0, 2 * np.pi), label="heading")
+history_basis = nmo.basis.RaisedCosineLogConv(N_HISTORY_BASIS, window_size=window_size, label="history")
 basis = heading_basis + history_basis
 
 
@@ -267,8 +265,10 @@ coupling_pattern = np.zeros((n_features, N_NEURONS))  # shaped like a Population
 coupling_pattern[history_columns.ravel()] = 1.0  # 1 for the history weights, 0 for the heading's
 glue("n_weights", int(n_features), display=False)
 glue("n_harmonic_features", int(columns["heading"].size), display=False)
-print(f"design matrix: {features.shape[0]} bins × {n_features} features; "
-      f"history columns per neuron: {history_columns.shape[1]}")
+print(
+    f"design matrix: {features.shape[0]} bins × {n_features} features; "
+    f"history columns per neuron: {history_columns.shape[1]}"
+)
 
 # %% [markdown]
 # Every neuron gets {glue:text}`n_weights` weights: {glue:text}`n_harmonic_features` for
@@ -337,10 +337,12 @@ filters_unreg = filters_of(unregularized)
 strongest_excitatory = np.unravel_index(np.argmax(truth.coupling_weight), truth.coupling_weight.shape)
 strongest_inhibitory = np.unravel_index(np.argmin(truth.coupling_weight), truth.coupling_weight.shape)
 norm_unreg = np.sqrt((filters_unreg**2).sum(axis=2))
-spurious = np.unravel_index(np.argmax(np.where(off_diagonal & ~truth.adjacency, norm_unreg, -1.0)),
-                            norm_unreg.shape)
-examples = {"excitatory coupling": strongest_excitatory, "inhibitory coupling": strongest_inhibitory,
-            "no coupling (largest spurious filter)": spurious}
+spurious = np.unravel_index(np.argmax(np.where(off_diagonal & ~truth.adjacency, norm_unreg, -1.0)), norm_unreg.shape)
+examples = {
+    "excitatory coupling": strongest_excitatory,
+    "inhibitory coupling": strongest_inhibitory,
+    "no coupling (largest spurious filter)": spurious,
+}
 
 
 def plot_filters(ax: plt.Axes, filters: np.ndarray, title: str) -> None:
@@ -353,8 +355,7 @@ def plot_filters(ax: plt.Axes, filters: np.ndarray, title: str) -> None:
 
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), gridspec_kw=dict(width_ratios=[1, 1.6]))
-axes[0].bar([0, 1], [r2_train_unreg, r2_test_unreg],
-            color=[plotting.COLORS["train"], plotting.COLORS["test"]])
+axes[0].bar([0, 1], [r2_train_unreg, r2_test_unreg], color=[plotting.COLORS["train"], plotting.COLORS["test"]])
 axes[0].set_xticks([0, 1], [f"training\n(first {n_train * BIN_S / 60:.1f} min)", "test\n(the end)"])
 axes[0].set(ylabel="pseudo-R²", title="Unregularized fit")
 plot_filters(axes[1], filters_unreg, "Coupling filters: fit (solid) and truth (dashed)")
@@ -423,8 +424,11 @@ convergence_log = []  # one row per reported fit: what, criterion, value, met
 def judge(label: str, model: nmo.glm.PopulationGLM, X: np.ndarray, Y: np.ndarray) -> float:
     """Record whether a fitted model is within the tolerance of its optimum; return the decrement."""
     decrements = model_decrement(model, X, Y)
-    convergence_log.append(dict(fit=label, criterion="Newton decrement (nats)",
-                                value=float(decrements.max()), met=is_converged(decrements)))
+    convergence_log.append(
+        dict(
+            fit=label, criterion="Newton decrement (nats)", value=float(decrements.max()), met=is_converged(decrements)
+        )
+    )
     return float(decrements.max())
 
 
@@ -472,12 +476,17 @@ unregularized.optim_info_
 # We fit three strengths, α = 0.01, 1 and 100, on the whole training set and show them side
 # by side.
 
+
 # %%
 def ridge_glm(alpha: float, n_bins: int, pattern: np.ndarray = coupling_pattern) -> nmo.glm.PopulationGLM:
     """An unfitted ridge PopulationGLM of strength ``alpha`` (on the total log-likelihood of
     ``n_bins`` bins) on the weights where ``pattern`` is 1."""
-    return nmo.glm.PopulationGLM(regularizer="Ridge", regularizer_strength=alpha / n_bins * pattern,
-                                 solver_name="LBFGS", solver_kwargs=dict(maxiter=MAX_ITER, tol=LBFGS_TOL))
+    return nmo.glm.PopulationGLM(
+        regularizer="Ridge",
+        regularizer_strength=alpha / n_bins * pattern,
+        solver_name="LBFGS",
+        solver_kwargs=dict(maxiter=MAX_ITER, tol=LBFGS_TOL),
+    )
 
 
 ridge_fits = {}  # fits on the whole training set, by strength α
@@ -498,14 +507,14 @@ for ax, alpha in zip(axes[:3], RIDGE_LADDER):
 axes[0].set_ylabel("log-rate per spike")
 for ax in axes[1:3]:
     ax.sharey(axes[0])
-fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=3,
-           title="fit (solid) and truth (dashed)")
+fig.legend(
+    *axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=3, title="fit (solid) and truth (dashed)"
+)
 labels = ["none"] + [f"{a:g}" for a in RIDGE_LADDER]
 values = [ll_test_unreg] + [ll_test[a] for a in RIDGE_LADDER]
 axes[3].plot(range(4), values, "o-", color=plotting.COLORS["test"])
 axes[3].set_xticks(range(4), labels)
-axes[3].set(xlabel="ridge strength α", ylabel="test log-likelihood (nats/bin)",
-            title="Held-out fit")
+axes[3].set(xlabel="ridge strength α", ylabel="test log-likelihood (nats/bin)", title="Held-out fit")
 plotting.label_panels(axes)
 plt.show()
 
@@ -556,24 +565,31 @@ fold_bins = len(folds[0][0])  # bins every fold is trained on
 def cv_scorer(pipeline, X: np.ndarray, Y: np.ndarray) -> dict[str, float]:
     """Validation log-likelihood per bin and neuron, and the solver's convergence flag."""
     info = pipeline[-1].optim_info_
-    return {"log_likelihood": log_likelihood(pipeline, X, Y),
-            "converged": float(info.converged and not info.reached_max_steps)}
+    return {
+        "log_likelihood": log_likelihood(pipeline, X, Y),
+        "converged": float(info.converged and not info.reached_max_steps),
+    }
 
 
 started = time.perf_counter()
 search = GridSearchCV(
     make_pipeline(StandardScaler(), ridge_glm(1.0, fold_bins)),
     {"populationglm__regularizer_strength": [alpha / fold_bins * coupling_pattern for alpha in ALPHAS]},
-    cv=folds, scoring=cv_scorer, refit=False, error_score="raise",
+    cv=folds,
+    scoring=cv_scorer,
+    refit=False,
+    error_score="raise",
 ).fit(features_train, Y_train)
 search_seconds = time.perf_counter() - started
 jax.clear_caches()
-cv_ridge = np.array([search.cv_results_[f"split{k}_test_log_likelihood"]
-                     for k in range(N_FOLDS)])  # [fold, strength]
+cv_ridge = np.array([search.cv_results_[f"split{k}_test_log_likelihood"] for k in range(N_FOLDS)])  # [fold, strength]
 for k in range(N_FOLDS):
     for alpha, flag in zip(ALPHAS, search.cv_results_[f"split{k}_test_converged"]):
-        convergence_log.append(dict(fit=f"ridge α={alpha:g}, fold {k + 1}",
-                                    criterion="nemos solver converged", value=flag, met=flag == 1.0))
+        convergence_log.append(
+            dict(
+                fit=f"ridge α={alpha:g}, fold {k + 1}", criterion="nemos solver converged", value=flag, met=flag == 1.0
+            )
+        )
 best_alpha = ALPHAS[int(np.argmax(cv_ridge.mean(axis=0)))]
 for alpha in (best_alpha, ALPHAS[-1]):  # the chosen strength and the strongest, refitted
     if alpha not in ridge_fits:
@@ -598,38 +614,59 @@ fig, axes = plt.subplots(1, 3, figsize=(12, 3.3), gridspec_kw=dict(width_ratios=
 roles = np.zeros((N_FOLDS, n_train))  # 0: training, 1: validation, 0.5: gap
 block = n_train // N_FOLDS
 for k, (_, validation_bins) in enumerate(folds):
-    roles[k, k * block:(k + 1) * block] = 0.5
+    roles[k, k * block : (k + 1) * block] = 0.5
     roles[k, validation_bins] = 1.0
-role_colors = matplotlib.colors.ListedColormap(
-    [plotting.COLORS["train"], "0.85", plotting.COLORS["test"]])
-axes[0].imshow(roles, aspect="auto", interpolation="nearest", cmap=role_colors, vmin=0, vmax=1,
-               extent=(0, n_train * BIN_S, N_FOLDS + 0.5, 0.5))
+role_colors = matplotlib.colors.ListedColormap([plotting.COLORS["train"], "0.85", plotting.COLORS["test"]])
+axes[0].imshow(
+    roles,
+    aspect="auto",
+    interpolation="nearest",
+    cmap=role_colors,
+    vmin=0,
+    vmax=1,
+    extent=(0, n_train * BIN_S, N_FOLDS + 0.5, 0.5),
+)
 axes[0].set_yticks(range(1, N_FOLDS + 1))
 axes[0].set(xlabel="training time (s)", ylabel="fold", title="Blocked folds with a gap")
-for value, name in ((0.0, "training"), (1.0, "validation"),
-                    (0.5, f"gap of {window_size * BIN_S:g} s (not scored)")):
+for value, name in ((0.0, "training"), (1.0, "validation"), (0.5, f"gap of {window_size * BIN_S:g} s (not scored)")):
     axes[0].bar(0, 0, color=role_colors(value), label=name)
 axes[0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, fontsize=8)
 for k in range(N_FOLDS):
-    axes[1].plot(ALPHAS, cv_ridge[k] - cv_ridge[k].max(), color=plotting.COLORS["model"], lw=0.8,
-                 alpha=0.5, label="each fold" if k == 0 else None)
+    axes[1].plot(
+        ALPHAS,
+        cv_ridge[k] - cv_ridge[k].max(),
+        color=plotting.COLORS["model"],
+        lw=0.8,
+        alpha=0.5,
+        label="each fold" if k == 0 else None,
+    )
 relative = cv_ridge - cv_ridge.max(axis=1, keepdims=True)
-axes[1].plot(ALPHAS, relative.mean(axis=0), "o-", color=plotting.COLORS["model"], lw=2,
-             label="mean over folds")
-axes[1].plot(best_alpha, relative.mean(axis=0)[ALPHAS.index(best_alpha)], "*", ms=14,
-             color=plotting.COLORS["model"], mec="k", label="chosen")
-axes[1].set(xscale="log", xlabel="ridge strength α",
-            ylabel="validation log-likelihood\n(nats/bin, relative to the fold's best)",
-            title=f"{N_FOLDS}-fold cross-validation")
+axes[1].plot(ALPHAS, relative.mean(axis=0), "o-", color=plotting.COLORS["model"], lw=2, label="mean over folds")
+axes[1].plot(
+    best_alpha,
+    relative.mean(axis=0)[ALPHAS.index(best_alpha)],
+    "*",
+    ms=14,
+    color=plotting.COLORS["model"],
+    mec="k",
+    label="chosen",
+)
+axes[1].set(
+    xscale="log",
+    xlabel="ridge strength α",
+    ylabel="validation log-likelihood\n(nats/bin, relative to the fold's best)",
+    title=f"{N_FOLDS}-fold cross-validation",
+)
 axes[1].legend(fontsize=8)
 refitted = sorted(ll_test)
-axes[2].plot(refitted, [ll_test[a] for a in refitted], "o-", color=plotting.COLORS["test"],
-             label="ridge, refitted strengths")
+axes[2].plot(
+    refitted, [ll_test[a] for a in refitted], "o-", color=plotting.COLORS["test"], label="ridge, refitted strengths"
+)
 axes[2].axhline(ll_test_unreg, color=plotting.COLORS["data"], ls="--", label="unregularized")
-axes[2].plot(best_alpha, ll_test[best_alpha], "*", ms=14, color=plotting.COLORS["model"],
-             mec="k", label="chosen by blocked CV")
-axes[2].set(xscale="log", xlabel="ridge strength α", ylabel="test log-likelihood (nats/bin)",
-            title="Held-out test set")
+axes[2].plot(
+    best_alpha, ll_test[best_alpha], "*", ms=14, color=plotting.COLORS["model"], mec="k", label="chosen by blocked CV"
+)
+axes[2].set(xscale="log", xlabel="ridge strength α", ylabel="test log-likelihood (nats/bin)", title="Held-out test set")
 axes[2].legend(fontsize=8)
 plotting.label_panels(axes)
 plt.show()
@@ -700,8 +737,7 @@ plt.show()
 # %%
 group_of_pair = np.arange(N_NEURONS * N_NEURONS).reshape(N_NEURONS, N_NEURONS)  # [post, pre]
 group_mask = np.zeros((N_NEURONS * N_NEURONS, n_features, N_NEURONS))
-group_mask[group_of_pair[:, :, None], history_columns[None, :, :],
-           np.arange(N_NEURONS)[:, None, None]] = 1.0
+group_mask[group_of_pair[:, :, None], history_columns[None, :, :], np.arange(N_NEURONS)[:, None, None]] = 1.0
 SPARSE_PENALTIES = ("lasso", "group lasso")
 glue("n_groups", int(group_mask.shape[0]), display=False)
 glue("n_history_basis", int(N_HISTORY_BASIS), display=False)
@@ -713,8 +749,12 @@ def sparse_glm(kind: str, alpha: float, n_bins: int) -> nmo.glm.PopulationGLM:
         regularizer, strength = nmo.regularizer.Lasso(), alpha / n_bins * coupling_pattern
     else:
         regularizer, strength = nmo.regularizer.GroupLasso(mask=group_mask), alpha / n_bins
-    return nmo.glm.PopulationGLM(regularizer=regularizer, regularizer_strength=strength,
-                                 solver_name="ProximalGradient", solver_kwargs=dict(maxiter=SPARSE_MAX_ITER))
+    return nmo.glm.PopulationGLM(
+        regularizer=regularizer,
+        regularizer_strength=strength,
+        solver_name="ProximalGradient",
+        solver_kwargs=dict(maxiter=SPARSE_MAX_ITER),
+    )
 
 
 heading_columns = columns["heading"].ravel()
@@ -729,8 +769,9 @@ def zero_coupling_start(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.nd
     return coef, np.asarray(heading_only.intercept_)
 
 
-def fit_path(kind: str, X: np.ndarray, Y: np.ndarray, start: tuple[np.ndarray, np.ndarray],
-             label: str) -> dict[float, nmo.glm.PopulationGLM]:
+def fit_path(
+    kind: str, X: np.ndarray, Y: np.ndarray, start: tuple[np.ndarray, np.ndarray], label: str
+) -> dict[float, nmo.glm.PopulationGLM]:
     """Fit the path over PATH_ALPHAS from ``start``, strong to weak, each fit warm-started."""
     path, previous = {}, start
     for alpha in PATH_ALPHAS:
@@ -740,13 +781,10 @@ def fit_path(kind: str, X: np.ndarray, Y: np.ndarray, start: tuple[np.ndarray, n
     return path
 
 
-def standardized_in_fold(
-    train_bins: np.ndarray, validation_bins: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def standardized_in_fold(train_bins: np.ndarray, validation_bins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A fold's training and validation rows, scaled with the training rows' statistics."""
     fold_scaler = StandardScaler().fit(features_train[train_bins])
-    return (fold_scaler.transform(features_train[train_bins]),
-            fold_scaler.transform(features_train[validation_bins]))
+    return (fold_scaler.transform(features_train[train_bins]), fold_scaler.transform(features_train[validation_bins]))
 
 
 cv_sparse = {kind: np.empty((N_FOLDS, len(PATH_ALPHAS))) for kind in SPARSE_PENALTIES}
@@ -755,8 +793,9 @@ for k, (train_bins, validation_bins) in enumerate(folds):  # the folds and gaps 
     start = zero_coupling_start(X_fold, Y_train[train_bins])
     for kind in SPARSE_PENALTIES:
         path = fit_path(kind, X_fold, Y_train[train_bins], start, f"fold {k + 1}")
-        cv_sparse[kind][k] = [log_likelihood(path[alpha], X_validation, Y_train[validation_bins])
-                              for alpha in PATH_ALPHAS]
+        cv_sparse[kind][k] = [
+            log_likelihood(path[alpha], X_validation, Y_train[validation_bins]) for alpha in PATH_ALPHAS
+        ]
     jax.clear_caches()
 start = zero_coupling_start(X_train, Y_train)
 paths = {kind: fit_path(kind, X_train, Y_train, start, "training set") for kind in SPARSE_PENALTIES}
@@ -773,8 +812,7 @@ def filter_norms(filters: np.ndarray) -> np.ndarray:
 
 
 chosen_models = {"ridge": (best_alpha, best_model), **selected}
-edge_scores = {name: filter_norms(filters_of(model))[off_diagonal]
-               for name, (_, model) in chosen_models.items()}
+edge_scores = {name: filter_norms(filters_of(model))[off_diagonal] for name, (_, model) in chosen_models.items()}
 auc = {name: float(roc_auc_score(true_edges, score)) for name, score in edge_scores.items()}
 kept = edge_scores["group lasso"] > 0
 precision_group = float((kept & true_edges).sum() / max(kept.sum(), 1))
@@ -790,11 +828,13 @@ glue("precision_group", precision_group, display=False)
 glue("recall_group", recall_group, display=False)
 glue("chance_precision", float(true_edges.mean()), display=False)
 glue("ch2_converged_fraction", converged_fraction, display=False)
-glue("n_fits_decrement", sum(row["criterion"].startswith("Newton") for row in convergence_log),
-     display=False)
+glue("n_fits_decrement", sum(row["criterion"].startswith("Newton") for row in convergence_log), display=False)
 glue("n_fits_flag", sum(row["criterion"].startswith("nemos") for row in convergence_log), display=False)
-glue("largest_decrement", max(row["value"] for row in convergence_log
-                              if row["criterion"].startswith("Newton")), display=False)
+glue(
+    "largest_decrement",
+    max(row["value"] for row in convergence_log if row["criterion"].startswith("Newton")),
+    display=False,
+)
 best_ranker = max(auc, key=auc.get)
 ranking_sentence = {
     "ridge": "shrinking without selecting ranks the true couplings best",
@@ -806,8 +846,9 @@ glue("auc_spread", float(max(auc.values()) - min(auc.values())), display=False)
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
-path_norms = np.array([filter_norms(filters_of(paths["group lasso"][a]))[off_diagonal]
-                       for a in PATH_ALPHAS])  # [strength, pair]
+path_norms = np.array(
+    [filter_norms(filters_of(paths["group lasso"][a]))[off_diagonal] for a in PATH_ALPHAS]
+)  # [strength, pair]
 for pair in np.flatnonzero(~true_edges):
     axes[0].plot(PATH_ALPHAS, path_norms[:, pair], color=plotting.COLORS["data"], lw=0.6, alpha=0.5)
 for pair in np.flatnonzero(true_edges):
@@ -815,28 +856,29 @@ for pair in np.flatnonzero(true_edges):
 axes[0].plot([], [], color=plotting.COLORS["model"], label="true coupling")
 axes[0].plot([], [], color=plotting.COLORS["data"], label="no coupling")
 axes[0].axvline(selected["group lasso"][0], color="k", ls=":", label="chosen α")
-axes[0].set(xscale="log", xlabel="group-lasso strength α", ylabel="filter size (norm)",
-            title="Group-lasso path")
+axes[0].set(xscale="log", xlabel="group-lasso strength α", ylabel="filter size (norm)", title="Group-lasso path")
 axes[0].legend(fontsize=8)
-n_kept_path = {kind: [int((filter_norms(filters_of(paths[kind][a]))[off_diagonal] > 0).sum())
-                       for a in PATH_ALPHAS] for kind in paths}
+n_kept_path = {
+    kind: [int((filter_norms(filters_of(paths[kind][a]))[off_diagonal] > 0).sum()) for a in PATH_ALPHAS]
+    for kind in paths
+}
 for kind, color in zip(paths, (plotting.COLORS["alternative"], plotting.COLORS["model"])):
     axes[1].plot(PATH_ALPHAS, n_kept_path[kind], "o-", color=color, label=kind)
 axes[1].axhline(true_edges.sum(), color=plotting.COLORS["truth"], ls="--", label="true couplings")
-axes[1].set(xscale="log", xlabel="strength α", ylabel="couplings kept (non-zero filters)",
-            title="Sparsity along the path")
+axes[1].set(
+    xscale="log", xlabel="strength α", ylabel="couplings kept (non-zero filters)", title="Sparsity along the path"
+)
 for ax in axes[:2]:
     ax.set_xticks(PATH_ALPHAS, [f"{a:g}" for a in PATH_ALPHAS], minor=False)
     ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.invert_xaxis()  # strong penalties on the left
 axes[1].legend(fontsize=8)
-for (name, score), color in zip(edge_scores.items(), (plotting.COLORS["data"],
-                                                     plotting.COLORS["alternative"],
-                                                     plotting.COLORS["model"])):
+for (name, score), color in zip(
+    edge_scores.items(), (plotting.COLORS["data"], plotting.COLORS["alternative"], plotting.COLORS["model"])
+):
     false_positive, true_positive, _ = roc_curve(true_edges, score)
     alpha = chosen_models[name][0]
-    axes[2].plot(false_positive, true_positive, color=color,
-                 label=f"{name} (α = {alpha:g}): AUC {auc[name]:.2f}")
+    axes[2].plot(false_positive, true_positive, color=color, label=f"{name} (α = {alpha:g}): AUC {auc[name]:.2f}")
 axes[2].plot([0, 1], [0, 1], color="k", lw=0.5, ls=":")
 axes[2].set(xlabel="false-positive rate", ylabel="true-positive rate", title="Edge recovery (ROC)")
 axes[2].legend(fontsize=8, loc="lower right")
@@ -885,21 +927,30 @@ plt.show()
 # the presynaptic neuron on the postsynaptic neuron's log-rate. Side by side with the truth:
 
 # %%
-net = {"truth": true_net,
-       f"group lasso (α = {selected['group lasso'][0]:g})": filters_of(selected["group lasso"][1]).sum(axis=2),
-       f"ridge (α = {best_alpha:g})": filters_of(best_model).sum(axis=2)}
-net_r = {name: metrics.pearson_r(matrix[off_diagonal], true_net[off_diagonal])
-         for name, matrix in net.items() if name != "truth"}
+net = {
+    "truth": true_net,
+    f"group lasso (α = {selected['group lasso'][0]:g})": filters_of(selected["group lasso"][1]).sum(axis=2),
+    f"ridge (α = {best_alpha:g})": filters_of(best_model).sum(axis=2),
+}
+net_r = {
+    name: metrics.pearson_r(matrix[off_diagonal], true_net[off_diagonal])
+    for name, matrix in net.items()
+    if name != "truth"
+}
 net_r_group, net_r_ridge = net_r.values()
 glue("net_r_group", float(net_r_group), display=False)
 glue("net_r_ridge", float(net_r_ridge), display=False)
-glue("net_sentence", "the group lasso's matrix is the closer of the two" if net_r_group > net_r_ridge
-     else "ridge's matrix is the closer of the two", display=False)
+glue(
+    "net_sentence",
+    "the group lasso's matrix is the closer of the two"
+    if net_r_group > net_r_ridge
+    else "ridge's matrix is the closer of the two",
+    display=False,
+)
 
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
 for ax, (name, matrix) in zip(axes, net.items()):
-    image = show_matrix(ax, matrix, net_limit,
-                        name if name == "truth" else f"{name}\nr = {net_r[name]:.2f}")
+    image = show_matrix(ax, matrix, net_limit, name if name == "truth" else f"{name}\nr = {net_r[name]:.2f}")
 fig.colorbar(image, ax=axes, label=NET_LABEL, shrink=0.9)
 plotting.label_panels(axes)
 plt.show()
@@ -934,6 +985,7 @@ plt.show()
 #    with `log_likelihood`. Return an array `[fold, alpha]`.
 #
 # The check compares your folds with `blocked_folds` and your scores with `GridSearchCV`'s.
+
 
 # %% tags=["exercise"]
 def folds_with_gap(n_bins: int, n_folds: int, gap: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -988,9 +1040,9 @@ checks.function(
     reference=blocked_folds,
     hints={
         "shape": "item k is fold k's (training_bins, validation_bins). Validation: block k "
-                 "without `gap` bins at each end that touches another block (the first block "
-                 "keeps its start, the last its end). Training: every bin outside block k, the "
-                 "gaps included (they are simply not scored).",
+        "without `gap` bins at each end that touches another block (the first block "
+        "keeps its start, the last its end). Training: every bin outside block k, the "
+        "gaps included (they are simply not scored).",
         "type": "return a list with one (training_bins, validation_bins) pair per fold.",
         "wrong": "the first block has no gap at its start and the last none at its end.",
     },
@@ -1004,12 +1056,11 @@ checks.function(
     hints={
         "shape": "return one row per fold and one column per alpha.",
         "tolerance": "close but not equal: fit the scaler on each fold's training rows only, "
-                     "and give ridge_glm the number of training bins of the fold.",
+        "and give ridge_glm the number of training bins of the fold.",
         "wrong": "score each model on the validation rows of its fold, transformed by the "
-                 "scaler fitted on that fold's training rows.",
+        "scaler fitted on that fold's training rows.",
     },
-);
-
+)
 # %% [markdown]
 # ### Exercise 2: what shuffled folds reward
 #
@@ -1031,13 +1082,19 @@ shuffled_alpha = ALPHAS[int(np.argmax(shuffled_scores.mean(axis=0)))]
 jax.clear_caches()
 inflation = shuffled_scores.mean(axis=0) - cv_ridge.mean(axis=0)
 fig, ax = plt.subplots(figsize=(5.4, 3.6))
-for name, scores, color in (("blocked folds, with gap", cv_ridge, plotting.COLORS["model"]),
-                            ("shuffled folds", shuffled_scores, plotting.COLORS["alternative"])):
+for name, scores, color in (
+    ("blocked folds, with gap", cv_ridge, plotting.COLORS["model"]),
+    ("shuffled folds", shuffled_scores, plotting.COLORS["alternative"]),
+):
     ax.plot(ALPHAS, scores.mean(axis=0), "o-", color=color, label=name)
     k = int(np.argmax(scores.mean(axis=0)))
     ax.plot(ALPHAS[k], scores.mean(axis=0)[k], "*", ms=14, color=color, mec="k")
-ax.set(xscale="log", xlabel="ridge strength α", ylabel="mean validation log-likelihood (nats/bin)",
-       title="Blocked against shuffled folds")
+ax.set(
+    xscale="log",
+    xlabel="ridge strength α",
+    ylabel="mean validation log-likelihood (nats/bin)",
+    title="Blocked against shuffled folds",
+)
 ax.legend()
 glue("exercise2_figure", fig, display=False)
 glue("shuffled_alpha", float(shuffled_alpha), display=False)
@@ -1054,15 +1111,17 @@ checks.value(
     "ex2_shuffled_scores",
     shuffled_scores,
     rtol=1e-4,
-    hints={"shape": "one row per shuffled fold, one column per α of ALPHAS.",
-           "wrong": "call your cross_validated_log_likelihood with shuffled_folds and ALPHAS."},
+    hints={
+        "shape": "one row per shuffled fold, one column per α of ALPHAS.",
+        "wrong": "call your cross_validated_log_likelihood with shuffled_folds and ALPHAS.",
+    },
 )
 checks.choice(
     "ex2_shuffled_alpha",
     shuffled_alpha,
     ALPHAS,
     hints={a: "take the α whose mean over the shuffled folds is largest." for a in ALPHAS},
-);
+)
 
 # %% [markdown]
 # **Figure check.** Shuffled folds score every model higher than blocked folds, and they
@@ -1088,6 +1147,7 @@ checks.choice(
 # its net coupling matrix and edge-recovery AUC with the full model's. Why do neurons with
 # neighbouring preferred directions now look coupled?
 
+
 # %% tags=["exercise"]
 def history_only_filters(alpha: float) -> np.ndarray:
     """Coupling filters [post, pre, lag] of the ridge GLM fitted on the history features alone."""
@@ -1108,9 +1168,13 @@ def history_only_filters(alpha: float) -> np.ndarray:
 filters_history_only = history_only_filters(best_alpha)
 auc_history_only = float(roc_auc_score(true_edges, filter_norms(filters_history_only)[off_diagonal]))
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-for ax, (name, filters, score) in zip(axes, (
+for ax, (name, filters, score) in zip(
+    axes,
+    (
         ("heading + history", filters_of(best_model), auc["ridge"]),
-        ("history only", filters_history_only, auc_history_only))):
+        ("history only", filters_history_only, auc_history_only),
+    ),
+):
     image = show_matrix(ax, filters.sum(axis=2), net_limit, f"{name}: AUC {score:.2f}")
 fig.colorbar(image, ax=axes, label=NET_LABEL, shrink=0.9)
 glue("exercise3_figure", fig, display=False)
@@ -1127,12 +1191,10 @@ checks.function(
     atol=1e-3,
     hints={
         "shape": "return filters [post, pre, lag]: coupling_filters(model.coef_) does it.",
-        "scale": "fit on the standardized X_train columns and let coupling_filters undo the "
-                 "standardization.",
-        "wrong": "penalize every history weight (a pattern of ones) at ridge_glm(alpha, "
-                 "n_train, pattern).",
+        "scale": "fit on the standardized X_train columns and let coupling_filters undo the standardization.",
+        "wrong": "penalize every history weight (a pattern of ones) at ridge_glm(alpha, n_train, pattern).",
     },
-);
+)
 
 # %% [markdown]
 # **Figure check.** Without the heading, a band of positive couplings runs along the
@@ -1158,6 +1220,7 @@ checks.function(
 # the solution plots recall against precision for both penalties and marks the strength
 # chosen by cross-validation. Which strength would you report as the network?
 
+
 # %% tags=["exercise"]
 def precision_recall(model: nmo.glm.PopulationGLM) -> tuple[float, float]:
     """Precision and recall of the couplings a fitted model keeps (non-zero filters)."""
@@ -1178,8 +1241,9 @@ for kind, color in zip(paths, (plotting.COLORS["alternative"], plotting.COLORS["
     points = np.array([precision_recall(paths[kind][a]) for a in PATH_ALPHAS])
     ax.plot(points[:, 1], points[:, 0], "o-", color=color, label=kind)
     for alpha, (precision, recall) in zip(PATH_ALPHAS, points):
-        ax.annotate(f"{alpha:g}", (recall, precision), textcoords="offset points", xytext=(4, 4),
-                    fontsize=7, color=color)
+        ax.annotate(
+            f"{alpha:g}", (recall, precision), textcoords="offset points", xytext=(4, 4), fontsize=7, color=color
+        )
     chosen = PATH_ALPHAS.index(selected[kind][0])
     ax.plot(points[chosen, 1], points[chosen, 0], "*", ms=14, color=color, mec="k")
 ax.axhline(true_edges.mean(), color="k", lw=0.5, ls=":", label="chance precision")
@@ -1201,10 +1265,9 @@ checks.function(
         "shape": "return two numbers: (precision, recall).",
         "order": "precision first (kept couplings that are true), recall second.",
         "wrong": "precision = true kept / kept; recall = true kept / true couplings; a "
-                 "coupling is kept when its filter's norm is above zero.",
+        "coupling is kept when its filter's norm is above zero.",
     },
-);
-
+)
 # %% [markdown]
 # **Figure check.** Strong penalties keep few couplings, nearly all true (high precision, low
 # recall); weak ones keep nearly every true coupling among many false ones. At the same
@@ -1257,8 +1320,11 @@ for kind in paths:
     for alpha in PATH_ALPHAS:
         kept_here = filter_norms(filters_of(paths[kind][alpha]))[off_diagonal] > 0
         path_precision[kind].append((kept_here & true_edges).sum() / max(kept_here.sum(), 1))
-assert all(g >= l - 0.02 for g, l, n in zip(path_precision["group lasso"], path_precision["lasso"],
-                                           n_kept_path["group lasso"]) if n > 0), path_precision
+assert all(
+    group >= lasso - 0.02
+    for group, lasso, n in zip(path_precision["group lasso"], path_precision["lasso"], n_kept_path["group lasso"])
+    if n > 0
+), path_precision
 strongest_kept = next(p for p, n in zip(path_precision["group lasso"], n_kept_path["group lasso"]) if n)
 assert strongest_kept > 0.5 and precision_group < strongest_kept, (path_precision, precision_group)
 print("All checks passed.")
@@ -1314,17 +1380,25 @@ X_fold, X_validation = standardized_in_fold(train_bins, validation_bins)
 strengths = [alpha / fold_bins * coupling_pattern for alpha in ALPHAS]
 started = time.perf_counter()
 grid = fit_strength_grid(
-    lambda strength: nmo.glm.PopulationGLM(regularizer="Ridge", regularizer_strength=strength,
-                                            solver_name="LBFGS",
-                                            solver_kwargs=dict(maxiter=MAX_ITER, tol=LBFGS_TOL)),
-    strengths, X_fold, Y_train[train_bins])
+    lambda strength: nmo.glm.PopulationGLM(
+        regularizer="Ridge",
+        regularizer_strength=strength,
+        solver_name="LBFGS",
+        solver_kwargs=dict(maxiter=MAX_ITER, tol=LBFGS_TOL),
+    ),
+    strengths,
+    X_fold,
+    Y_train[train_bins],
+)
 stacked_seconds = time.perf_counter() - started
 jax.clear_caches()
-stacked_scores = np.array([log_likelihood(weights, X_validation, Y_train[validation_bins])
-                           for weights in grid])
-stacked_decrement = max(newton_decrement(X_fold, Y_train[train_bins], weights.coef_, weights.intercept_,
-                                         penalty="ridge", strength=strength).max()
-                        for weights, strength in zip(grid, strengths))
+stacked_scores = np.array([log_likelihood(weights, X_validation, Y_train[validation_bins]) for weights in grid])
+stacked_decrement = max(
+    newton_decrement(
+        X_fold, Y_train[train_bins], weights.coef_, weights.intercept_, penalty="ridge", strength=strength
+    ).max()
+    for weights, strength in zip(grid, strengths)
+)
 # one fold's worth of GridSearchCV's fits: each strength's fit time averaged over the folds
 search_fold_seconds = float(np.sum(search.cv_results_["mean_fit_time"]))
 stacked_difference = float(np.abs(stacked_scores - cv_ridge[0]).max())
@@ -1333,12 +1407,17 @@ glue("stacked_seconds", float(stacked_seconds), display=False)
 glue("search_fold_seconds", search_fold_seconds, display=False)
 glue("stacked_difference", stacked_difference, display=False)
 glue("stacked_decrement", float(stacked_decrement), display=False)
-glue("stacked_speed", f"{search_fold_seconds / stacked_seconds:.1f} times faster than"
-     if stacked_seconds < search_fold_seconds
-     else f"no faster than (it took {stacked_seconds / search_fold_seconds:.1f} times as long as)",
-     display=False)
-print(f"fold 1: GridSearchCV's fits {search_fold_seconds:.0f} s, stacked grid {stacked_seconds:.0f} s; "
-      f"largest score difference {stacked_difference:.1e}; same best α: {stacked_same_choice}")
+glue(
+    "stacked_speed",
+    f"{search_fold_seconds / stacked_seconds:.1f} times faster than"
+    if stacked_seconds < search_fold_seconds
+    else f"no faster than (it took {stacked_seconds / search_fold_seconds:.1f} times as long as)",
+    display=False,
+)
+print(
+    f"fold 1: GridSearchCV's fits {search_fold_seconds:.0f} s, stacked grid {stacked_seconds:.0f} s; "
+    f"largest score difference {stacked_difference:.1e}; same best α: {stacked_same_choice}"
+)
 
 # %% [markdown]
 # On the first fold, no validation score of the stacked grid differs from `GridSearchCV`'s
@@ -1384,11 +1463,19 @@ glue("newton_se_gap", float(newton_se_gap.max()), display=False)
 glue("fisher_distance", float(fisher_distance.max()), display=False)
 glue("estimated_distance", float(estimated_distance.max()), display=False)
 estimate_ratio = float((fisher_distance / estimated_distance).max())
-glue("estimate_sentence", f"the estimate was low, by up to {estimate_ratio:.1f} times for one neuron, as "
-     "a second-order estimate can be" if estimate_ratio > 1.05 else
-     "the estimate was no more than 5 % low for any neuron", display=False)
-dict(log_likelihood_gap=newton_ll_gap, largest_weight_gap_in_se=newton_se_gap,
-     distance=fisher_distance, estimated_distance=estimated_distance)
+glue(
+    "estimate_sentence",
+    f"the estimate was low, by up to {estimate_ratio:.1f} times for one neuron, as a second-order estimate can be"
+    if estimate_ratio > 1.05
+    else "the estimate was no more than 5 % low for any neuron",
+    display=False,
+)
+dict(
+    log_likelihood_gap=newton_ll_gap,
+    largest_weight_gap_in_se=newton_se_gap,
+    distance=fisher_distance,
+    estimated_distance=estimated_distance,
+)
 
 # %% [markdown]
 # The two solvers' training log-likelihoods differ by at most
@@ -1424,15 +1511,16 @@ if real is not None:
     segment = nap.IntervalSet(start, min(float(first_wake.end[0]) - 1.0, start + 60 * REAL_MINUTES))
     adn = real.units.getby_category("location")["adn"].restrict(segment)
     adn = adn[adn.rate > 1.0]
-    real_tuning = nap.compute_tuning_curves(adn, real.heading, bins=36, range=(0, 2 * np.pi),
-                                            epochs=segment, feature_names=["heading"])
+    real_tuning = nap.compute_tuning_curves(
+        adn, real.heading, bins=36, range=(0, 2 * np.pi), epochs=segment, feature_names=["heading"]
+    )
     order = np.argsort(real_tuning.idxmax(dim="heading").values)
     real_counts = adn.count(BIN_S, ep=segment)
-    real_counts = nap.TsdFrame(t=real_counts.t, d=real_counts.values[:, order],
-                               time_support=real_counts.time_support)
+    real_counts = nap.TsdFrame(t=real_counts.t, d=real_counts.values[:, order], time_support=real_counts.time_support)
     n_real = real_counts.shape[1]
     real_basis = heading_basis + nmo.basis.RaisedCosineLogConv(
-        N_HISTORY_BASIS, window_size=window_size, label="history")
+        N_HISTORY_BASIS, window_size=window_size, label="history"
+    )
     real_features, real_Y = design_matrix(real_basis, real_counts, heading_at(real_counts, real.heading))
     real_train = int(TRAIN_FRACTION * len(real_features)) // N_FOLDS * N_FOLDS
     real_folds = blocked_folds(real_train, N_FOLDS, gap=window_size)
@@ -1443,7 +1531,10 @@ if real is not None:
     real_search = GridSearchCV(
         make_pipeline(StandardScaler(), ridge_glm(1.0, real_fold_bins, real_pattern)),
         {"populationglm__regularizer_strength": [a / real_fold_bins * real_pattern for a in ALPHAS]},
-        cv=real_folds, scoring=log_likelihood, refit=False, error_score="raise",
+        cv=real_folds,
+        scoring=log_likelihood,
+        refit=False,
+        error_score="raise",
     ).fit(real_features[:real_train], real_Y[:real_train])
     real_alpha = ALPHAS[int(np.argmax(real_search.cv_results_["mean_test_score"]))]
     real_scaler = StandardScaler().fit(real_features[:real_train])
@@ -1452,9 +1543,11 @@ if real is not None:
     real_model = ridge_glm(real_alpha, real_train, real_pattern).fit(real_X_train, real_Y[:real_train])
     real_unreg = nmo.glm.PopulationGLM(solver_name="LBFGS", solver_kwargs=dict(maxiter=MAX_ITER, tol=LBFGS_TOL))
     real_unreg.fit(real_X_train, real_Y[:real_train])
-    print(f"{n_real} ADn units, {REAL_MINUTES:g} min of wake: blocked CV chooses α = {real_alpha:g}; "
-          f"test log-likelihood {log_likelihood(real_model, real_X_test, real_Y[real_train:]):.4f} "
-          f"(unregularized {log_likelihood(real_unreg, real_X_test, real_Y[real_train:]):.4f}) nats/bin")
+    print(
+        f"{n_real} ADn units, {REAL_MINUTES:g} min of wake: blocked CV chooses α = {real_alpha:g}; "
+        f"test log-likelihood {log_likelihood(real_model, real_X_test, real_Y[real_train:]):.4f} "
+        f"(unregularized {log_likelihood(real_unreg, real_X_test, real_Y[real_train:]):.4f}) nats/bin"
+    )
     real_weights = np.asarray(real_model.coef_)[real_columns.ravel()].reshape(n_real, N_HISTORY_BASIS, n_real)
     real_net = np.einsum("jbi,lb->ij", real_weights, kernels)  # standardized units: pattern only
     fig, ax = plt.subplots(figsize=(4.6, 3.8))

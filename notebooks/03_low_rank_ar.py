@@ -89,8 +89,8 @@ if "google.colab" in sys.modules:
         )
     import subprocess
 
-    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet",
-                           f"course-utils @ git+{COURSE_REPOSITORY}"])
+    requirement = f"course-utils @ git+{COURSE_REPOSITORY}"
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", requirement])
 
 # %%
 import time
@@ -98,12 +98,12 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from course_utils.glue import glue
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from course_utils import config, plotting, training
 from course_utils.data import load_photostim
 from course_utils.exercises import ExerciseChecks
+from course_utils.glue import glue
 from course_utils.models import low_rank_ar as lrar
 from course_utils.models import low_rank_tuning as tuning
 from course_utils.models import stim_design
@@ -156,8 +156,14 @@ SIZES
 
 # %%
 session = load_photostim(
-    source="simulated", seed=SEED, n_neurons=N_NEURONS, rank=RANK, order=ORDER,
-    n_groups=N_GROUPS, n_heldout_groups=N_HELDOUT_GROUPS, group_size=GROUP_SIZE,
+    source="simulated",
+    seed=SEED,
+    n_neurons=N_NEURONS,
+    rank=RANK,
+    order=ORDER,
+    n_groups=N_GROUPS,
+    n_heldout_groups=N_HELDOUT_GROUPS,
+    group_size=GROUP_SIZE,
     n_repeats=N_REPEATS,
 )
 truth = session.truth.dynamics  # the planted model (simulated data only)
@@ -183,11 +189,16 @@ first = session.trial_onsets[0] - 10
 window = slice(first, first + 8 * session.trial_frames)
 shown_neurons = np.argsort(-session.patterns[session.trial_pattern[:8]].sum(0), kind="stable")[:40]
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw=dict(width_ratios=[1.6, 1]))
-image = axes[0].imshow(activity[window][:, shown_neurons].T, aspect="auto", cmap="magma",
-                       extent=(window.start, window.stop, len(shown_neurons), 0))
+image = axes[0].imshow(
+    activity[window][:, shown_neurons].T,
+    aspect="auto",
+    cmap="magma",
+    extent=(window.start, window.stop, len(shown_neurons), 0),
+)
 stim_t, stim_i = np.nonzero(stimulation[window][:, shown_neurons])
-axes[0].plot(stim_t + window.start + 0.5, stim_i + 0.5, "s", ms=2.5, mfc="none",
-             mec=plotting.COLORS["test"], label="stimulated")
+axes[0].plot(
+    stim_t + window.start + 0.5, stim_i + 0.5, "s", ms=2.5, mfc="none", mec=plotting.COLORS["test"], label="stimulated"
+)
 fig.colorbar(image, ax=axes[0], label="activity (a.u.)")
 axes[0].set(xlabel="frame", ylabel="neuron (40 shown)", title="Eight trials of the experiment")
 axes[0].legend(loc="upper right", fontsize=8, frameon=True)
@@ -202,8 +213,11 @@ axes[1].plot(lags, average[:, others], color=plotting.COLORS["data"], lw=0.5, al
 axes[1].axvspan(0, session.stim_frames - 1, color=plotting.COLORS["test"], alpha=0.15)
 axes[1].plot([], [], color=plotting.COLORS["test"], label="stimulated neurons")
 axes[1].plot([], [], color=plotting.COLORS["data"], label="other neurons")
-axes[1].set(xlabel="frames from stimulation onset", ylabel="trial-averaged activity (a.u.)",
-            title=f"Responses to group {pattern}")
+axes[1].set(
+    xlabel="frames from stimulation onset",
+    ylabel="trial-averaged activity (a.u.)",
+    title=f"Responses to group {pattern}",
+)
 axes[1].legend(fontsize=8)
 plotting.label_panels(axes)
 plt.show()
@@ -263,31 +277,59 @@ true_signal = true_signal[:, RESPONSE_WINDOW].mean(axis=1)  # noiseless response
 glue("detected_direct", 100 * float(responds[stimulated].mean()), display=False)
 glue("n_indirect_responders", int(responds[~stimulated].sum()), display=False)
 glue("n_responders", int(responds.sum()), display=False)
-glue("n_inhibited", int((signal[~stimulated] < -THRESHOLD * baseline_noise[None].repeat(n_patterns, 0)[~stimulated]).sum()),
-     display=False)
+glue(
+    "n_inhibited",
+    int((signal[~stimulated] < -THRESHOLD * baseline_noise[None].repeat(n_patterns, 0)[~stimulated]).sum()),
+    display=False,
+)
 
 fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.4))
 neuron = int(targets[0])
-axes[0].plot(lags, average[:, neuron] - average[:BASELINE_FRAMES, neuron].mean(), "o-", ms=3,
-             color=plotting.COLORS["test"], label=f"neuron {neuron} (stimulated)")
+axes[0].plot(
+    lags,
+    average[:, neuron] - average[:BASELINE_FRAMES, neuron].mean(),
+    "o-",
+    ms=3,
+    color=plotting.COLORS["test"],
+    label=f"neuron {neuron} (stimulated)",
+)
 indirect = int(others[np.argmax(signal[pattern, others])])
-axes[0].plot(lags, average[:, indirect] - average[:BASELINE_FRAMES, indirect].mean(), "o-", ms=3,
-             color=plotting.COLORS["model"], label=f"neuron {indirect} (not stimulated)")
-axes[0].axhline(THRESHOLD * baseline_noise[neuron], color=plotting.COLORS["test"], ls="--", lw=1,
-                label=f"{THRESHOLD:g} × baseline noise")
+axes[0].plot(
+    lags,
+    average[:, indirect] - average[:BASELINE_FRAMES, indirect].mean(),
+    "o-",
+    ms=3,
+    color=plotting.COLORS["model"],
+    label=f"neuron {indirect} (not stimulated)",
+)
+axes[0].axhline(
+    THRESHOLD * baseline_noise[neuron],
+    color=plotting.COLORS["test"],
+    ls="--",
+    lw=1,
+    label=f"{THRESHOLD:g} × baseline noise",
+)
 axes[0].axhline(THRESHOLD * baseline_noise[indirect], color=plotting.COLORS["model"], ls="--", lw=1)
 axes[0].axvspan(RESPONSE_WINDOW[0], RESPONSE_WINDOW[-1], color="k", alpha=0.06, label="response window")
-axes[0].set(xlabel="frames from stimulation onset", ylabel="activity minus baseline (a.u.)",
-            title=f"Group {pattern}: trial averages")
+axes[0].set(
+    xlabel="frames from stimulation onset",
+    ylabel="activity minus baseline (a.u.)",
+    title=f"Group {pattern}: trial averages",
+)
 axes[0].legend(fontsize=8)
 ratio = signal / baseline_noise
-axes[1].scatter(true_signal[~stimulated], ratio[~stimulated], s=4, alpha=0.4,
-                color=plotting.COLORS["data"], label="not stimulated")
-axes[1].scatter(true_signal[stimulated], ratio[stimulated], s=6, alpha=0.7,
-                color=plotting.COLORS["test"], label="stimulated")
+axes[1].scatter(
+    true_signal[~stimulated], ratio[~stimulated], s=4, alpha=0.4, color=plotting.COLORS["data"], label="not stimulated"
+)
+axes[1].scatter(
+    true_signal[stimulated], ratio[stimulated], s=6, alpha=0.7, color=plotting.COLORS["test"], label="stimulated"
+)
 axes[1].axhline(THRESHOLD, color="k", ls="--", lw=1, label=f"threshold ({THRESHOLD:g}×)")
-axes[1].set(xlabel="true noiseless response (a.u.)", ylabel="measured signal / baseline noise",
-            title="Every group × neuron pair")
+axes[1].set(
+    xlabel="true noiseless response (a.u.)",
+    ylabel="measured signal / baseline noise",
+    title="Every group × neuron pair",
+)
 axes[1].legend(fontsize=8)
 plotting.label_panels(axes)
 plt.show()
@@ -309,8 +351,9 @@ plt.show()
 # %%
 n_full = 2 * ORDER * n_neurons**2 + n_neurons
 n_low_rank = 2 * ORDER * (n_neurons + 2 * n_neurons * RANK) + n_neurons
-n_train_values = int(np.isin(trial_pattern, session.heldout_patterns, invert=True).sum()) \
-    * session.trial_frames * n_neurons
+n_train_values = (
+    int(np.isin(trial_pattern, session.heldout_patterns, invert=True).sum()) * session.trial_frames * n_neurons
+)
 glue("n_full", int(n_full), display=False)
 glue("n_low_rank", int(n_low_rank), display=False)
 glue("n_train_values", int(n_train_values), display=False)
@@ -364,13 +407,17 @@ glue("k_max", int(K_MAX), display=False)
 glue("n_dropped_rows", int(masks.n_dropped), display=False)
 glue("n_dropped_per_fold", masks.n_dropped / N_FOLDS, display=False)
 glue("dropped_pct", float(100 * masks.n_dropped / naive_fit.sum()), display=False)
-glue("n_reads_test", int(((windows[:, -1] >= 0) & np.isin(windows[:, -1], train_patterns)
-                          & ~masks.train).sum()), display=False)
+glue(
+    "n_reads_test",
+    int(((windows[:, -1] >= 0) & np.isin(windows[:, -1], train_patterns) & ~masks.train).sum()),
+    display=False,
+)
 
 
 def held_out_mse(prediction: torch.Tensor) -> float:
     """MSE of a prediction of the test rows."""
     return float(lrar.mse(prediction.detach(), test_data.target))
+
 
 # %% [markdown]
 # {glue:text}`n_train_rows` training rows and {glue:text}`n_test_rows` test rows, with the
@@ -390,8 +437,9 @@ def held_out_mse(prediction: torch.Tensor) -> float:
 least_squares = {k: lrar.least_squares_ar(train_data.truncate(k)) for k in ORDERS}
 ls_train = {k: float(lrar.mse(w.predict(train_data.truncate(k)), train_data.target)) for k, w in least_squares.items()}
 ls_test = {k: held_out_mse(w.predict(test_data.truncate(k))) for k, w in least_squares.items()}
-true_weights = lrar.ARWeights(*(torch.as_tensor(a, dtype=torch.float32, device=DEVICE)
-                                for a in (truth.A, truth.B, truth.bias)))
+true_weights = lrar.ARWeights(
+    *(torch.as_tensor(a, dtype=torch.float32, device=DEVICE) for a in (truth.A, truth.B, truth.bias))
+)
 truth_test = held_out_mse(true_weights.predict(test_data.truncate(ORDER)))
 truth_train = float(lrar.mse(true_weights.predict(train_data.truncate(ORDER)), train_data.target))
 mse_floor = truth.noise_std**2 + truth.obs_noise_std**2  # unpredictable: new innovation + target's imaging noise
@@ -416,8 +464,7 @@ fig, axes = plt.subplots(1, 2, figsize=(9, 3.3))
 axes[0].plot(ORDERS, [ls_train[k] for k in ORDERS], "o-", color=plotting.COLORS["train"], label="training rows")
 axes[0].plot(ORDERS, [ls_test[k] for k in ORDERS], "o-", color=plotting.COLORS["test"], label="held-out groups")
 axes[0].axhline(truth_test, color=plotting.COLORS["truth"], ls="--", lw=1, label="true model, held out")
-axes[0].set(xlabel="order k (frames of history)", ylabel="MSE (a.u.²)", xticks=ORDERS,
-            title="Least squares overfits")
+axes[0].set(xlabel="order k (frames of history)", ylabel="MSE (a.u.²)", xticks=ORDERS, title="Least squares overfits")
 axes[0].legend(fontsize=8)
 for k in ORDERS:
     axes[1].semilogx(RIDGE_LAMBDAS, ridge_cv[k], "o-", ms=3, label=f"k = {k}")
@@ -487,11 +534,18 @@ def cv_curves(history: lrar.BatchedHistory, n_configs: int) -> np.ndarray:
     return history.val_mse.reshape(len(history.val_steps), N_FOLDS, n_configs).mean(axis=1)
 
 
-order_model = lrar.LowRankAR.from_weights(fold_start(ridge_start, len(ORDERS)),
-                                          ranks=[max(RANKS)] * (N_FOLDS * len(ORDERS)),
-                                          orders=list(ORDERS) * N_FOLDS)
-order_history = lrar.train_batched(order_model, train_c, val_c, lambdas=LAMBDAS[len(LAMBDAS) // 2],
-                                   lr=LEARNING_RATES[1], steps=STEPS, eval_every=EVAL_EVERY)
+order_model = lrar.LowRankAR.from_weights(
+    fold_start(ridge_start, len(ORDERS)), ranks=[max(RANKS)] * (N_FOLDS * len(ORDERS)), orders=list(ORDERS) * N_FOLDS
+)
+order_history = lrar.train_batched(
+    order_model,
+    train_c,
+    val_c,
+    lambdas=LAMBDAS[len(LAMBDAS) // 2],
+    lr=LEARNING_RATES[1],
+    steps=STEPS,
+    eval_every=EVAL_EVERY,
+)
 order_cv = cv_curves(order_history, len(ORDERS)).min(axis=0)  # best epoch of each order
 best_order = int(ORDERS[int(np.argmin(order_cv))])
 glue("best_order", best_order, display=False)
@@ -548,8 +602,9 @@ def grid_model(start: lrar.ARWeights) -> lrar.LowRankAR:
 
 grid_lambdas = [lam for lam, _ in grid] * N_FOLDS
 grid_net = grid_model(ridge_k)
-grid_history = lrar.train_batched(grid_net, train_k, val_k, lambdas=grid_lambdas, lr=LEARNING_RATES[1],
-                                  steps=STEPS, eval_every=EVAL_EVERY)
+grid_history = lrar.train_batched(
+    grid_net, train_k, val_k, lambdas=grid_lambdas, lr=LEARNING_RATES[1], steps=STEPS, eval_every=EVAL_EVERY
+)
 grid_curves = cv_curves(grid_history, len(grid))  # (checkpoints, configs)
 grid_cv = grid_curves.min(axis=0).reshape(len(LAMBDAS), len(RANKS))
 best_lam_index, best_rank_index = np.unravel_index(np.argmin(grid_cv), grid_cv.shape)
@@ -566,9 +621,14 @@ other_ranks = np.delete(row, best_rank_index)
 glue("rank_gap_pct", 100 * float(other_ranks.min() / row.min() - 1), display=False)
 glue("rank_se_pct", 100 * float(grid_se[best_lam_index, best_rank_index] / row.min()), display=False)
 glue("one_se_rank", one_se_rank, display=False)
-glue("grid_epochs_note", "the last epoch of the budget: its validation error was still falling, so the budget "
-     "sits at the edge of its range, as a grid whose best value is its last one should be extended"
-     if best_epochs == STEPS else "where its validation error stopped falling", display=False)
+glue(
+    "grid_epochs_note",
+    "the last epoch of the budget: its validation error was still falling, so the budget "
+    "sits at the edge of its range, as a grid whose best value is its last one should be extended"
+    if best_epochs == STEPS
+    else "where its validation error stopped falling",
+    display=False,
+)
 glue("best_rank", best_rank, display=False)
 glue("best_lambda", best_lambda, display=False)
 glue("best_epochs", best_epochs, display=False)
@@ -586,8 +646,7 @@ axes[1].axvline(RANK, color=plotting.COLORS["truth"], ls="--", lw=1, label="plan
 axes[1].set(xlabel="rank r", ylabel="cross-validated MSE (a.u.²)", xticks=RANKS, title="Rank, by penalty")
 axes[1].legend(fontsize=8)
 for j, rank in enumerate(RANKS):
-    axes[2].semilogx(LAMBDAS, grid_cv[:, j], "o-", ms=4, label=f"r = {rank}",
-                     lw=2.5 if rank == best_rank else 1)
+    axes[2].semilogx(LAMBDAS, grid_cv[:, j], "o-", ms=4, label=f"r = {rank}", lw=2.5 if rank == best_rank else 1)
 axes[2].set(xlabel="L2 penalty λ", ylabel="cross-validated MSE (a.u.²)", title="Penalty, by rank")
 axes[2].legend(fontsize=7, ncol=2)
 plotting.label_panels(axes)
@@ -613,16 +672,20 @@ plt.show()
 #
 # The same models, trained in a Python loop one after the other, for a few steps each:
 
+
 # %%
 def loop_over_models(steps: int) -> float:
     """Seconds to train every grid model separately (one fold's data each) for `steps` steps."""
     per_fold = len(grid)
-    singles = [lrar.LowRankAR.from_weights(ridge_k.select(m // per_fold), ranks=[grid[m % per_fold][1]])
-               for m in range(N_FOLDS * per_fold)]
+    singles = [
+        lrar.LowRankAR.from_weights(ridge_k.select(m // per_fold), ranks=[grid[m % per_fold][1]])
+        for m in range(N_FOLDS * per_fold)
+    ]
     start = time.perf_counter()
     for m, single in enumerate(singles):
-        lrar.train_batched(single, train_k.group(m // per_fold), None, lambdas=grid_lambdas[m],
-                           lr=LEARNING_RATES[1], steps=steps)
+        lrar.train_batched(
+            single, train_k.group(m // per_fold), None, lambdas=grid_lambdas[m], lr=LEARNING_RATES[1], steps=steps
+        )
     return time.perf_counter() - start
 
 
@@ -658,20 +721,33 @@ glue("batched_ms_per_step", 1000 * batched_s / TIMING_STEPS, display=False)
 # %%
 lr_grid = [(rate, init) for rate in LEARNING_RATES for init in ("svd", "random")]
 lr_net = lrar.LowRankAR.from_weights(fold_start(ridge_k, len(lr_grid)), ranks=[best_rank] * (N_FOLDS * len(lr_grid)))
-random_start = lrar.LowRankAR(n_neurons, best_order, [best_rank] * lr_net.n_models, init_scale=0.05,
-                              generator=torch.Generator().manual_seed(SEED)).to(DEVICE)
+random_start = lrar.LowRankAR(
+    n_neurons, best_order, [best_rank] * lr_net.n_models, init_scale=0.05, generator=torch.Generator().manual_seed(SEED)
+).to(DEVICE)
 is_random = torch.tensor([init == "random" for _, init in lr_grid] * N_FOLDS, device=DEVICE)
 with torch.no_grad():
     for name, values in lr_net.named_parameters():
         values[is_random] = getattr(random_start, name)[is_random]
-lr_history = lrar.train_batched(lr_net, train_k, val_k, lambdas=best_lambda,
-                                lr=[rate for rate, _ in lr_grid] * N_FOLDS, steps=STEPS, eval_every=EVAL_EVERY)
+lr_history = lrar.train_batched(
+    lr_net,
+    train_k,
+    val_k,
+    lambdas=best_lambda,
+    lr=[rate for rate, _ in lr_grid] * N_FOLDS,
+    steps=STEPS,
+    eval_every=EVAL_EVERY,
+)
 lr_curves = cv_curves(lr_history, len(lr_grid))
 best_lr_config = int(np.argmin(lr_curves.min(axis=0)))
 best_lr, best_init = lr_grid[best_lr_config]
 final_epochs = int(lr_history.val_steps[np.argmin(lr_curves[:, best_lr_config])])
-glue("epochs_note", "the last epoch of the budget: its validation error was still falling slowly"
-     if final_epochs == STEPS else "where its validation error stopped falling", display=False)
+glue(
+    "epochs_note",
+    "the last epoch of the budget: its validation error was still falling slowly"
+    if final_epochs == STEPS
+    else "where its validation error stopped falling",
+    display=False,
+)
 glue("best_lr", float(best_lr), display=False)
 glue("best_init", best_init, display=False)
 glue("final_epochs", final_epochs, display=False)
@@ -689,17 +765,28 @@ glue("svd_epochs_to_5pct", epochs_to_5pct("svd"), display=False)
 glue("random_epochs_to_5pct", epochs_to_5pct("random"), display=False)
 init_gap = lr_curves[:, other_init].min() / lr_curves[:, best_lr_config].min() - 1
 glue("init_gap_pct", 100 * float(init_gap), display=False)
-glue("init_clause", "so at this budget the start hardly matters" if init_gap < 0.01 else
-     "so the start still matters at this budget", display=False)
+glue(
+    "init_clause",
+    "so at this budget the start hardly matters" if init_gap < 0.01 else "so the start still matters at this budget",
+    display=False,
+)
 
 fig, ax = plt.subplots(figsize=(6.5, 3.6))
 colors = plt.cm.viridis(np.linspace(0, 0.85, len(LEARNING_RATES)))
 for c, (rate, init) in enumerate(lr_grid):
-    ax.plot(lr_history.val_steps, lr_curves[:, c], color=colors[LEARNING_RATES.index(rate)],
-            ls="-" if init == "svd" else ":", label=f"lr {rate:g}, {init}")
-ax.set(xlabel="epoch (Adam step)", ylabel="cross-validated MSE (a.u.²)",
-       title=f"Rank {best_rank}, λ = {best_lambda:g}: validation curves",
-       ylim=(lr_curves.min() - 0.05 * np.ptp(lr_curves[-1]) - 0.02, np.quantile(lr_curves, 0.9)))
+    ax.plot(
+        lr_history.val_steps,
+        lr_curves[:, c],
+        color=colors[LEARNING_RATES.index(rate)],
+        ls="-" if init == "svd" else ":",
+        label=f"lr {rate:g}, {init}",
+    )
+ax.set(
+    xlabel="epoch (Adam step)",
+    ylabel="cross-validated MSE (a.u.²)",
+    title=f"Rank {best_rank}, λ = {best_lambda:g}: validation curves",
+    ylim=(lr_curves.min() - 0.05 * np.ptp(lr_curves[-1]) - 0.02, np.quantile(lr_curves, 0.9)),
+)
 ax.legend(fontsize=8, ncol=2)
 plt.show()
 
@@ -738,8 +825,12 @@ train_kd, test_kd = train_data.truncate(best_order), test_data.truncate(best_ord
 start_lambda = float(RIDGE_LAMBDAS[int(np.argmin(ridge_cv[best_order]))])  # ridge at the low-rank order
 start_ridge = lrar.ridge_ar(train_kd, [start_lambda]).select(0, 0)  # the SVD start of the refit
 # Each baseline at the order (and penalty) its own cross-validation chose in section 5.
-model_order = {"least squares": best_ls_order, "ridge": best_ridge_order,
-               "full rank, Adam": best_ridge_order, "low rank, Adam": best_order}
+model_order = {
+    "least squares": best_ls_order,
+    "ridge": best_ridge_order,
+    "full rank, Adam": best_ridge_order,
+    "low rank, Adam": best_order,
+}
 ridge_lambda = float(RIDGE_LAMBDAS[int(np.argmin(ridge_cv[best_ridge_order]))])
 baseline = lrar.least_squares_ar(train_data.truncate(best_ls_order))
 ridge = lrar.ridge_ar(train_data.truncate(best_ridge_order), [ridge_lambda]).select(0, 0)
@@ -751,8 +842,9 @@ def tuned_low_rank(start: lrar.ARWeights, n_models: int = 1) -> lrar.LowRankAR:
     """Low-rank models of the tuned rank, initialized as tuned: by SVD of ``start`` or at random."""
     if best_init == "svd":
         return lrar.LowRankAR.from_weights(start, ranks=[best_rank] * n_models)
-    return lrar.LowRankAR(n_neurons, best_order, [best_rank] * n_models, init_scale=0.05,
-                          generator=torch.Generator().manual_seed(SEED)).to(DEVICE)
+    return lrar.LowRankAR(
+        n_neurons, best_order, [best_rank] * n_models, init_scale=0.05, generator=torch.Generator().manual_seed(SEED)
+    ).to(DEVICE)
 
 
 low_rank = tuned_low_rank(start_ridge)
@@ -769,9 +861,14 @@ def full_rank_loss(model: lrar.FullRankAR, batch: tuple[torch.Tensor, ...]) -> t
 full_rank_epochs = 2 * STEPS
 full_rank = lrar.FullRankAR(n_neurons, best_ridge_order)  # starts from zero
 full_rank_history = training.fit(
-    full_rank, [batch], loss_fn=full_rank_loss, epochs=full_rank_epochs, device=DEVICE,
+    full_rank,
+    [batch],
+    loss_fn=full_rank_loss,
+    epochs=full_rank_epochs,
+    device=DEVICE,
     optimizer=torch.optim.Adam(full_rank.parameters(), lr=max(LEARNING_RATES)),
-    mixed_precision=False, progress=False,
+    mixed_precision=False,
+    progress=False,
 )
 
 models = {
@@ -782,13 +879,20 @@ models = {
 }
 test_mse = {name: held_out_mse(w.predict(test_data.truncate(model_order[name]))) for name, w in models.items()}
 with torch.no_grad():  # how far the refitted factors are from balance (U'U = V'V at a stationary point)
-    balance_gap = max(float(torch.linalg.norm(U.T @ U - V.T @ V) / torch.linalg.norm(U.T @ U))
-                      for name in ("A", "B") for s in range(best_order)
-                      for U, V in [(getattr(low_rank, f"U_{name}")[0, s, :, :best_rank],
-                                    getattr(low_rank, f"V_{name}")[0, s, :, :best_rank])])
+    balance_gap = max(
+        float(torch.linalg.norm(U.T @ U - V.T @ V) / torch.linalg.norm(U.T @ U))
+        for name in ("A", "B")
+        for s in range(best_order)
+        for U, V in [
+            (getattr(low_rank, f"U_{name}")[0, s, :, :best_rank], getattr(low_rank, f"V_{name}")[0, s, :, :best_rank])
+        ]
+    )
 glue("balance_gap_pct", 100 * balance_gap, display=False)
-glue("balance_clause", "is close to it" if balance_gap < 0.1 else "is still some way from it, short of convergence",
-     display=False)
+glue(
+    "balance_clause",
+    "is close to it" if balance_gap < 0.1 else "is still some way from it, short of convergence",
+    display=False,
+)
 improvement = 1 - test_mse["low rank, Adam"] / test_mse["least squares"]
 glue("improvement", 100 * improvement, display=False)
 glue("low_rank_test", test_mse["low rank, Adam"], display=False)
@@ -796,18 +900,26 @@ glue("baseline_test", test_mse["least squares"], display=False)
 glue("ridge_test", test_mse["ridge"], display=False)
 glue("full_rank_test", test_mse["full rank, Adam"], display=False)
 glue("full_rank_epochs", int(full_rank_epochs), display=False)
-glue("truth_clause", "It stays above the true model's error" if test_mse["low rank, Adam"] > truth_test
-     else "It even scores below the true model, which noisy inputs allow (section 5), yet its weights are not the true ones",
-     display=False)
+glue(
+    "truth_clause",
+    "It stays above the true model's error"
+    if test_mse["low rank, Adam"] > truth_test
+    else "It even scores below the true model, which noisy inputs allow (section 5), yet its weights are not the true ones",
+    display=False,
+)
 
 fig, ax = plt.subplots(figsize=(6.5, 3.2))
 names = list(test_mse)
-bars = ax.barh(names[::-1], [test_mse[n] for n in names[::-1]],
-               color=[plotting.COLORS["model"] if "low" in n else plotting.COLORS["data"] for n in names[::-1]])
+bars = ax.barh(
+    names[::-1],
+    [test_mse[n] for n in names[::-1]],
+    color=[plotting.COLORS["model"] if "low" in n else plotting.COLORS["data"] for n in names[::-1]],
+)
 ax.bar_label(bars, fmt="%.3f", padding=3, fontsize=9)
 ax.axvline(truth_test, color=plotting.COLORS["truth"], ls="--", lw=1, label="true model")
-ax.set(xlabel="held-out MSE (a.u.²)", title="Responses to new stimulation groups",
-       xlim=(0, 1.15 * max(test_mse.values())))
+ax.set(
+    xlabel="held-out MSE (a.u.²)", title="Responses to new stimulation groups", xlim=(0, 1.15 * max(test_mse.values()))
+)
 ax.legend(fontsize=8, loc="lower right")
 plt.show()
 {name: round(value, 4) for name, value in test_mse.items()} | {"true model": round(truth_test, 4)}
@@ -839,26 +951,49 @@ plt.show()
 # %%
 heldout = session.heldout_patterns
 n_lags = session.trial_frames
-predicted = {name: lrar.stimulation_response(
-    w, torch.as_tensor(session.patterns[heldout], dtype=torch.float32, device=DEVICE), n_lags,
-    session.stim_frames).detach().cpu().numpy() for name, w in models.items()}  # (held-out, lags, d)
+predicted = {
+    name: lrar.stimulation_response(
+        w, torch.as_tensor(session.patterns[heldout], dtype=torch.float32, device=DEVICE), n_lags, session.stim_frames
+    )
+    .detach()
+    .cpu()
+    .numpy()
+    for name, w in models.items()
+}  # (held-out, lags, d)
 true_response = truth.response(session.patterns[heldout], n_lags, session.stim_frames)
 shown_pattern = 0  # the first held-out group
-measured = np.mean([activity[o + np.arange(-BASELINE_FRAMES, n_lags)]
-                    for o in onsets[trial_pattern == heldout[shown_pattern]]], axis=0)
+measured = np.mean(
+    [activity[o + np.arange(-BASELINE_FRAMES, n_lags)] for o in onsets[trial_pattern == heldout[shown_pattern]]], axis=0
+)
 measured = measured - measured[:BASELINE_FRAMES].mean(axis=0)
 direct = int(np.flatnonzero(session.patterns[heldout[shown_pattern]])[0])
 others = np.flatnonzero(session.patterns[heldout[shown_pattern]] == 0)
 indirect = int(others[np.argmax(np.abs(true_response[shown_pattern][:, others]).max(axis=0))])
 quiet = int(others[np.argmin(np.abs(true_response[shown_pattern][:, others]).max(axis=0))])
-line_styles = {"least squares": (plotting.COLORS["alternative"], "-"), "ridge": ("#e377c2", ":"),
-               "full rank, Adam": (plotting.COLORS["data"], "-."), "low rank, Adam": (plotting.COLORS["model"], "-")}
+line_styles = {
+    "least squares": (plotting.COLORS["alternative"], "-"),
+    "ridge": ("#e377c2", ":"),
+    "full rank, Adam": (plotting.COLORS["data"], "-."),
+    "low rank, Adam": (plotting.COLORS["model"], "-"),
+}
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), sharex=True)
 for ax, neuron, label in zip(axes, (direct, indirect, quiet), ("stimulated", "strongest indirect", "barely affected")):
-    ax.plot(np.arange(-BASELINE_FRAMES, n_lags), measured[:, neuron], "o", ms=3, color=plotting.COLORS["data"],
-            label="measured (trial average)")
-    ax.plot(np.arange(n_lags), true_response[shown_pattern][:, neuron], "--", color=plotting.COLORS["truth"], lw=1.2,
-            label="true model")
+    ax.plot(
+        np.arange(-BASELINE_FRAMES, n_lags),
+        measured[:, neuron],
+        "o",
+        ms=3,
+        color=plotting.COLORS["data"],
+        label="measured (trial average)",
+    )
+    ax.plot(
+        np.arange(n_lags),
+        true_response[shown_pattern][:, neuron],
+        "--",
+        color=plotting.COLORS["truth"],
+        lw=1.2,
+        label="true model",
+    )
     for name, (color, style) in line_styles.items():
         ax.plot(np.arange(n_lags), predicted[name][shown_pattern][:, neuron], style, color=color, label=name)
     ax.set(title=f"Neuron {neuron} ({label})", xlabel="frames from stimulation onset")
@@ -914,8 +1049,13 @@ auroc_stimulated_only = roc_auc(all_pairs, targeted.astype(float))  # the score 
 def auroc_se(area: float, n_positive: int, n_negative: int) -> float:
     """Standard error of an AUROC (Hanley and McNeil's approximation)."""
     q1, q2 = area / (2 - area), 2 * area**2 / (1 + area)
-    return float(np.sqrt((area * (1 - area) + (n_positive - 1) * (q1 - area**2)
-                          + (n_negative - 1) * (q2 - area**2)) / (n_positive * n_negative)))
+    return float(
+        np.sqrt(
+            (area * (1 - area) + (n_positive - 1) * (q1 - area**2) + (n_negative - 1) * (q2 - area**2))
+            / (n_positive * n_negative)
+        )
+    )
+
 
 auroc_indirect = {name: roc_auc(indirect_pairs, score) for name, score in scores.items()}
 n_indirect_positive = int(labels[indirect_pairs].sum())
@@ -928,22 +1068,40 @@ glue("auroc_indirect_truth", auroc_indirect["true model"], display=False)
 glue("n_heldout_positive", int(labels.sum()), display=False)
 glue("n_indirect_positive", n_indirect_positive, display=False)
 glue("auroc_stimulated_only", auroc_stimulated_only, display=False)
-glue("stimulated_only_clause", ", ".join([
-    f"least squares ranks {'worse' if auroc['least squares'] < auroc_stimulated_only else 'better'} than that",
-    f"the low-rank model {'better' if auroc['low rank, Adam'] > auroc_stimulated_only else 'worse'}"]), display=False)
+glue(
+    "stimulated_only_clause",
+    ", ".join(
+        [
+            f"least squares ranks {'worse' if auroc['least squares'] < auroc_stimulated_only else 'better'} than that",
+            f"the low-rank model {'better' if auroc['low rank, Adam'] > auroc_stimulated_only else 'worse'}",
+        ]
+    ),
+    display=False,
+)
 n_indirect_negative = int(indirect_pairs.sum()) - n_indirect_positive
-indirect_se = auroc_se(auroc_indirect["low rank, Adam"], n_indirect_positive, n_indirect_negative) \
-    if n_indirect_positive else float("nan")
+indirect_se = (
+    auroc_se(auroc_indirect["low rank, Adam"], n_indirect_positive, n_indirect_negative)
+    if n_indirect_positive
+    else float("nan")
+)
 glue("auroc_indirect_se", indirect_se, display=False)
-glue("indirect_clause", "no indirect pair of the held-out groups is responsive, so panel B is empty"
-     if not n_indirect_positive else
-     ("the low-rank model ranks them better than least squares" if auroc_indirect["low rank, Adam"]
-      > auroc_indirect["least squares"] else "the low-rank model does not rank them better than least squares"),
-     display=False)
+glue(
+    "indirect_clause",
+    "no indirect pair of the held-out groups is responsive, so panel B is empty"
+    if not n_indirect_positive
+    else (
+        "the low-rank model ranks them better than least squares"
+        if auroc_indirect["low rank, Adam"] > auroc_indirect["least squares"]
+        else "the low-rank model does not rank them better than least squares"
+    ),
+    display=False,
+)
 
 fig, axes = plt.subplots(1, 2, figsize=(9.2, 4.3))
-for ax, pairs, values, title in ((axes[0], all_pairs, auroc, "All pairs"),
-                                 (axes[1], indirect_pairs, auroc_indirect, "Indirect pairs only")):
+for ax, pairs, values, title in (
+    (axes[0], all_pairs, auroc, "All pairs"),
+    (axes[1], indirect_pairs, auroc_indirect, "Indirect pairs only"),
+):
     if 0 < labels[pairs].sum() < labels[pairs].size:
         for name, score in scores.items():
             fpr, tpr, _ = roc_curve(labels[pairs], score[pairs])
@@ -953,8 +1111,12 @@ for ax, pairs, values, title in ((axes[0], all_pairs, auroc, "All pairs"),
         fpr, tpr, _ = roc_curve(labels.ravel(), targeted.ravel().astype(float))
         ax.plot(fpr, tpr, ":", color="k", label=f"stimulated or not ({auroc_stimulated_only:.3f})")
     ax.plot([0, 1], [0, 1], color="k", lw=0.6, label="chance")
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", aspect="equal",
-           title=f"{title}: {int(labels[pairs].sum())} responsive")
+    ax.set(
+        xlabel="false positive rate",
+        ylabel="true positive rate",
+        aspect="equal",
+        title=f"{title}: {int(labels[pairs].sum())} responsive",
+    )
     ax.legend(fontsize=7, loc="lower right", title="model (AUROC)", title_fontsize=7)
 fig.suptitle("Held-out groups: who responds?")
 plotting.label_panels(axes)
@@ -997,14 +1159,32 @@ repeat_seeds = [SEED + s for s in range(1, N_SEEDS + 1)]
 repeats = []
 for repeat_seed in repeat_seeds:
     other = load_photostim(
-        source="simulated", seed=repeat_seed, n_neurons=N_NEURONS, rank=RANK, order=ORDER, n_groups=N_GROUPS,
-        n_heldout_groups=N_HELDOUT_GROUPS, group_size=GROUP_SIZE, n_repeats=N_REPEATS,
+        source="simulated",
+        seed=repeat_seed,
+        n_neurons=N_NEURONS,
+        rank=RANK,
+        order=ORDER,
+        n_groups=N_GROUPS,
+        n_heldout_groups=N_HELDOUT_GROUPS,
+        group_size=GROUP_SIZE,
+        n_repeats=N_REPEATS,
     )
-    repeats.append(tuning.tune_low_rank(
-        other, orders=ORDERS, ranks=RANKS, lambdas=LAMBDAS, ridge_lambdas=RIDGE_LAMBDAS, lr=best_lr,
-        steps=STEPS, eval_every=EVAL_EVERY, n_folds=N_FOLDS, init=best_init,
-        rng=np.random.default_rng(repeat_seed), device=DEVICE,
-    ))
+    repeats.append(
+        tuning.tune_low_rank(
+            other,
+            orders=ORDERS,
+            ranks=RANKS,
+            lambdas=LAMBDAS,
+            ridge_lambdas=RIDGE_LAMBDAS,
+            lr=best_lr,
+            steps=STEPS,
+            eval_every=EVAL_EVERY,
+            n_folds=N_FOLDS,
+            init=best_init,
+            rng=np.random.default_rng(repeat_seed),
+            device=DEVICE,
+        )
+    )
 gains = 100 * np.array([result.gain for result in repeats])
 rank_error = max(abs(result.rank - RANK) for result in repeats)
 glue("ch3_n_seeds", len(repeats), display=False)
@@ -1014,26 +1194,45 @@ glue("ch3_gain_max", float(gains.max()), display=False)
 glue("ch3_rank_error", int(rank_error), display=False)
 glue("repeat_ranks", ", ".join(str(result.rank) for result in repeats), display=False)
 glue("repeat_orders", ", ".join(str(result.order) for result in repeats), display=False)
-glue("n_ridge_beaten", sum(result.test_mse["low rank"] < result.test_mse["ridge"] for result in repeats),
-     display=False)
+glue("n_ridge_beaten", sum(result.test_mse["low rank"] < result.test_mse["ridge"] for result in repeats), display=False)
 glue("seeds_seconds", time.perf_counter() - seeds_start, display=False)
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), gridspec_kw=dict(width_ratios=[1.4, 1]))
 x = np.arange(len(repeats))
-for offset, (name, color, marker) in enumerate((("least squares", plotting.COLORS["alternative"], "o"),
-                                                ("ridge", "#e377c2", "D"),
-                                                ("low rank", plotting.COLORS["model"], "s"),
-                                                ("true model", plotting.COLORS["truth"], "_"))):
-    axes[0].plot(x + 0.12 * (offset - 1.5), [result.test_mse[name] for result in repeats], marker,
-                 color=color, ms=6 if marker != "_" else 14, mew=2 if marker == "_" else 1, label=name)
-axes[0].set(xticks=x, xticklabels=[str(s) for s in repeat_seeds], xlabel="seed of the planted system",
-            ylabel="held-out MSE (a.u.²)", title="Every system tuned by the same protocol")
+for offset, (name, color, marker) in enumerate(
+    (
+        ("least squares", plotting.COLORS["alternative"], "o"),
+        ("ridge", "#e377c2", "D"),
+        ("low rank", plotting.COLORS["model"], "s"),
+        ("true model", plotting.COLORS["truth"], "_"),
+    )
+):
+    axes[0].plot(
+        x + 0.12 * (offset - 1.5),
+        [result.test_mse[name] for result in repeats],
+        marker,
+        color=color,
+        ms=6 if marker != "_" else 14,
+        mew=2 if marker == "_" else 1,
+        label=name,
+    )
+axes[0].set(
+    xticks=x,
+    xticklabels=[str(s) for s in repeat_seeds],
+    xlabel="seed of the planted system",
+    ylabel="held-out MSE (a.u.²)",
+    title="Every system tuned by the same protocol",
+)
 axes[0].legend(fontsize=7, ncol=2)
 axes[1].bar(x, gains, color=plotting.COLORS["model"])
 axes[1].axhline(np.median(gains), color="k", lw=1, ls="--")
-axes[1].set(xticks=x, xticklabels=[str(s) for s in repeat_seeds], xlabel="seed of the planted system",
-            ylabel="MSE gain over least squares (%)",
-            title=f"Low rank against least squares (dashed: median, {np.median(gains):.0f} %)")
+axes[1].set(
+    xticks=x,
+    xticklabels=[str(s) for s in repeat_seeds],
+    xlabel="seed of the planted system",
+    ylabel="MSE gain over least squares (%)",
+    title=f"Low rank against least squares (dashed: median, {np.median(gains):.0f} %)",
+)
 plotting.label_panels(axes)
 plt.show()
 
@@ -1067,6 +1266,7 @@ plt.show()
 # the number of **false alarms**, pairs called responsive whose true noiseless response
 # (`true_signal`) is smaller in size than their baseline noise. Then plot both against the
 # multiple, from 1 to 12.
+
 
 # %% tags=["exercise"]
 def detection_curve(multiples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1108,9 +1308,9 @@ checks.function(
         "shape": "one value per multiple in each of the two arrays.",
         "scale": "the first array is a fraction of the stimulated pairs (between 0 and 1), not a count.",
         "wrong": "a pair is called responsive when signal > multiple * baseline_noise; a false alarm "
-                 "is a called pair with |true_signal| < baseline_noise, counted over every pair.",
+        "is a called pair with |true_signal| < baseline_noise, counted over every pair.",
     },
-);
+)
 
 # %% [markdown]
 # **Figure check.** False alarms vanish within a few multiples of the noise, well before
@@ -1139,6 +1339,7 @@ checks.function(
 # index). Then count the rows the rule removes from fold 0 compared with "whole groups
 # only" (the first condition alone): how many read fold 0, and how many the test set.
 
+
 # %% tags=["exercise"]
 def fold_training_rows(windows: np.ndarray, pattern_fold: np.ndarray, fold: int) -> np.ndarray:
     """Rows (boolean mask) of fold `fold`'s training set under the window rule."""
@@ -1160,8 +1361,10 @@ frame_fold = np.where(windows >= 0, pattern_fold[np.clip(windows, 0, None)], -2)
 whole_groups_only = (frame_fold[:, -1] >= 0) & (frame_fold[:, -1] != 0)
 reads_test = whole_groups_only & (frame_fold == -1).any(axis=1)
 reads_fold = whole_groups_only & ~reads_test & (frame_fold == 0).any(axis=1)
-print(f"of {int(whole_groups_only.sum())} rows of the other folds' groups, the rule removes "
-      f"{int(reads_fold.sum())} that read fold 0 and {int(reads_test.sum())} that read the test set")
+print(
+    f"of {int(whole_groups_only.sum())} rows of the other folds' groups, the rule removes "
+    f"{int(reads_fold.sum())} that read fold 0 and {int(reads_test.sum())} that read the test set"
+)
 
 # %% tags=["check"]
 checks.function(
@@ -1173,9 +1376,9 @@ checks.function(
         "shape": "return one True/False per row of `windows`.",
         "type": "return a boolean numpy array.",
         "wrong": "check the frames marked -2 (they belong to no fold), and that a row is dropped when "
-                 "*any* frame it reads is in the fold or in the test set.",
+        "*any* frame it reads is in the fold or in the test set.",
     },
-);
+)
 
 # %% [markdown]
 # **Check of the count.** Each removed row predicts one of the first few frames of a
@@ -1194,6 +1397,7 @@ checks.function(
 # $\lVert U\rVert_F^2 + \lVert V\rVert_F^2$ on a few matrices of its own. Then compare that
 # penalty with twice the nuclear norm of $U V^\top$, and with the penalty of the unbalanced
 # pair $(cU, V/c)$ for $c$ from 0.25 to 4: plot the penalty against $c$.
+
 
 # %% tags=["exercise"]
 def balanced_factors(L: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
@@ -1218,8 +1422,7 @@ penalties = [((c * U_true) ** 2).sum() + ((V_true / c) ** 2).sum() for c in c_va
 fig, ax = plt.subplots(figsize=(5.2, 3.2))
 ax.plot(c_values, penalties, color=plotting.COLORS["model"], label="‖cU‖² + ‖V/c‖²")
 ax.axhline(2 * nuclear, color="k", ls="--", lw=1, label="2 × nuclear norm of UVᵀ")
-ax.set(xscale="log", xlabel="unbalancing factor c", ylabel="factor penalty",
-       title="Same product, different penalty")
+ax.set(xscale="log", xlabel="unbalancing factor c", ylabel="factor penalty", title="Same product, different penalty")
 ax.set_xticks([0.25, 0.5, 1, 2, 4], labels=["0.25", "0.5", "1", "2", "4"])
 ax.minorticks_off()
 ax.legend(fontsize=8)
@@ -1246,14 +1449,13 @@ checks.function(
     hints={
         "type": "return a tuple (U, V) of two arrays.",
         "shape": "U has shape (rows of L, rank) and V (columns of L, rank); with numpy's svd, "
-                 "V's columns are the first rows of Qt.",
+        "V's columns are the first rows of Qt.",
         "scale": "scale *both* factors by the square root of the singular values, not one by S.",
         "wrong": "item 0 is U @ V.T, item 1 the penalty ||U||^2 + ||V||^2. Only the penalty off: "
-                 "scale both factors by the square root of the singular values, not one by S. The "
-                 "product off: keep the largest singular values (numpy sorts them in decreasing order).",
+        "scale both factors by the square root of the singular values, not one by S. The "
+        "product off: keep the largest singular values (numpy sorts them in decreasing order).",
     },
-);
-
+)
 # %% [markdown]
 # **Figure check.** The penalty of the unbalanced pairs is a U-shaped curve in $c$ whose
 # minimum, at $c = 1$, touches the dashed line: the balanced factors cost exactly twice the
@@ -1295,15 +1497,18 @@ assert abs(best_rank - RANK) <= 1, (best_rank, RANK, grid_cv)
 assert best_order == ORDER, (best_order, order_cv)
 assert auroc["low rank, Adam"] > auroc["least squares"], auroc
 assert test_mse["low rank, Adam"] < min(test_mse["ridge"], test_mse["full rank, Adam"]), test_mse
-assert abs(direct_pct["low rank, Adam"] - 100) < abs(direct_pct["least squares"] - 100) \
-    and direct_pct["least squares"] < 100, direct_pct
+assert (
+    abs(direct_pct["low rank, Adam"] - 100) < abs(direct_pct["least squares"] - 100)
+    and direct_pct["least squares"] < 100
+), direct_pct
 assert ls_train[ORDER] < truth_train and ls_test[ORDER] > truth_test, (ls_train, truth_train, ls_test, truth_test)
 assert best_ridge_order < ORDER, ridge_cv  # the text: ridge's cross-validation prefers fewer lags
 assert ridge_cv[ORDER].min() < ridge_cv[ORDER][0], ridge_cv  # ridge helps on the validation folds
 assert responds[stimulated].mean() > 0.5 and (responds & (np.abs(true_signal) < baseline_noise)).sum() == 0
 slowest = [c for c, (rate, _) in enumerate(lr_grid) if rate == min(LEARNING_RATES)]
-assert (lr_curves[-1, slowest] < lr_curves[-2, slowest]).all(), \
+assert (lr_curves[-1, slowest] < lr_curves[-2, slowest]).all(), (
     "the text says the smallest learning rate has not converged: its curves still fall at the end"
+)
 print("All checks passed.")
 
 # %% [markdown]
@@ -1390,16 +1595,20 @@ print("All checks passed.")
 # %%
 AL_INITIAL, AL_PER_ROUND = SIZES["al_initial_groups"], SIZES["al_groups_per_round"]
 AL_ROUNDS, AL_EXPERIMENTS, AL_CANDIDATES = SIZES["al_rounds"], SIZES["al_experiments"], SIZES["al_candidates"]
-design_terms = {"random": None, "active": ("neurons", "directions"),
-                "per-neuron term only": ("neurons",), "directions term only": ("directions",)}
+design_terms = {
+    "random": None,
+    "active": ("neurons", "directions"),
+    "per-neuron term only": ("neurons",),
+    "directions term only": ("directions",),
+}
 design_names = list(design_terms)
 
 
 def record(patterns: np.ndarray, rng: np.random.Generator) -> lrar.LaggedData:
     """Run N_REPEATS trials of each pattern on the simulated microscope; lagged at the chosen order."""
-    block_activity, block_stimulation = simulate_trials(truth, patterns, N_REPEATS, rng,
-                                                        trial_frames=session.trial_frames,
-                                                        stim_frames=session.stim_frames)
+    block_activity, block_stimulation = simulate_trials(
+        truth, patterns, N_REPEATS, rng, trial_frames=session.trial_frames, stim_frames=session.stim_frames
+    )
     return lrar.lag_data(block_activity, block_stimulation, best_order, device=DEVICE)
 
 
@@ -1409,8 +1618,9 @@ def refit_all(datasets: list[lrar.LaggedData]) -> lrar.LowRankAR:
     owner = torch.cat([torch.full((len(rows),), i, device=DEVICE) for i, rows in enumerate(datasets)])
     masks = owner[None, :] == torch.arange(len(datasets), device=DEVICE)[:, None]
     model = tuned_low_rank(fold_start(lrar.ridge_ar(everything, [start_lambda], masks), 1), len(datasets))
-    lrar.train_batched(model, lrar.compress(everything, masks), lambdas=best_lambda, lr=best_lr,
-                       steps=max(final_epochs, 1))
+    lrar.train_batched(
+        model, lrar.compress(everything, masks), lambdas=best_lambda, lr=best_lr, steps=max(final_epochs, 1)
+    )
     return model
 
 
@@ -1431,8 +1641,9 @@ for round_ in range(AL_ROUNDS + 1):
     with torch.no_grad():
         scores = lrar.mse(fitted(test_kd.x_lags, test_kd.u_lags), test_kd.target).cpu().numpy()
     al_mse[round_] = scores.reshape(AL_EXPERIMENTS, len(design_names))
-    al_unstimulated[round_] = np.reshape([(patterns_of[run].sum(axis=0) == 0).sum() for run in runs],
-                                         (AL_EXPERIMENTS, len(design_names)))
+    al_unstimulated[round_] = np.reshape(
+        [(patterns_of[run].sum(axis=0) == 0).sum() for run in runs], (AL_EXPERIMENTS, len(design_names))
+    )
     if round_ == AL_ROUNDS:
         break
     for experiment, rng_e in enumerate(experiment_rngs):
@@ -1443,8 +1654,9 @@ for round_ in range(AL_ROUNDS + 1):
                 picked = np.arange(AL_PER_ROUND)  # random: the first candidates drawn
             else:
                 directions = stim_design.input_directions(fitted, runs.index(run))
-                picked = stim_design.choose_patterns(pool, patterns_of[run], directions, AL_PER_ROUND,
-                                                     order=best_order, terms=terms)
+                picked = stim_design.choose_patterns(
+                    pool, patterns_of[run], directions, AL_PER_ROUND, order=best_order, terms=terms
+                )
             patterns_of[run] = np.concatenate([patterns_of[run], pool[picked]])
             data_of[run].append(record(pool[picked], rng_e))
 al_seconds = time.perf_counter() - al_start
@@ -1455,8 +1667,10 @@ random_final = al_mean[-1, design_index["random"]]
 reached = np.flatnonzero(al_mean[:, design_index["active"]] <= random_final)
 active_groups_to_match = int(n_groups_seen[reached[0]]) if reached.size else None
 # Mean gap over the rounds after the common start, relative to the random design.
-al_gain = {name: 100 * float(np.mean(1 - al_mean[1:, i] / al_mean[1:, design_index["random"]]))
-           for name, i in design_index.items()}
+al_gain = {
+    name: 100 * float(np.mean(1 - al_mean[1:, i] / al_mean[1:, design_index["random"]]))
+    for name, i in design_index.items()
+}
 glue("al_groups_final", int(n_groups_seen[-1]), display=False)
 glue("al_initial", int(AL_INITIAL), display=False)
 glue("al_per_round", int(AL_PER_ROUND), display=False)
@@ -1466,17 +1680,29 @@ glue("al_n_models", len(runs), display=False)
 glue("al_seconds", al_seconds, display=False)
 glue("al_gain_active", al_gain["active"], display=False)
 glue("al_gain_neurons", al_gain["per-neuron term only"], display=False)
-glue("al_neurons_clause", "The per-neuron part alone does even better" if al_gain["per-neuron term only"]
-     > al_gain["active"] else "Most of the gain comes from the per-neuron part, which alone gains", display=False)
+glue(
+    "al_neurons_clause",
+    "The per-neuron part alone does even better"
+    if al_gain["per-neuron term only"] > al_gain["active"]
+    else "Most of the gain comes from the per-neuron part, which alone gains",
+    display=False,
+)
 glue("al_gain_directions", al_gain["directions term only"], display=False)
-glue("al_match_clause", f"the active design reaches it with {active_groups_to_match} groups"
-     if active_groups_to_match is not None else "the active design does not reach it within these rounds",
-     display=False)
+glue(
+    "al_match_clause",
+    f"the active design reaches it with {active_groups_to_match} groups"
+    if active_groups_to_match is not None
+    else "the active design does not reach it within these rounds",
+    display=False,
+)
 glue("al_random_final", float(random_final), display=False)
 glue("al_active_final", float(al_mean[-1, design_index["active"]]), display=False)
 glue("al_random_unstimulated", float(al_unstimulated[-1, :, design_index["random"]].mean()), display=False)
-glue("al_directions_unstimulated", float(al_unstimulated[-1, :, design_index["directions term only"]].mean()),
-     display=False)
+glue(
+    "al_directions_unstimulated",
+    float(al_unstimulated[-1, :, design_index["directions term only"]].mean()),
+    display=False,
+)
 
 
 def unprobed_error(patterns: np.ndarray) -> float:
@@ -1486,8 +1712,9 @@ def unprobed_error(patterns: np.ndarray) -> float:
     basis = vh[singular > singular[0] * 1e-9]
     diagonal = np.einsum("sd,de->sde", np.diagonal(truth.B, axis1=1, axis2=2), np.eye(n_neurons))
     known_B = diagonal + (truth.B - diagonal) @ (basis.T @ basis)
-    known = lrar.ARWeights(true_weights.A, torch.as_tensor(known_B, dtype=torch.float32, device=DEVICE),
-                           true_weights.bias)
+    known = lrar.ARWeights(
+        true_weights.A, torch.as_tensor(known_B, dtype=torch.float32, device=DEVICE), true_weights.bias
+    )
     return held_out_mse(known.predict(test_data.truncate(ORDER))) - truth_test
 
 
@@ -1495,22 +1722,34 @@ active_excess = al_mean[-1, design_index["active"]] - truth_test
 unprobed_share = np.mean([unprobed_error(patterns_of[e, "active"]) for e in range(AL_EXPERIMENTS)]) / active_excess
 glue("al_unprobed_pct", 100 * float(unprobed_share), display=False)
 
-al_styles = {"random": (plotting.COLORS["data"], "o-"), "active": (plotting.COLORS["model"], "s-"),
-             "per-neuron term only": (plotting.COLORS["alternative"], "^--"),
-             "directions term only": ("#e377c2", "v:")}
+al_styles = {
+    "random": (plotting.COLORS["data"], "o-"),
+    "active": (plotting.COLORS["model"], "s-"),
+    "per-neuron term only": (plotting.COLORS["alternative"], "^--"),
+    "directions term only": ("#e377c2", "v:"),
+}
 fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.6))
 for name, i in design_index.items():
     color, style = al_styles[name]
     axes[0].plot(n_groups_seen, al_mean[:, i], style, ms=4, color=color, label=name)
-    axes[0].fill_between(n_groups_seen, al_mse[:, :, i].min(axis=1), al_mse[:, :, i].max(axis=1),
-                         color=color, alpha=0.12, lw=0)
+    axes[0].fill_between(
+        n_groups_seen, al_mse[:, :, i].min(axis=1), al_mse[:, :, i].max(axis=1), color=color, alpha=0.12, lw=0
+    )
     axes[1].plot(n_groups_seen, al_unstimulated[:, :, i].mean(axis=1), style, ms=4, color=color, label=name)
 axes[0].axhline(truth_test, color=plotting.COLORS["truth"], ls="--", lw=1, label="true model")
-axes[0].set(xlabel="groups stimulated so far", ylabel="held-out MSE (a.u.²)", xticks=n_groups_seen,
-            title="Held-out error as patterns accumulate")
+axes[0].set(
+    xlabel="groups stimulated so far",
+    ylabel="held-out MSE (a.u.²)",
+    xticks=n_groups_seen,
+    title="Held-out error as patterns accumulate",
+)
 axes[0].legend(fontsize=7)
-axes[1].set(xlabel="groups stimulated so far", ylabel="neurons never stimulated", xticks=n_groups_seen,
-            title=f"Coverage of the {n_neurons} neurons")
+axes[1].set(
+    xlabel="groups stimulated so far",
+    ylabel="neurons never stimulated",
+    xticks=n_groups_seen,
+    title=f"Coverage of the {n_neurons} neurons",
+)
 plotting.label_panels(axes)
 plt.show()
 
@@ -1561,11 +1800,16 @@ repeat_counts = list(range(1, N_REPEATS + 1))
 subsets = torch.as_tensor(np.stack([masks.train & (repeat_index <= n) for n in repeat_counts]), device=DEVICE)
 subset_starts = lrar.ridge_ar(data_k, [start_lambda], subsets)
 subset_models = tuned_low_rank(fold_start(subset_starts, 1), len(repeat_counts))
-lrar.train_batched(subset_models, lrar.compress(data_k, subsets), lambdas=best_lambda, lr=best_lr,
-                   steps=max(final_epochs, 1))
+lrar.train_batched(
+    subset_models, lrar.compress(data_k, subsets), lambdas=best_lambda, lr=best_lr, steps=max(final_epochs, 1)
+)
 learning_curve = {
-    "least squares": [held_out_mse(lrar.least_squares_ar(data.truncate(best_ls_order).rows(m))
-                                   .predict(test_data.truncate(best_ls_order))) for m in subsets],
+    "least squares": [
+        held_out_mse(
+            lrar.least_squares_ar(data.truncate(best_ls_order).rows(m)).predict(test_data.truncate(best_ls_order))
+        )
+        for m in subsets
+    ],
     "low rank, Adam": lrar.mse(subset_models(test_kd.x_lags, test_kd.u_lags).detach(), test_kd.target).cpu().tolist(),
 }
 glue("curve_ls_first", learning_curve["least squares"][0], display=False)
@@ -1576,8 +1820,12 @@ for name, values in learning_curve.items():
     color, style = line_styles[name]
     ax.plot(repeat_counts, values, "o" + style, color=color, label=name)
 ax.axhline(truth_test, color=plotting.COLORS["truth"], ls="--", lw=1, label="true model")
-ax.set(xlabel="repeats of each training group", ylabel="held-out MSE (a.u.²)", xticks=repeat_counts,
-       title="Learning curves")
+ax.set(
+    xlabel="repeats of each training group",
+    ylabel="held-out MSE (a.u.²)",
+    xticks=repeat_counts,
+    title="Learning curves",
+)
 ax.legend(fontsize=8)
 plt.show()
 
@@ -1601,14 +1849,33 @@ HARD_OBS_SD = 1.0  # observation noise of the harder setting (section 1 uses 0.3
 hard_repeats = []
 for repeat_seed in repeat_seeds:
     noisy = load_photostim(
-        source="simulated", seed=repeat_seed, n_neurons=N_NEURONS, rank=RANK, order=ORDER, n_groups=N_GROUPS,
-        n_heldout_groups=N_HELDOUT_GROUPS, group_size=GROUP_SIZE, n_repeats=N_REPEATS, obs_noise_std=HARD_OBS_SD,
+        source="simulated",
+        seed=repeat_seed,
+        n_neurons=N_NEURONS,
+        rank=RANK,
+        order=ORDER,
+        n_groups=N_GROUPS,
+        n_heldout_groups=N_HELDOUT_GROUPS,
+        group_size=GROUP_SIZE,
+        n_repeats=N_REPEATS,
+        obs_noise_std=HARD_OBS_SD,
     )
-    hard_repeats.append(tuning.tune_low_rank(
-        noisy, orders=ORDERS, ranks=RANKS, lambdas=LAMBDAS, ridge_lambdas=RIDGE_LAMBDAS, lr=best_lr,
-        steps=STEPS, eval_every=EVAL_EVERY, n_folds=N_FOLDS, init=best_init,
-        rng=np.random.default_rng(repeat_seed), device=DEVICE,
-    ))
+    hard_repeats.append(
+        tuning.tune_low_rank(
+            noisy,
+            orders=ORDERS,
+            ranks=RANKS,
+            lambdas=LAMBDAS,
+            ridge_lambdas=RIDGE_LAMBDAS,
+            lr=best_lr,
+            steps=STEPS,
+            eval_every=EVAL_EVERY,
+            n_folds=N_FOLDS,
+            init=best_init,
+            rng=np.random.default_rng(repeat_seed),
+            device=DEVICE,
+        )
+    )
 hard_gains = 100 * np.array([result.gain for result in hard_repeats])
 glue("hard_obs_sd", HARD_OBS_SD, display=False)
 glue("hard_gain_median", float(np.median(hard_gains)), display=False)
@@ -1616,18 +1883,28 @@ glue("hard_gain_min", float(hard_gains.min()), display=False)
 glue("hard_gain_max", float(hard_gains.max()), display=False)
 glue("hard_ranks", ", ".join(str(result.rank) for result in hard_repeats), display=False)
 hard_truth_beaten = sum(result.test_mse["low rank"] < result.test_mse["true model"] for result in hard_repeats)
-glue("hard_truth_clause", "no tuned model scored below the true model, although noisy lags would allow it (section 5)"
-     if hard_truth_beaten == 0 else f"the tuned model scored below the true model on {hard_truth_beaten} of them, "
-     "which noisy lags allow (section 5)", display=False)
+glue(
+    "hard_truth_clause",
+    "no tuned model scored below the true model, although noisy lags would allow it (section 5)"
+    if hard_truth_beaten == 0
+    else f"the tuned model scored below the true model on {hard_truth_beaten} of them, "
+    "which noisy lags allow (section 5)",
+    display=False,
+)
 glue("hard_gain_clause", "smaller" if np.median(hard_gains) < np.median(gains) else "no smaller", display=False)
 
 fig, ax = plt.subplots(figsize=(5.5, 3.2))
 x = np.arange(len(repeat_seeds))
 ax.bar(x - 0.2, gains, 0.4, color=plotting.COLORS["model"], label=f"observation noise {truth.obs_noise_std:g}")
 ax.bar(x + 0.2, hard_gains, 0.4, color=plotting.COLORS["alternative"], label=f"observation noise {HARD_OBS_SD:g}")
-ax.set(xticks=x, xticklabels=[str(s) for s in repeat_seeds], xlabel="seed of the planted system",
-       ylabel="MSE gain over least squares (%)", title="The same systems, a noisier microscope",
-       ylim=(0, 1.3 * max(gains.max(), hard_gains.max())))
+ax.set(
+    xticks=x,
+    xticklabels=[str(s) for s in repeat_seeds],
+    xlabel="seed of the planted system",
+    ylabel="MSE gain over least squares (%)",
+    title="The same systems, a noisier microscope",
+    ylim=(0, 1.3 * max(gains.max(), hard_gains.max())),
+)
 ax.legend(fontsize=8, loc="upper center", ncol=2)
 plt.show()
 
@@ -1651,8 +1928,10 @@ plt.show()
 
 # %%
 yours = load_photostim("user", arrays=(activity, stimulation), seed=SEED)
-print(f"{yours.patterns.shape[0]} patterns, {yours.trial_onsets.size} trials, "
-      f"{yours.stim_frames} stimulated frames per trial, held out: {yours.heldout_patterns.tolist()}")
+print(
+    f"{yours.patterns.shape[0]} patterns, {yours.trial_onsets.size} trials, "
+    f"{yours.stim_frames} stimulated frames per trial, held out: {yours.heldout_patterns.tolist()}"
+)
 broken = activity.copy()
 broken[10, 3] = np.nan
 try:
@@ -1678,8 +1957,11 @@ except ValueError as error:
 assert al_gain["active"] > 0 and al_gain["per-neuron term only"] > 0.5 * al_gain["active"], al_gain
 assert al_gain["directions term only"] < 0, al_gain
 assert (al_unstimulated[-1, :, design_index["per-neuron term only"]] == 0).all(), al_unstimulated[-1]
-assert 0 < al_unstimulated[-1, :, design_index["random"]].mean() \
-    <= al_unstimulated[-1, :, design_index["directions term only"]].mean(), al_unstimulated[-1]
+assert (
+    0
+    < al_unstimulated[-1, :, design_index["random"]].mean()
+    <= al_unstimulated[-1, :, design_index["directions term only"]].mean()
+), al_unstimulated[-1]
 active_gap = al_mean[:, design_index["random"]] - al_mean[:, design_index["active"]]
 assert active_gap[-1] < 0.5 * active_gap.max(), active_gap  # the curves come together
 assert unprobed_share > 0.3, unprobed_share  # "much of what is left is out of any design's reach"

@@ -83,8 +83,8 @@ if "google.colab" in sys.modules:
         )
     import subprocess
 
-    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet",
-                           f"course-utils @ git+{COURSE_REPOSITORY}"])
+    requirement = f"course-utils @ git+{COURSE_REPOSITORY}"
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", requirement])
 
 # %%
 import matplotlib.pyplot as plt
@@ -92,15 +92,15 @@ import numpy as np
 import torch
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
-from course_utils.glue import glue
+from scipy.stats import rankdata
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
-from scipy.stats import rankdata
 from sklearn.metrics import adjusted_rand_score
 
 from course_utils import config, plotting
 from course_utils.data import load_assemblies
 from course_utils.exercises import ExerciseChecks
+from course_utils.glue import glue
 from course_utils.models import crbm_evaluation
 from course_utils.models.crbm import (
     BatchedCRBM,
@@ -197,9 +197,7 @@ glue("n_neurons", int(N_NEURONS), display=False)
 glue("n_assemblies", int(N_ASSEMBLIES), display=False)
 
 # %% tags=["hide-input"]
-fig, axes = plt.subplots(
-    1, 3, figsize=(11, 3.6), gridspec_kw=dict(width_ratios=[2.2, 1, 1])
-)
+fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), gridspec_kw=dict(width_ratios=[2.2, 1, 1]))
 window = slice(0, min(300, data.train.shape[0]))
 axes[0].imshow(
     data.train[window][:, neuron_order].T,
@@ -223,13 +221,9 @@ axes[1].yaxis.set_major_locator(MaxNLocator(integer=True))
 correlation = np.corrcoef(data.train[:, neuron_order].T)
 np.fill_diagonal(correlation, 0.0)
 limit = np.abs(correlation).max()
-image = axes[2].imshow(
-    correlation, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest"
-)
+image = axes[2].imshow(correlation, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
 fig.colorbar(image, ax=axes[2], label="correlation")
-axes[2].set(
-    xlabel="neuron (sorted)", ylabel="neuron (sorted)", title="Pairwise correlations"
-)
+axes[2].set(xlabel="neuron (sorted)", ylabel="neuron (sorted)", title="Pairwise correlations")
 plotting.label_panels(axes)
 plt.show()
 
@@ -305,9 +299,7 @@ n_draws = 20_000
 generator = torch.Generator().manual_seed(SEED)
 draws = {}
 for level in drive_levels:
-    full = [
-        torch.full((n_draws,), float(x), dtype=torch.float64) for x in (level, *unit)
-    ]
+    full = [torch.full((n_draws,), float(x), dtype=torch.float64) for x in (level, *unit)]
     draws[level] = sample_drelu(*full, generator=generator).numpy()
 params = [torch.tensor(x, dtype=torch.float64) for x in unit]
 exact_mean = {
@@ -344,12 +336,8 @@ for level, color in zip(drive_levels, ("#1f77b4", "#ff7f0e", "#2ca02c")):
         + level * grid
         - drelu_log_partition(torch.tensor(level, dtype=torch.float64), *params)
     )
-    axes[1].hist(
-        draws[level], bins=120, range=(-4, 6), density=True, alpha=0.35, color=color
-    )
-    axes[1].plot(
-        grid, torch.exp(log_density), color=color, label=f"input I = {level:g}"
-    )
+    axes[1].hist(draws[level], bins=120, range=(-4, 6), density=True, alpha=0.35, color=color)
+    axes[1].plot(grid, torch.exp(log_density), color=color, label=f"input I = {level:g}")
 axes[1].set(
     xlabel="hidden unit h",
     ylabel="density p(h | I)",
@@ -533,9 +521,7 @@ glue("sparsity_mid", float(sparsity[model_index(mid_lambda)]), display=False)
 glue("sparsity_large", float(sparsity[model_index(lambda_grid[-1])]), display=False)
 
 # %% tags=["hide-input"]
-fig, axes = plt.subplots(
-    1, 4, figsize=(12, 3.6), gridspec_kw=dict(width_ratios=[1, 1, 1, 1.2])
-)
+fig, axes = plt.subplots(1, 4, figsize=(12, 3.6), gridspec_kw=dict(width_ratios=[1, 1, 1, 1.2]))
 limit = max(np.abs(w).max() for w in showcase.values())
 for ax, (lam, w) in zip(axes, showcase.items()):
     image = ax.imshow(
@@ -549,9 +535,7 @@ for ax, (lam, w) in zip(axes, showcase.items()):
     ax.set(xlabel="hidden unit", title=f"λ = {lam:g}")
 axes[0].set_ylabel("neuron (sorted by assembly)")
 fig.colorbar(image, ax=axes[2], label="weight w")
-for lam_value, color in zip(
-    lambda_grid, plt.cm.viridis(np.linspace(0, 1, lambda_grid.size))
-):
+for lam_value, color in zip(lambda_grid, plt.cm.viridis(np.linspace(0, 1, lambda_grid.size))):
     axes[3].plot(
         np.full(N_SEEDS, lam_value),
         sparsity[lambdas == lam_value],
@@ -613,9 +597,9 @@ plt.show()
 # left out of the norm because it has only one entry per hidden unit, so its RMSE rests on a
 # few dozen numbers and is the noisiest of the five; it still counts for "bad".
 
+
 # %%
-def score_models(batch: BatchedCRBM, generator: torch.Generator, block: str = "validation"
-                 ) -> tuple[list, list]:
+def score_models(batch: BatchedCRBM, generator: torch.Generator, block: str = "validation") -> tuple[list, list]:
     """Sample every model of `batch`; return its five nRMSEs against `block` and its statistics."""
     reference = {block: getattr(data, block), "train": data.train}
     start = batch.independent_samples(data.train, EVAL_CHAINS, generator)
@@ -628,16 +612,12 @@ def score_models(batch: BatchedCRBM, generator: torch.Generator, block: str = "v
         generator=generator,
     )
     sets = {"model": samples, **reference}
-    hidden = {
-        name: batch.hidden_moments(v)[0].cpu().numpy() for name, v in sets.items()
-    }
+    hidden = {name: batch.hidden_moments(v)[0].cpu().numpy() for name, v in sets.items()}
     samples = samples.cpu().numpy()
     scores, statistics = [], []
     for m in range(batch.n_models):
         stats = {
-            name: crbm_evaluation.crbm_statistics(
-                samples[m] if name == "model" else v, hidden[name][m]
-            )
+            name: crbm_evaluation.crbm_statistics(samples[m] if name == "model" else v, hidden[name][m])
             for name, v in sets.items()
         }
         scores.append(crbm_evaluation.crbm_nrmse(stats["model"], stats[block], stats["train"]))
@@ -668,9 +648,7 @@ good = ~bad & (norms <= crbm_evaluation.GOOD_NORM)
 frac_bad = np.array([bad[lambdas == lam].mean() for lam in lambda_grid])
 frac_good = np.array([good[lambdas == lam].mean() for lam in lambda_grid])
 norm_for_ranking = np.where(bad, np.inf, norms)
-median_norm = np.array(
-    [np.median(norm_for_ranking[lambdas == lam]) for lam in lambda_grid]
-)
+median_norm = np.array([np.median(norm_for_ranking[lambdas == lam]) for lam in lambda_grid])
 best = int(np.argmin(median_norm))
 best_lambda = float(lambda_grid[best])
 at_best = lambdas == best_lambda
@@ -686,16 +664,22 @@ glue("large_frac_bad", float(frac_bad[-1]), display=False)
 glue("good_norm", float(crbm_evaluation.GOOD_NORM), display=False)
 seed_spread = float(np.ptp(norm_for_ranking[at_best])) if np.isfinite(norm_for_ranking[at_best]).all() else np.inf
 glue("seed_spread", seed_spread, display=False)
-glue("small_end_clause", "clearly worse" if median_norm[0] - median_norm[best] > seed_spread
-     else "within the spread of the chosen λ's seeds, so the statistics alone barely tell them apart",
-     display=False)
-glue("large_end_clause", "clearly worse" if median_norm[-1] - median_norm[best] > seed_spread
-     else "within the spread of the chosen λ's seeds", display=False)
+glue(
+    "small_end_clause",
+    "clearly worse"
+    if median_norm[0] - median_norm[best] > seed_spread
+    else "within the spread of the chosen λ's seeds, so the statistics alone barely tell them apart",
+    display=False,
+)
+glue(
+    "large_end_clause",
+    "clearly worse"
+    if median_norm[-1] - median_norm[best] > seed_spread
+    else "within the spread of the chosen λ's seeds",
+    display=False,
+)
 median_nrmse = np.array(
-    [
-        [np.nanmedian(nrmse_table[lambdas == lam, k]) for k in range(5)]
-        for lam in lambda_grid
-    ]
+    [[np.nanmedian(nrmse_table[lambdas == lam, k]) for k in range(5)] for lam in lambda_grid]
 )  # (λ, statistic)
 norm_keys = [crbm_evaluation.CRBM_STATISTICS.index(key) for key in crbm_evaluation.NORM_STATISTICS]
 
@@ -743,9 +727,7 @@ axes[0].set(
     ylim=(0, 1.35),
 )
 axes[0].legend(loc="upper center", ncol=2, fontsize=8)
-for k, (key, color) in enumerate(
-    zip(crbm_evaluation.CRBM_STATISTICS, plt.cm.tab10(np.arange(5)))
-):
+for k, (key, color) in enumerate(zip(crbm_evaluation.CRBM_STATISTICS, plt.cm.tab10(np.arange(5)))):
     medians = [np.nanmedian(nrmse_table[lambdas == lam, k]) for lam in lambda_grid]
     axes[1].plot(
         lambda_grid,
@@ -777,12 +759,8 @@ for flag, marker in ((False, "o"), (True, "x")):
         s=25,
     )
 axes[2].plot(lambda_grid, np.clip(median_norm, 0, 3.0), color="k", lw=1, label="median")
-axes[2].axhline(
-    crbm_evaluation.GOOD_NORM, color="k", lw=0.8, ls="--", label=f"good ≤ {crbm_evaluation.GOOD_NORM}"
-)
-axes[2].axvline(
-    best_lambda, color=plotting.COLORS["train"], lw=1, label=f"best λ = {best_lambda:g}"
-)
+axes[2].axhline(crbm_evaluation.GOOD_NORM, color="k", lw=0.8, ls="--", label=f"good ≤ {crbm_evaluation.GOOD_NORM}")
+axes[2].axvline(best_lambda, color=plotting.COLORS["train"], lw=1, label=f"best λ = {best_lambda:g}")
 axes[2].set(
     xscale="log",
     xlabel="penalty λ",
@@ -791,12 +769,8 @@ axes[2].set(
     ylim=(0, 3.1),
 )
 handles = [
-    Line2D(
-        [], [], marker="o", ls="", color=range_colors[False], label="lower range of λ"
-    ),
-    Line2D(
-        [], [], marker="o", ls="", color=range_colors[True], label="upper range of λ"
-    ),
+    Line2D([], [], marker="o", ls="", color=range_colors[False], label="lower range of λ"),
+    Line2D([], [], marker="o", ls="", color=range_colors[True], label="upper range of λ"),
     Line2D([], [], marker="x", ls="", color="k", label="bad (norm shown as 3)"),
     *axes[2].get_legend_handles_labels()[0],
 ]
@@ -831,8 +805,9 @@ plt.show()
 chosen_models = np.flatnonzero(at_best & ~history.diverged)
 test_scores = [dict(nan_scores)] * int((at_best & history.diverged).sum())  # a diverged model is bad
 if chosen_models.size:
-    test_scores += score_models(sweep.select(chosen_models.tolist()),
-                                torch.Generator(device=DEVICE).manual_seed(SEED + 2), block="test")[0]
+    test_scores += score_models(
+        sweep.select(chosen_models.tolist()), torch.Generator(device=DEVICE).manual_seed(SEED + 2), block="test"
+    )[0]
 test_norms = np.array([crbm_evaluation.error_norm(s) for s in test_scores])
 test_bad = np.array([crbm_evaluation.is_bad_model(s) for s in test_scores])
 test_norm = float(np.median(np.where(test_bad, np.inf, test_norms)))
@@ -843,8 +818,12 @@ glue("ch4_n_seeds", int(N_SEEDS), display=False)
 glue("ch4_test_norm", test_norm, display=False)
 glue("ch4_test_frac_bad", test_frac_bad, display=False)
 glue("test_clause", "within" if test_norm <= crbm_evaluation.GOOD_NORM else "outside", display=False)
-{"validation median norm": round(float(median_norm[best]), 3), "test median norm": round(test_norm, 3),
- "validation bad fraction": float(frac_bad[best]), "test bad fraction": test_frac_bad}
+{
+    "validation median norm": round(float(median_norm[best]), 3),
+    "test median norm": round(test_norm, 3),
+    "validation bad fraction": float(frac_bad[best]),
+    "test bad fraction": test_frac_bad,
+}
 
 # %% [markdown]
 # On the test block the models of λ = {glue:text}`ch4_lambda_validation:g` have a median
@@ -864,9 +843,7 @@ glue("test_clause", "within" if test_norm <= crbm_evaluation.GOOD_NORM else "out
 good_model = int(np.flatnonzero(at_best)[np.argmin(norm_for_ranking[at_best])])
 worst_score = np.where(np.isnan(norms) | bad, np.inf, norms)
 candidates = np.flatnonzero(~history.diverged)
-bad_model = int(
-    candidates[np.argmax(np.where(np.isinf(worst_score), 1e9, worst_score)[candidates])]
-)
+bad_model = int(candidates[np.argmax(np.where(np.isinf(worst_score), 1e9, worst_score)[candidates])])
 pair_scores, pair_stats = score_models(
     sweep.select([good_model, bad_model]),
     torch.Generator(device=DEVICE).manual_seed(SEED + 1),
@@ -875,9 +852,7 @@ glue("good_lambda", float(lambdas[good_model]), display=False)
 glue("good_norm_value", float(norms[good_model]), display=False)
 glue("bad_lambda", float(lambdas[bad_model]), display=False)
 glue("bad_norm_value", float(norms[bad_model]), display=False)
-glue(
-    "bad_is_bad", "bad" if bad[bad_model] else "not bad, only the worst", display=False
-)
+glue("bad_is_bad", "bad" if bad[bad_model] else "not bad, only the worst", display=False)
 good_worst_key = max(crbm_evaluation.NORM_STATISTICS, key=lambda key: pair_scores[0][key])
 glue("good_worst_stat", PLAIN_NAMES[good_worst_key], display=False)
 glue("good_worst_nrmse", float(pair_scores[0][good_worst_key]), display=False)
@@ -926,9 +901,7 @@ for label, s, color in (
     ("good model", pair_scores[0], plotting.COLORS["model"]),
     ("worst model", pair_scores[1], plotting.COLORS["alternative"]),
 ):
-    values = np.clip(
-        np.nan_to_num([s[k] for k in crbm_evaluation.CRBM_STATISTICS], nan=2.0), -0.5, 2
-    )
+    values = np.clip(np.nan_to_num([s[k] for k in crbm_evaluation.CRBM_STATISTICS], nan=2.0), -0.5, 2)
     ax.plot(closed, np.append(values, values[0]), "o-", color=color, label=label)
 ax.plot(
     closed,
@@ -938,12 +911,8 @@ ax.plot(
     lw=1.2,
     label="nRMSE = 0 (data)",
 )
-ax.plot(
-    closed, np.ones_like(closed), "--", color="k", lw=0.8, label="nRMSE = 1 (shuffled)"
-)
-ax.set_xticks(
-    angles, [crbm_evaluation.CRBM_STATISTIC_LABELS[k] for k in crbm_evaluation.CRBM_STATISTICS]
-)
+ax.plot(closed, np.ones_like(closed), "--", color="k", lw=0.8, label="nRMSE = 1 (shuffled)")
+ax.set_xticks(angles, [crbm_evaluation.CRBM_STATISTIC_LABELS[k] for k in crbm_evaluation.CRBM_STATISTICS])
 ax.set_rlim(-0.5, 2)
 ax.set_rticks([0, 1, 2])
 fig.suptitle("nRMSE per statistic (clipped to [-0.5, 2])")
@@ -969,18 +938,11 @@ plt.show()
 # the raw matrices give).
 
 # %%
-coupling_neurons = np.sort(
-    rng.choice(N_NEURONS, size=min(N_COUPLING_NEURONS, N_NEURONS), replace=False)
-)
+coupling_neurons = np.sort(rng.choice(N_NEURONS, size=min(N_COUPLING_NEURONS, N_NEURONS), replace=False))
 couplings = np.concatenate(
     [
-        sweep.select(chunk.tolist())
-        .effective_couplings(data.train, coupling_neurons)
-        .cpu()
-        .numpy()
-        for chunk in np.array_split(
-            np.arange(lambdas.size), max(1, int(np.ceil(lambdas.size / EVAL_CHUNK)))
-        )
+        sweep.select(chunk.tolist()).effective_couplings(data.train, coupling_neurons).cpu().numpy()
+        for chunk in np.array_split(np.arange(lambdas.size), max(1, int(np.ceil(lambdas.size / EVAL_CHUNK))))
     ]
 )
 upper = np.triu_indices(coupling_neurons.size, k=1)
@@ -1027,9 +989,7 @@ for cluster, marker in ((0, "o"), (1, "s")):
         )
 for lam in lambda_grid:  # label each λ once, at the centre of its models
     centre = projected[lambdas == lam].mean(axis=0)
-    ax.annotate(
-        f"λ={lam:g}", centre, textcoords="offset points", xytext=(6, 6), fontsize=8
-    )
+    ax.annotate(f"λ={lam:g}", centre, textcoords="offset points", xytext=(6, 6), fontsize=8)
 ax.set(xlabel="PC 1 of the couplings", ylabel="PC 2", title="Couplings of every model")
 ax.legend(fontsize=8)
 plt.show()
@@ -1055,9 +1015,7 @@ def best_in(selection: np.ndarray) -> int:
 
 
 representatives = [best_in(clusters == c) for c in (0, 1)]
-position = np.searchsorted(
-    coupling_neurons, neuron_order[np.isin(neuron_order, coupling_neurons)]
-)
+position = np.searchsorted(coupling_neurons, neuron_order[np.isin(neuron_order, coupling_neurons)])
 shape_only = np.nan_to_num(couplings) / np.where(coupling_size > 0, coupling_size, 1.0)[:, :, None]
 between = crbm_evaluation.matrix_nrmse(shape_only[representatives[0]], shape_only[representatives[1]])
 same_lambda = np.flatnonzero(good & at_best)
@@ -1073,21 +1031,22 @@ glue("structure_r_large", float(np.nanmedian(structure_r[lambdas == lambda_grid[
 structure_null = 3 / np.sqrt(planted_flat.size)  # 3 standard errors of a correlation between unrelated vectors
 structure_kept = [float(lam) for lam in lambda_grid if np.nanmedian(structure_r[lambdas == lam]) > structure_null]
 glue("structure_null", float(structure_null), display=False)
-glue("structure_clause", "every λ of the grid keeps it" if len(structure_kept) == lambda_grid.size else
-     f"it is kept up to λ = {max(structure_kept):g} and lost beyond" if structure_kept and
-     structure_kept == [float(lam) for lam in lambda_grid[:len(structure_kept)]] else
-     "it is kept at λ = " + ", ".join(f"{lam:g}" for lam in structure_kept), display=False)
+glue(
+    "structure_clause",
+    "every λ of the grid keeps it"
+    if len(structure_kept) == lambda_grid.size
+    else f"it is kept up to λ = {max(structure_kept):g} and lost beyond"
+    if structure_kept and structure_kept == [float(lam) for lam in lambda_grid[: len(structure_kept)]]
+    else "it is kept at λ = " + ", ".join(f"{lam:g}" for lam in structure_kept),
+    display=False,
+)
 glue("between_nrmse", float(between), display=False)
 glue(
     "within_clause",
-    f"differ by {within:.2f}"
-    if np.isfinite(within)
-    else "cannot be compared at this scale (fewer than two are good)",
+    f"differ by {within:.2f}" if np.isfinite(within) else "cannot be compared at this scale (fewer than two are good)",
     display=False,
 )
-glue(
-    "rep_lambdas", ", ".join(f"{lambdas[r]:g}" for r in representatives), display=False
-)
+glue("rep_lambdas", ", ".join(f"{lambdas[r]:g}" for r in representatives), display=False)
 glue(
     "rep_good",
     ", ".join("good" if good[r] else "not good" for r in representatives),
@@ -1099,9 +1058,7 @@ fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
 for ax, r, c in zip(axes, representatives, (0, 1)):
     matrix = couplings[r][np.ix_(position, position)]
     scale = np.abs(matrix).max() or 1.0
-    image = ax.imshow(
-        matrix, cmap="RdBu_r", vmin=-scale, vmax=scale, interpolation="nearest"
-    )
+    image = ax.imshow(matrix, cmap="RdBu_r", vmin=-scale, vmax=scale, interpolation="nearest")
     fig.colorbar(image, ax=ax, label="effective coupling J")
     ax.set(
         xlabel="neuron (sorted by assembly)",
@@ -1135,12 +1092,8 @@ plt.show()
 # exactly that assembly's neurons) and average over assemblies.
 
 # %%
-best_match = np.array(
-    [crbm_evaluation.best_match_overlap(w, truth.membership).mean() for w in weights]
-)
-recovery_at_best = (
-    float(best_match[at_best & ~bad].mean()) if np.any(at_best & ~bad) else float("nan")
-)
+best_match = np.array([crbm_evaluation.best_match_overlap(w, truth.membership).mean() for w in weights])
+recovery_at_best = float(best_match[at_best & ~bad].mean()) if np.any(at_best & ~bad) else float("nan")
 shown_model = good_model
 overlap = crbm_evaluation.assembly_overlap(weights[shown_model], truth.membership)
 matched = np.argmax(overlap, axis=1)
@@ -1182,15 +1135,11 @@ glue(
 )
 
 # %% tags=["hide-input"]
-fig, axes = plt.subplots(
-    1, 2, figsize=(11, 3.8), gridspec_kw=dict(width_ratios=[1.3, 1])
-)
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw=dict(width_ratios=[1.3, 1]))
 unit_order = np.concatenate([matched, np.setdiff1d(np.arange(N_HIDDEN), matched)])
 _, first = np.unique(unit_order, return_index=True)
 unit_order = unit_order[np.sort(first)]
-image = axes[0].imshow(
-    overlap[:, unit_order], aspect="auto", cmap="magma", vmin=0, vmax=1
-)
+image = axes[0].imshow(overlap[:, unit_order], aspect="auto", cmap="magma", vmin=0, vmax=1)
 fig.colorbar(image, ax=axes[0], label="overlap")
 axes[0].set(
     xlabel="hidden unit (matched first)",
@@ -1278,9 +1227,7 @@ ax.plot(
     color=plotting.COLORS["model"],
     label="assembly overlap",
 )
-ax.set(
-    xscale="log", xlabel="penalty λ", ylabel="median best-match overlap", ylim=(0, 1.05)
-)
+ax.set(xscale="log", xlabel="penalty λ", ylabel="median best-match overlap", ylim=(0, 1.05))
 twin = ax.twinx()
 twin.plot(
     lambda_grid,
@@ -1306,15 +1253,17 @@ check_scores = check_rng.uniform(0.2, 0.9, check_lambdas.size) ** 3
 checks.function(
     "ex1_recovery_by_lambda",
     recovery_by_lambda,
-    [(check_scores, check_lambdas, np.array([0.5, 0.02, 3.0])),
-     (check_scores[::-1].copy(), check_lambdas, np.array([3.0, 0.5, 0.02]))],
+    [
+        (check_scores, check_lambdas, np.array([0.5, 0.02, 3.0])),
+        (check_scores[::-1].copy(), check_lambdas, np.array([3.0, 0.5, 0.02])),
+    ],
     hints={
         "type": "return an array of medians, one per λ of lambda_grid.",
         "shape": "one entry per λ of lambda_grid (not one per model).",
         "wrong": "take the median (not the mean) of best_match over the models whose λ "
-                 "(in `lambdas`) equals each value of lambda_grid.",
+        "(in `lambdas`) equals each value of lambda_grid.",
     },
-);
+)
 
 # %% [markdown]
 # **Figure check.** The overlap is highest at λ = {glue:text}`peak_overlap_lambda:g`; the
@@ -1376,10 +1325,7 @@ train_crbms(
     progress=False,
 )
 alive_l1 = [alive_units(w) for w in l1_models.weights.cpu().numpy()]
-alive_l2l1 = [
-    np.median([alive_units(weights[m]) for m in np.flatnonzero(lambdas == lam)])
-    for lam in lambda_grid
-]
+alive_l2l1 = [np.median([alive_units(weights[m]) for m in np.flatnonzero(lambdas == lam)]) for lam in lambda_grid]
 fig, ax = plt.subplots(figsize=(5.4, 3.4))
 ax.plot(
     lambda_grid,
@@ -1408,8 +1354,7 @@ glue(
     else "some hidden units keep a weight above 0.1 at every λ of this grid",
     display=False,
 )
-glue("l2l1_alive_there", float(alive_l2l1[l1_dead_row if l1_dead_row is not None else -1]),
-     display=False)
+glue("l2l1_alive_there", float(alive_l2l1[l1_dead_row if l1_dead_row is not None else -1]), display=False)
 glue("l2l1_alive_last", float(alive_l2l1[-1]), display=False)
 glue("l2l1_mean_abs_w", float(np.abs(weights[at_best]).mean()), display=False)
 if config.get_scale() != "smoke":  # the figure check's claim: L1 kills every unit where L2L1 keeps some
@@ -1427,9 +1372,9 @@ checks.function(
     hints={
         "type": "return one integer: how many hidden units (columns) are alive.",
         "wrong": "a unit (column) is alive when its largest *absolute* weight exceeds 0.1: "
-                 "negative weights count too, and count columns, not weights.",
+        "negative weights count too, and count columns, not weights.",
     },
-);
+)
 
 # %% [markdown]
 # **Figure check.** Under L1 every weight pays the same price, λ, and
@@ -1469,9 +1414,11 @@ checks.function(
 # each, and compares your means there with a brute-force numerical integration over $h$
 # (no closed form involved), then does the same in the far tails.
 
+
 # %% tags=["exercise"]
-def drelu_mean(inputs: np.ndarray, gamma_plus: float, gamma_minus: float, theta_plus: float,
-               theta_minus: float) -> np.ndarray:
+def drelu_mean(
+    inputs: np.ndarray, gamma_plus: float, gamma_minus: float, theta_plus: float, theta_minus: float
+) -> np.ndarray:
     """E[h | I] of a dReLU unit for each input in `inputs`."""
     # Your code: the two sides' log-masses and means, then their weighted average.
     ...
@@ -1481,8 +1428,9 @@ def drelu_mean(inputs: np.ndarray, gamma_plus: float, gamma_minus: float, theta_
 from scipy.special import expit, log_ndtr  # noqa: E402 (only the solution needs them)
 
 
-def drelu_mean(inputs: np.ndarray, gamma_plus: float, gamma_minus: float, theta_plus: float,
-               theta_minus: float) -> np.ndarray:
+def drelu_mean(
+    inputs: np.ndarray, gamma_plus: float, gamma_minus: float, theta_plus: float, theta_minus: float
+) -> np.ndarray:
     """E[h | I] of a dReLU unit for each input in `inputs`."""
     inputs = np.asarray(inputs, dtype=float)
     s_plus, s_minus = 1 / np.sqrt(gamma_plus), 1 / np.sqrt(gamma_minus)
@@ -1513,21 +1461,23 @@ tiny_inputs = every_v @ tiny_weights  # each configuration's input to each unit
 checks.function(
     "ex3_drelu_mean",
     drelu_mean,
-    [(tiny_inputs[:, 0], 1.0, 1.0, 0.5, 0.5), (tiny_inputs[:, 1], 0.6, 2.5, -0.5, 1.5),
-     (np.array([-45.0, 0.0, 45.0]), 1.0, 1.0, 1.5, 1.5)],
+    [
+        (tiny_inputs[:, 0], 1.0, 1.0, 0.5, 0.5),
+        (tiny_inputs[:, 1], 0.6, 2.5, -0.5, 1.5),
+        (np.array([-45.0, 0.0, 45.0]), 1.0, 1.0, 1.5, 1.5),
+    ],
     reference=integrated_mean,
     rtol=1e-5,
     atol=1e-6,
     hints={
         "nan": "overflow or 0/0: compute the masses' logarithms with log_ndtr and combine them "
-               "as a difference (1 / (1 + exp(log Z- - log Z+))).",
+        "as a difference (1 / (1 + exp(log Z- - log Z+))).",
         "sign": "check the negative side: its mean is m- minus s- φ(a-)/Φ(-a-).",
         "wrong": "check m± (θ+ is subtracted from I, θ- added) and that each side's weight "
-                 "is its mass Z± over Z+ + Z-.",
+        "is its mass Z± over Z+ + Z-.",
         "shape": "return one mean per input.",
     },
-);
-
+)
 # %% [markdown]
 # **Check of the tails.** For an input of 45 the unit sits on its positive side with mean
 # $(45 - \theta_+)/\gamma_+$ plus a vanishing correction; for −45 on its negative side. A
@@ -1549,23 +1499,25 @@ assert 0 < best < lambda_grid.size - 1, (
     median_norm,
 )
 assert median_norm[-1] - median_norm[best] > seed_spread, (
-    "the largest λ is worse than the chosen one by more than its seeds' spread", median_norm, seed_spread)
-assert np.isfinite(
-    nrmse_table[~history.diverged]
-).any(), "the statistics and criteria computed"
-assert abs(float(draws[3.0].mean()) - exact_mean[3.0]) < 5 * draws[3.0].std() / np.sqrt(n_draws), (
-    "the dReLU sampler is exact: its mean within 5 standard errors")
-assert (
-    sparsity[lambdas == lambda_grid[-1]].mean()
-    > sparsity[lambdas == lambda_grid[0]].mean()
+    "the largest λ is worse than the chosen one by more than its seeds' spread",
+    median_norm,
+    seed_spread,
 )
+assert np.isfinite(nrmse_table[~history.diverged]).any(), "the statistics and criteria computed"
+assert abs(float(draws[3.0].mean()) - exact_mean[3.0]) < 5 * draws[3.0].std() / np.sqrt(n_draws), (
+    "the dReLU sampler is exact: its mean within 5 standard errors"
+)
+assert sparsity[lambdas == lambda_grid[-1]].mean() > sparsity[lambdas == lambda_grid[0]].mean()
 small_recovery = np.median(best_match[lambdas == lambda_grid[0]])
 assert small_recovery < np.median(best_match[at_best]), "small λ finds the assemblies worse"
 assert sparsity[lambdas == lambda_grid[0]].mean() < 0.5, "small λ: dense weights"
 planted_sparsity = 1 - assemblies_per_neuron.mean() / N_HIDDEN  # a perfect code: one unit per assembly
 assert sparsity[lambdas == lambda_grid[-1]].mean() > planted_sparsity, "large λ: sparser than the planted code"
 assert np.nanmedian(structure_r[at_best]) > structure_null, (
-    "the chosen λ's couplings keep the planted structure", structure_r[at_best], structure_null)
+    "the chosen λ's couplings keep the planted structure",
+    structure_r[at_best],
+    structure_null,
+)
 if scale != "smoke":
     assert frac_bad[best] < 0.1, ("under 10 % bad models at the best λ", frac_bad)
     assert np.all(norms[at_best & ~bad] <= crbm_evaluation.GOOD_NORM), (
@@ -1574,7 +1526,9 @@ if scale != "smoke":
     )
     assert recovery_at_best >= 0.8, ("planted assemblies recovered", recovery_at_best)
     assert median_nrmse[-1, vv_column] > median_nrmse[best, vv_column], (
-        "the largest λ misses the pairwise correlations more than the best λ", median_nrmse)
+        "the largest λ misses the pairwise correlations more than the best λ",
+        median_nrmse,
+    )
 print("All checks passed.")
 
 # %% [markdown]
@@ -1620,20 +1574,35 @@ size_agreement = float(np.mean(in_big_cluster == largest))
 glue("raw_agreement", float(raw_agreement), display=False)
 same_split = adjusted_rand_score(raw_clusters, clusters)
 glue("raw_vs_normalized_ari", float(same_split), display=False)
-glue("raw_clause", "Here the two splits coincide (adjusted Rand index 1): size and structure change at the same "
-     "λ, so the raw split happens to give the same answer, for the wrong reason"
-     if same_split == 1 else "Here the two splits differ (adjusted Rand index "
-     f"{same_split:.2f}): the raw split follows size, the normalized one structure", display=False)
+glue(
+    "raw_clause",
+    "Here the two splits coincide (adjusted Rand index 1): size and structure change at the same "
+    "λ, so the raw split happens to give the same answer, for the wrong reason"
+    if same_split == 1
+    else "Here the two splits differ (adjusted Rand index "
+    f"{same_split:.2f}): the raw split follows size, the normalized one structure",
+    display=False,
+)
 glue("raw_size_agreement", float(size_agreement), display=False)
 
 fig, ax = plt.subplots(figsize=(5.6, 3.6))
 for cluster, marker in ((0, "o"), (1, "s")):
     keep = raw_clusters == cluster
-    ax.scatter(lambdas[keep] * np.exp(0.08 * (seeds[keep] - seeds.mean())), coupling_size[keep, 0],
-               marker=marker, s=36, color=[range_colors[bool(h)] for h in in_high_range[keep]],
-               label=f"raw-coupling cluster {cluster}")
-ax.set(xscale="log", yscale="log", xlabel="penalty λ", ylabel="size of the couplings (norm)",
-       title="k-means on the raw couplings, against their size")
+    ax.scatter(
+        lambdas[keep] * np.exp(0.08 * (seeds[keep] - seeds.mean())),
+        coupling_size[keep, 0],
+        marker=marker,
+        s=36,
+        color=[range_colors[bool(h)] for h in in_high_range[keep]],
+        label=f"raw-coupling cluster {cluster}",
+    )
+ax.set(
+    xscale="log",
+    yscale="log",
+    xlabel="penalty λ",
+    ylabel="size of the couplings (norm)",
+    title="k-means on the raw couplings, against their size",
+)
 ax.legend(fontsize=8)
 plt.show()
 
@@ -1659,35 +1628,67 @@ plt.show()
 # %%
 WEAK_DRIVE = (0.15, 0.3)  # section 1's drive is (0.5, 0.9)
 weak = load_assemblies(
-    source="simulated", n_neurons=N_NEURONS, n_assemblies=N_ASSEMBLIES, n_timepoints=N_TIMEPOINTS,
-    train_fraction=TRAIN_FRACTION, validation_fraction=VALIDATION_FRACTION, gap=GAP, seed=DATA_SEED,
+    source="simulated",
+    n_neurons=N_NEURONS,
+    n_assemblies=N_ASSEMBLIES,
+    n_timepoints=N_TIMEPOINTS,
+    train_fraction=TRAIN_FRACTION,
+    validation_fraction=VALIDATION_FRACTION,
+    gap=GAP,
+    seed=DATA_SEED,
     drive=WEAK_DRIVE,
 )
 weak_lambdas = np.repeat([float(lambda_grid[0]), best_lambda], N_SEEDS)
-weak_sweep = BatchedCRBM(N_NEURONS, N_HIDDEN, n_models=weak_lambdas.size,
-                         seeds=[SEED + 7000 + i for i in range(weak_lambdas.size)], weight_scale=0.1, device=DEVICE)
+weak_sweep = BatchedCRBM(
+    N_NEURONS,
+    N_HIDDEN,
+    n_models=weak_lambdas.size,
+    seeds=[SEED + 7000 + i for i in range(weak_lambdas.size)],
+    weight_scale=0.1,
+    device=DEVICE,
+)
 common = dict(penalty_kind="l2l1", batch_size=BATCH_SIZE, n_chains=N_CHAINS, lr_final=1e-4, progress=PROGRESS)
-train_crbms(weak_sweep, weak.train, weak_lambdas, epochs=EPOCHS, gibbs_steps=GIBBS_STEPS, lr=0.01, seed=SEED,
-            **common)
-train_crbms(weak_sweep, weak.train, weak_lambdas, epochs=CALIBRATION_EPOCHS, gibbs_steps=CALIBRATION_STEPS,
-            lr=1e-3, trainable=("fields", "theta_plus", "theta_minus"), init_fields=False, seed=SEED + 1, **common)
-weak_match = np.array([crbm_evaluation.best_match_overlap(w, weak.truth.membership).mean()
-                       for w in weak_sweep.weights.cpu().numpy()])
+train_crbms(weak_sweep, weak.train, weak_lambdas, epochs=EPOCHS, gibbs_steps=GIBBS_STEPS, lr=0.01, seed=SEED, **common)
+train_crbms(
+    weak_sweep,
+    weak.train,
+    weak_lambdas,
+    epochs=CALIBRATION_EPOCHS,
+    gibbs_steps=CALIBRATION_STEPS,
+    lr=1e-3,
+    trainable=("fields", "theta_plus", "theta_minus"),
+    init_fields=False,
+    seed=SEED + 1,
+    **common,
+)
+weak_match = np.array(
+    [crbm_evaluation.best_match_overlap(w, weak.truth.membership).mean() for w in weak_sweep.weights.cpu().numpy()]
+)
 glue("weak_drive_range", f"{WEAK_DRIVE[0]:g} to {WEAK_DRIVE[1]:g}", display=False)
 glue("weak_recovery_small", float(np.median(weak_match[weak_lambdas == lambda_grid[0]])), display=False)
 glue("weak_recovery_best", float(np.median(weak_match[weak_lambdas == best_lambda])), display=False)
 weak_best = float(np.median(weak_match[weak_lambdas == best_lambda]))
 strong_best = float(np.median(best_match[at_best]))
-glue("weak_clause", ("the λ chosen on the stronger recording now finds the assemblies worse than the smallest λ: a "
-     "penalty that suits strong assemblies can erase weak ones, so a λ chosen on one recording "
-     "need not suit another (only two λ were trained here; tuning again would need the grid)"
-     if weak_best < np.median(weak_match[weak_lambdas == lambda_grid[0]])
-     else "the λ chosen on the stronger recording still finds the assemblies at least as well as the "
-     "smallest λ") + (f", and less well than with the strong drive ({weak_best:.2f} against {strong_best:.2f})"
-     if weak_best < strong_best else f", and as well as with the strong drive or better ({weak_best:.2f} "
-     f"against {strong_best:.2f})"), display=False)
-{"smallest λ": np.round(weak_match[weak_lambdas == lambda_grid[0]], 2),
- "chosen λ": np.round(weak_match[weak_lambdas == best_lambda], 2)}
+glue(
+    "weak_clause",
+    (
+        "the λ chosen on the stronger recording now finds the assemblies worse than the smallest λ: a "
+        "penalty that suits strong assemblies can erase weak ones, so a λ chosen on one recording "
+        "need not suit another (only two λ were trained here; tuning again would need the grid)"
+        if weak_best < np.median(weak_match[weak_lambdas == lambda_grid[0]])
+        else "the λ chosen on the stronger recording still finds the assemblies at least as well as the smallest λ"
+    )
+    + (
+        f", and less well than with the strong drive ({weak_best:.2f} against {strong_best:.2f})"
+        if weak_best < strong_best
+        else f", and as well as with the strong drive or better ({weak_best:.2f} against {strong_best:.2f})"
+    ),
+    display=False,
+)
+{
+    "smallest λ": np.round(weak_match[weak_lambdas == lambda_grid[0]], 2),
+    "chosen λ": np.round(weak_match[weak_lambdas == best_lambda], 2),
+}
 
 # %% [markdown]
 # With the weaker drive the median best-match overlap is {glue:text}`weak_recovery_best:.2f`
@@ -1708,10 +1709,17 @@ glue("weak_clause", ("the λ chosen on the stronger recording now finds the asse
 
 # %%
 your_activity = truth.activity  # stands in for your own binary array
-yours = load_assemblies(source="user", activity=your_activity, train_fraction=TRAIN_FRACTION,
-                        validation_fraction=VALIDATION_FRACTION, gap=GAP)
-print(f"user data: train {yours.train.shape}, validation {yours.validation.shape}, "
-      f"test {yours.test.shape}, truth: {yours.truth}")
+yours = load_assemblies(
+    source="user",
+    activity=your_activity,
+    train_fraction=TRAIN_FRACTION,
+    validation_fraction=VALIDATION_FRACTION,
+    gap=GAP,
+)
+print(
+    f"user data: train {yours.train.shape}, validation {yours.validation.shape}, "
+    f"test {yours.test.shape}, truth: {yours.truth}"
+)
 try:
     load_assemblies(source="user", activity=np.random.default_rng(0).random((100, 5)))
 except ValueError as error:

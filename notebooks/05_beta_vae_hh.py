@@ -88,8 +88,8 @@ if "google.colab" in sys.modules:
         )
     import subprocess
 
-    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet",
-                           f"course-utils @ git+{COURSE_REPOSITORY}"])
+    requirement = f"course-utils @ git+{COURSE_REPOSITORY}"
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", requirement])
 
 # %%
 import math
@@ -99,8 +99,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.colors import Normalize
-from matplotlib.ticker import NullFormatter
-from course_utils.glue import glue
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from torch.nn import functional as F
@@ -108,6 +106,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from course_utils import config, plotting, training
 from course_utils.exercises import ExerciseChecks
+from course_utils.glue import glue
 from course_utils.models.vae import ConvVAE1d, ConvVAE2d, DenseVAE, StackedConvVAE1d, gaussian_kl
 from course_utils.representation import mutual_information_gap, probe_r2
 from course_utils.simulate import hodgkin_huxley as hh
@@ -169,6 +168,7 @@ dict(SIZES)
 # sampling $z$ in training mode and decoding $\mu$ in evaluation mode. The loss is ours to
 # write. One small helper keeps each batch's terms so
 # that we can plot them per epoch after training with the course's `training.fit` loop.
+
 
 # %%
 class TermLog:
@@ -255,10 +255,15 @@ def train_digit_vae(model: torch.nn.Module) -> dict[str, np.ndarray]:
         return (bce + kld).mean()
 
     history = training.fit(
-        model, loader(images[digit_train], shuffle=True, batch_size=32),
-        loader(images[digit_test], shuffle=False, batch_size=256), loss_fn=loss_fn,
-        optimizer=torch.optim.Adam(model.parameters(), lr=2e-3), epochs=DIGIT_EPOCHS,
-        device=DEVICE, progress=PROGRESS, restore_best=False,
+        model,
+        loader(images[digit_train], shuffle=True, batch_size=32),
+        loader(images[digit_test], shuffle=False, batch_size=256),
+        loss_fn=loss_fn,
+        optimizer=torch.optim.Adam(model.parameters(), lr=2e-3),
+        epochs=DIGIT_EPOCHS,
+        device=DEVICE,
+        progress=PROGRESS,
+        restore_best=False,
     )
     return log.per_epoch("held_out", history.epochs_run)
 
@@ -285,8 +290,9 @@ for (name, latent), curve in digit_curves.items():
     axes[0].plot(epochs_axis, -(curve["bce"] + curve["kld"]), **style)
     axes[1].plot(epochs_axis, curve["bce"], **style)
     axes[2].plot(epochs_axis, curve["kld"], **style)
-for ax, title, ylabel in zip(axes, ("ELBO", "Reconstruction (BCE)", "KL divergence"),
-                             ("nats per image", "nats per image", "nats per image")):
+for ax, title, ylabel in zip(
+    axes, ("ELBO", "Reconstruction (BCE)", "KL divergence"), ("nats per image", "nats per image", "nats per image")
+):
     ax.set(xlabel="epoch", ylabel=ylabel, title=f"Test {title}")
 axes[0].legend(fontsize=7, ncol=1)
 plotting.label_panels(axes)
@@ -296,8 +302,12 @@ final_elbo = {key: float(-(c["bce"][-1] + c["kld"][-1])) for key, c in digit_cur
 best_digit_model = max(final_elbo, key=final_elbo.get)
 glue("best_digit_model", f"{best_digit_model[0]} with a {best_digit_model[1]}-D code", display=False)
 glue("best_digit_elbo", final_elbo[best_digit_model], display=False)
-conv_elbo_rank = sorted(final_elbo.values(), reverse=True).index(
-    max(value for (name, _), value in final_elbo.items() if name == "Conv-VAE")) + 1
+conv_elbo_rank = (
+    sorted(final_elbo.values(), reverse=True).index(
+        max(value for (name, _), value in final_elbo.items() if name == "Conv-VAE")
+    )
+    + 1
+)
 glue(
     "conv_elbo_clause",
     "and here it also reaches the best test ELBO"
@@ -313,8 +323,7 @@ glue("conv_bce_small", float(digit_curves["Conv-VAE", small]["bce"][-1]), displa
 glue("conv_kld_small", float(digit_curves["Conv-VAE", small]["kld"][-1]), display=False)
 glue("conv_bce_large", float(digit_curves["Conv-VAE", large]["bce"][-1]), display=False)
 glue("conv_kld_large", float(digit_curves["Conv-VAE", large]["kld"][-1]), display=False)
-n_weights = {name: sum(p.numel() for p in model.parameters())
-             for name, model in digit_architectures(small).items()}
+n_weights = {name: sum(p.numel() for p in model.parameters()) for name, model in digit_architectures(small).items()}
 glue("n_weights_mlp", int(n_weights["MLP-VAE"]), display=False)
 glue("n_weights_dnn", int(n_weights["DNN-VAE"]), display=False)
 glue("n_weights_conv", int(n_weights["Conv-VAE"]), display=False)
@@ -350,8 +359,11 @@ for r, (label, row_images) in enumerate(rows):
         axes[r, c].imshow(row_images[c], cmap="Greys", vmin=0, vmax=1)
         axes[r, c].set_xticks([]), axes[r, c].set_yticks([])
     axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
-fig.suptitle("Test digits, their reconstructions (pixel probabilities) and samples from the prior",
-             fontsize=10, fontweight="bold")
+fig.suptitle(
+    "Test digits, their reconstructions (pixel probabilities) and samples from the prior",
+    fontsize=10,
+    fontweight="bold",
+)
 plt.show()
 
 # %% [markdown]
@@ -397,8 +409,9 @@ glue("single_spikes", int(hh.spike_times(single.v, single.t_ms)[0].size), displa
 
 fig, axes = plt.subplots(2, 1, figsize=(7.5, 4.6), sharex=True, gridspec_kw=dict(height_ratios=[3, 2]))
 axes[0].plot(single.t_ms, single.v[0], color=plotting.COLORS["model"])
-axes[0].axvspan(single_step.start_ms, single_step.stop_ms, color="0.92", zorder=0,
-                label=f"{single_step.amplitude:.0f} µA/cm² step")
+axes[0].axvspan(
+    single_step.start_ms, single_step.stop_ms, color="0.92", zorder=0, label=f"{single_step.amplitude:.0f} µA/cm² step"
+)
 axes[0].set(ylabel="V (mV)", title="A Hodgkin-Huxley neuron under a current step")
 axes[0].legend(loc="upper right")
 for gate, name, color in zip(single.gates[0], ("n", "m", "h"), ("#9467bd", "#d62728", "#2ca02c")):
@@ -450,8 +463,10 @@ for tolerance in (1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9):
     ivp_runs[tolerance] = (time.perf_counter() - start, float(np.max(np.abs(trace[0] - reference[0]))))
 matched_tolerance = max((tol for tol, (_, error) in ivp_runs.items() if error <= sim_error_mv), default=None)
 if matched_tolerance is None:
-    raise RuntimeError(f"solve_ivp never reached the batched run's accuracy ({sim_error_mv:.1e} mV): "
-                       "add a tighter tolerance to the list above.")
+    raise RuntimeError(
+        f"solve_ivp never reached the batched run's accuracy ({sim_error_mv:.1e} mV): "
+        "add a tighter tolerance to the list above."
+    )
 reference_seconds, matched_error_mv = ivp_runs[matched_tolerance]
 glue("sim_error_mv", sim_error_mv, display=False)
 glue("spike_time_error_ms", spike_time_error_ms, display=False)
@@ -459,8 +474,10 @@ glue("matched_tolerance", f"{matched_tolerance:.0e}", display=False)
 glue("matched_error_mv", matched_error_mv, display=False)
 glue("reference_seconds", float(reference_seconds), display=False)
 glue("speedup", float(reference_seconds / (simulation_seconds / N_TRACES)), display=False)
-print(f"{N_TRACES} traces in {simulation_seconds:.1f} s; solve_ivp at tolerance {matched_tolerance:.0e}: "
-      f"{reference_seconds:.2f} s for one")
+print(
+    f"{N_TRACES} traces in {simulation_seconds:.1f} s; solve_ivp at tolerance {matched_tolerance:.0e}: "
+    f"{reference_seconds:.2f} s for one"
+)
 
 # %% [markdown]
 # The batched integrator simulated {glue:text}`n_traces` neurons in
@@ -511,15 +528,20 @@ for ax, rows_, values, label, cmap in (
     for trace, value in zip(examples.v[rows_], values):
         ax.plot(t_ms, trace, color=plt.get_cmap(cmap)(norm(value)), lw=1.2)
     ax.set(xlabel="time (ms)", ylabel="V (mV)", xlim=(5, 50))
-    colorbar = fig.colorbar(plt.cm.ScalarMappable(norm, cmap), ax=ax, label=f"{label} (mS/cm²)",
-                            boundaries=np.linspace(values.min(), values.max(), 50))
+    colorbar = fig.colorbar(
+        plt.cm.ScalarMappable(norm, cmap),
+        ax=ax,
+        label=f"{label} (mS/cm²)",
+        boundaries=np.linspace(values.min(), values.max(), 50),
+    )
     colorbar.set_ticks(values, labels=[f"{value:.0f}" for value in values])
 axes[0].set_title(r"Varying $\bar g_K$ ($\bar g_{Na}$ = 120)")
 axes[1].set_title(r"Varying $\bar g_{Na}$ ($\bar g_K$ = 36)")
-raw_line, = axes[2].plot(t_ms, dataset.v[0], color=plotting.COLORS["data"], lw=1, label="simulated (mV, left)")
+(raw_line,) = axes[2].plot(t_ms, dataset.v[0], color=plotting.COLORS["data"], lw=1, label="simulated (mV, left)")
 twin = axes[2].twinx()
-input_dots, = twin.plot(t_down, scaled[0], ".", ms=2.5, color=plotting.COLORS["model"],
-                        label="VAE input (scaled, right)")
+(input_dots,) = twin.plot(
+    t_down, scaled[0], ".", ms=2.5, color=plotting.COLORS["model"], label="VAE input (scaled, right)"
+)
 axes[2].set(xlabel="time (ms)", ylabel="V (mV)", title="What the VAE sees")
 twin.set_ylabel("scaled V", color=plotting.COLORS["model"])
 axes[2].legend(handles=[raw_line, input_dots], loc="upper left", fontsize=7)
@@ -595,8 +617,8 @@ grid = [(beta, latent, seed) for beta in BETAS for latent in LATENTS for seed in
 beta_per_model = torch.tensor([beta for beta, _, _ in grid], dtype=torch.float32, device=DEVICE)
 n_train = N_TRACES - N_VALIDATION - N_TEST
 train_x = scaled[:n_train]
-validation_x = scaled[n_train:n_train + N_VALIDATION]
-test_x = scaled[n_train + N_VALIDATION:]
+validation_x = scaled[n_train : n_train + N_VALIDATION]
+test_x = scaled[n_train + N_VALIDATION :]
 n_seen = n_train + N_VALIDATION  # the traces the sweep may look at; the test traces come last
 glue("n_seen", int(n_seen), display=False)
 g_k_seen, g_na_seen = dataset.g_k[:n_seen], dataset.g_na[:n_seen]
@@ -633,9 +655,16 @@ def beta_vae_loss(model: StackedConvVAE1d, batch: tuple[torch.Tensor]) -> torch.
 optimizer = torch.optim.NAdam(stack.parameters(), lr=1e-3, weight_decay=1e-4, decoupled_weight_decay=True)
 scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=EPOCHS, eta_min=1e-5)
 history = training.fit(
-    stack, loader(train_x, shuffle=True, batch_size=BATCH_SIZE),
-    loader(validation_x, shuffle=False, batch_size=BATCH_SIZE), loss_fn=beta_vae_loss, optimizer=optimizer,
-    scheduler=scheduler, epochs=EPOCHS, device=DEVICE, progress=PROGRESS, restore_best=False,
+    stack,
+    loader(train_x, shuffle=True, batch_size=BATCH_SIZE),
+    loader(validation_x, shuffle=False, batch_size=BATCH_SIZE),
+    loss_fn=beta_vae_loss,
+    optimizer=optimizer,
+    scheduler=scheduler,
+    epochs=EPOCHS,
+    device=DEVICE,
+    progress=PROGRESS,
+    restore_best=False,
     desc="β-VAE sweep",
 )
 train_terms = hh_log.per_epoch("train", history.epochs_run)
@@ -658,9 +687,9 @@ curve_mse = by_pair(held_out_terms["mse"].T)  # (β, latent, seed, epoch)
 curve_kld = by_pair(held_out_terms["kld"].T)
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
 b1 = BETAS.index(1.0)
-for l, latent in enumerate(LATENTS):
-    axes[0].plot(epochs_axis, np.median(curve_mse[b1, l], axis=0), color=latent_colors[latent], label=f"{latent}-D")
-    axes[1].plot(epochs_axis, np.median(curve_kld[b1, l], axis=0), color=latent_colors[latent], label=f"{latent}-D")
+for li, latent in enumerate(LATENTS):
+    axes[0].plot(epochs_axis, np.median(curve_mse[b1, li], axis=0), color=latent_colors[latent], label=f"{latent}-D")
+    axes[1].plot(epochs_axis, np.median(curve_kld[b1, li], axis=0), color=latent_colors[latent], label=f"{latent}-D")
 axes[0].set(xlabel="epoch", ylabel="MSE per sample (scaled V²)", title="Validation reconstruction, β = 1", yscale="log")
 axes[1].set(xlabel="epoch", ylabel="nats per trace", title="Validation KL divergence, β = 1")
 axes[0].legend(title="latent size")
@@ -690,9 +719,13 @@ def score(model: StackedConvVAE1d, x: np.ndarray) -> dict[str, np.ndarray]:
             mu, logvar = model.encode(batch)
             eps = torch.randn(mu.shape, generator=generator).to(DEVICE)
             z = mu + model.latent_mask[:, None] * torch.exp(0.5 * logvar) * eps
-            for key, value in (("mse", (model.decode(z) - batch).pow(2).mean(-1)),
-                               ("kld", gaussian_kl(mu, logvar)), ("mu", mu), ("logvar", logvar),
-                               ("recon", model.decode(mu))):
+            for key, value in (
+                ("mse", (model.decode(z) - batch).pow(2).mean(-1)),
+                ("kld", gaussian_kl(mu, logvar)),
+                ("mu", mu),
+                ("logvar", logvar),
+                ("recon", model.decode(mu)),
+            ):
                 parts[key].append(value.cpu())
     return {key: torch.cat(value, dim=1).numpy() for key, value in parts.items()}
 
@@ -704,8 +737,9 @@ def elbo(scores: dict[str, np.ndarray], sigma: np.ndarray) -> np.ndarray:
 
 
 seen_scores = score(stack, scaled[:n_seen])  # training and validation traces, every model
-train_scores, validation_scores = ({key: value[:, part] for key, value in seen_scores.items()}
-                                   for part in (slice(0, n_train), slice(n_train, n_seen)))
+train_scores, validation_scores = (
+    {key: value[:, part] for key, value in seen_scores.items()} for part in (slice(0, n_train), slice(n_train, n_seen))
+)
 decoder_sigma = np.sqrt(train_scores["mse"].mean(axis=1))
 validation_elbo = by_pair(elbo(validation_scores, decoder_sigma).mean(axis=1))  # (β, latent, seed)
 validation_mse = by_pair(validation_scores["mse"].mean(axis=1))
@@ -713,6 +747,7 @@ validation_kld = by_pair(validation_scores["kld"].mean(axis=1))
 median_elbo = np.median(validation_elbo, axis=2)
 b_best, l_best = np.unravel_index(np.argmax(median_elbo), median_elbo.shape)
 chosen_beta, chosen_latent = BETAS[b_best], LATENTS[l_best]
+
 
 # Only now, and only the chosen pair's models, each taken out of the stack, see the test set.
 def member_elbo(index: int, x: np.ndarray) -> float:
@@ -743,12 +778,13 @@ sigma_2d = float(np.median(by_pair(decoder_sigma)[b1, LATENTS.index(2)]))
 glue("sigma_2d", sigma_2d, display=False)
 
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
-for l, latent in enumerate(LATENTS):
+for li, latent in enumerate(LATENTS):
     for ax, values in zip(axes, (validation_elbo, validation_mse, validation_kld)):
-        middle = np.median(values[:, l], axis=1)
-        spread = np.abs(np.stack([values[:, l].min(axis=1), values[:, l].max(axis=1)]) - middle)
-        ax.errorbar(BETAS, middle, yerr=spread, fmt="o-", ms=4, capsize=3, color=latent_colors[latent],
-                    label=f"{latent}-D")
+        middle = np.median(values[:, li], axis=1)
+        spread = np.abs(np.stack([values[:, li].min(axis=1), values[:, li].max(axis=1)]) - middle)
+        ax.errorbar(
+            BETAS, middle, yerr=spread, fmt="o-", ms=4, capsize=3, color=latent_colors[latent], label=f"{latent}-D"
+        )
 axes[0].plot(chosen_beta, median_elbo[b_best, l_best], "k*", ms=14, label="chosen", zorder=5)
 axes[0].set(ylabel="nats per trace", title="Validation ELBO (β = 1)")
 axes[1].set(ylabel="MSE per sample (scaled V²)", title="Validation reconstruction", yscale="log")
@@ -762,8 +798,10 @@ plt.show()
 
 kl_start = np.median(validation_kld[0], axis=1)  # per latent size, at the smallest β
 kl_end = np.median(validation_kld[-1], axis=1)
-biting = [next((beta for b, beta in enumerate(BETAS) if np.median(validation_kld[b, l]) < 0.5 * kl_start[l]), None)
-          for l in range(len(LATENTS))]
+biting = [
+    next((beta for b, beta in enumerate(BETAS) if np.median(validation_kld[b, li]) < 0.5 * kl_start[li]), None)
+    for li in range(len(LATENTS))
+]
 l_large = LATENTS.index(max(LATENTS))
 glue("kl_small_beta_large", float(kl_start[l_large]), display=False)
 glue("kl_large_beta_large", float(kl_end[l_large]), display=False)
@@ -772,18 +810,31 @@ glue("kl_large_beta_2d", float(kl_end[LATENTS.index(2)]), display=False)
 glue("latent_large", int(max(LATENTS)), display=False)
 glue("beta_largest", f"{BETAS[-1]:,.0f}", display=False)
 half = biting[l_large]
-glue("kl_half_clause", f"its KL first falls below half of its value at β = 0.5 at β = {half:,.0f}"
-     if half is not None else "its KL never falls below half of its value at β = 0.5 in this range",
-     display=False)
+glue(
+    "kl_half_clause",
+    f"its KL first falls below half of its value at β = 0.5 at β = {half:,.0f}"
+    if half is not None
+    else "its KL never falls below half of its value at β = 0.5 in this range",
+    display=False,
+)
 seed_range = validation_elbo.max(axis=2) - validation_elbo.min(axis=2)
 runner_up = np.sort(median_elbo.ravel())[-2]
 glue("elbo_lead", float(median_elbo[b_best, l_best] - runner_up), display=False)
 glue("elbo_seed_range", float(np.median(seed_range)), display=False)
-glue("elbo_lead_clause", "more than" if median_elbo[b_best, l_best] - runner_up > np.median(seed_range)
-     else "less than", display=False)
-glue("edge_clause", " The choice sits at the smallest β of the grid, so the best β may lie below it."
-     if b_best == 0 else " The choice sits at the largest β of the grid, so the best β may lie above it."
-     if b_best == len(BETAS) - 1 else "", display=False)
+glue(
+    "elbo_lead_clause",
+    "more than" if median_elbo[b_best, l_best] - runner_up > np.median(seed_range) else "less than",
+    display=False,
+)
+glue(
+    "edge_clause",
+    " The choice sits at the smallest β of the grid, so the best β may lie below it."
+    if b_best == 0
+    else " The choice sits at the largest β of the grid, so the best β may lie above it."
+    if b_best == len(BETAS) - 1
+    else "",
+    display=False,
+)
 # The seed study's β in calibrated units: a fixed variance of ½ turns β into β / (2 MSE), with the
 # MSE of the model that loss produces; our sweep's best and worst models bracket it.
 worst_mse = float(np.median(validation_mse, axis=2).max())
@@ -796,8 +847,7 @@ seed_betas = [BETAS.index(beta) for beta in (0.5, 1.0, 2.0)]
 kl_seed_betas = np.median(validation_kld[seed_betas, l_large], axis=1)
 kl_seed_spread = np.ptp(validation_kld[seed_betas, l_large], axis=1).max()
 glue("kl_seed_betas", ", ".join(f"{kl:.0f}" for kl in kl_seed_betas), display=False)
-glue("kl_seed_betas_clause", "within" if np.ptp(kl_seed_betas) <= 2 * kl_seed_spread else "beyond",
-     display=False)
+glue("kl_seed_betas_clause", "within" if np.ptp(kl_seed_betas) <= 2 * kl_seed_spread else "beyond", display=False)
 glue("kl_seed_spread", float(kl_seed_spread), display=False)
 
 # %% [markdown]
@@ -849,6 +899,7 @@ glue("kl_seed_spread", float(kl_seed_spread), display=False)
 # sub-threshold stretch (the slow depolarization between the first two spikes) and on the
 # first spike.
 
+
 # %%
 def model_index(beta: float, latent: int, seed: int = 0) -> int:
     """Position of a model in `grid` (and along the stack's model dimension)."""
@@ -862,10 +913,15 @@ ratio_beta1 = mse_by_pair[b1, LATENTS.index(2)] / mse_by_pair[b1, l_large]
 glue("mse_ratio_beta1", float(np.median(ratio_beta1)), display=False)
 glue("mse_ratio_beta1_range", f"{ratio_beta1.min():.1f} to {ratio_beta1.max():.1f}", display=False)
 glue("mse_ratio_by_beta", ", ".join(f"{r:.2g} at β = {beta:,g}" for beta, r in zip(BETAS, ratio)), display=False)
-glue("mse_ratio_clause", "does *not* reconstruct as well as a large one on any seed" if ratio_beta1.min() > 1.5
-     else "reconstructs about as well as a large one (within a factor 1.5 on some seed)", display=False)
+glue(
+    "mse_ratio_clause",
+    "does *not* reconstruct as well as a large one on any seed"
+    if ratio_beta1.min() > 1.5
+    else "reconstructs about as well as a large one (within a factor 1.5 on some seed)",
+    display=False,
+)
 
-validation_spikes = hh.spike_times(dataset.v[n_train:n_train + N_VALIDATION], t_ms)
+validation_spikes = hh.spike_times(dataset.v[n_train : n_train + N_VALIDATION], t_ms)
 picked = [int(k) for k in np.flatnonzero([s.size >= 2 for s in validation_spikes])[:2]]
 recon = validation_scores["recon"]
 fig, axes = plt.subplots(2, 3, figsize=(11, 5), gridspec_kw=dict(width_ratios=[3, 1.3, 1.3]))
@@ -876,8 +932,14 @@ for row, trace in zip(axes, picked):
     for ax, (lo, hi), title in zip(row, windows, titles):
         ax.plot(t_down, validation_x[trace], color=plotting.COLORS["truth"], lw=2.2, alpha=0.35, label="original")
         ax.plot(t_down, recon[two, trace], color=latent_colors[2], lw=1.2, label="2-D, β = 1")
-        ax.plot(t_down, recon[large_model, trace], color=latent_colors[max(LATENTS)], lw=1.2, ls="--",
-                label=f"{max(LATENTS)}-D, β = 1")
+        ax.plot(
+            t_down,
+            recon[large_model, trace],
+            color=latent_colors[max(LATENTS)],
+            lw=1.2,
+            ls="--",
+            label=f"{max(LATENTS)}-D, β = 1",
+        )
         ax.set(xlim=(lo, hi), title=title)
     inside = (t_down >= windows[1][0]) & (t_down <= windows[1][1])
     low, high = validation_x[trace][inside].min(), validation_x[trace][inside].max()
@@ -913,7 +975,10 @@ with torch.no_grad():
 codes_2d = mu_all[two, :, :2]
 fig, axes = plt.subplots(1, 3, figsize=(11.5, 3.3), gridspec_kw=dict(width_ratios=[1, 1, 1.5]))
 angle = np.linspace(0, 2 * np.pi, 200)
-for ax, values, label, cmap in ((axes[0], g_k_seen, r"$\bar g_K$", "Blues"), (axes[1], g_na_seen, r"$\bar g_{Na}$", "Reds")):
+for ax, values, label, cmap in (
+    (axes[0], g_k_seen, r"$\bar g_K$", "Blues"),
+    (axes[1], g_na_seen, r"$\bar g_{Na}$", "Reds"),
+):
     points = ax.scatter(codes_2d[:, 0], codes_2d[:, 1], c=values, s=4, cmap=cmap)
     for radius in (1, 2):
         ax.plot(radius * np.cos(angle), radius * np.sin(angle), color=plotting.COLORS["data"], lw=0.8, ls=":")
@@ -977,7 +1042,9 @@ def correlations(codes: np.ndarray) -> np.ndarray:
     return both[:2, 2:]
 
 
-fig, axes = plt.subplots(1, len(LATENTS), figsize=(11, 2.6), gridspec_kw=dict(width_ratios=[max(4, l) for l in LATENTS]))
+fig, axes = plt.subplots(
+    1, len(LATENTS), figsize=(11, 2.6), gridspec_kw=dict(width_ratios=[max(4, size) for size in LATENTS])
+)
 for ax, latent in zip(axes, LATENTS):
     corr = correlations(mu_all[model_index(1.0, latent), :, :latent])
     image = ax.imshow(corr, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
@@ -1013,13 +1080,15 @@ glue("corr_2d_gna", float(np.abs(corr_2d[1]).max()), display=False)
 # - a **two-component PCA** of the VAE's input (fitted on the training traces), the linear
 #   code of the same size as the smallest VAE's.
 
+
 # %%
 def spike_feature_table(v: np.ndarray, times: np.ndarray, threshold: float) -> np.ndarray:
     """The four spike features of each trace as columns; the ISI of a one-spike trace bounded."""
     features = hh.spike_features(v, times, stimulus_start_ms=dataset.current.start_ms, threshold_mv=threshold)
     first_spike = features["first_spike_latency_ms"] + dataset.current.start_ms
-    features["mean_isi_ms"] = np.where(np.isnan(features["mean_isi_ms"]), times[-1] - first_spike,
-                                       features["mean_isi_ms"])
+    features["mean_isi_ms"] = np.where(
+        np.isnan(features["mean_isi_ms"]), times[-1] - first_spike, features["mean_isi_ms"]
+    )
     table = np.column_stack([features[name] for name in FEATURE_NAMES])
     if not np.all(np.isfinite(table)):
         raise ValueError(f"{np.sum(~np.isfinite(table).all(1))} traces have no spike at threshold {threshold}.")
@@ -1027,8 +1096,12 @@ def spike_feature_table(v: np.ndarray, times: np.ndarray, threshold: float) -> n
 
 
 FEATURE_NAMES = ("spike_count", "first_spike_latency_ms", "spike_amplitude_mv", "mean_isi_ms")
-feature_labels = {"spike_count": "spike count", "first_spike_latency_ms": "first-spike latency",
-                  "spike_amplitude_mv": "spike amplitude", "mean_isi_ms": "mean ISI"}
+feature_labels = {
+    "spike_count": "spike count",
+    "first_spike_latency_ms": "first-spike latency",
+    "spike_amplitude_mv": "spike amplitude",
+    "mean_isi_ms": "mean ISI",
+}
 start = time.perf_counter()
 references = {
     "spike features, raw mV": spike_feature_table(dataset.v[:n_seen], t_ms, 0.0),
@@ -1036,25 +1109,41 @@ references = {
     "PCA, 2 components": PCA(2, random_state=SEED).fit(train_x).transform(scaled[:n_seen]),
 }
 PROBE_NAMES = ("quadratic", "knn")
-r2_reference = {name: np.array([[probe_r2(X, y, probe, seed=SEED) for y in truth.T] for probe in PROBE_NAMES])
-                for name, X in references.items()}  # (probe, conductance)
+r2_reference = {
+    name: np.array([[probe_r2(X, y, probe, seed=SEED) for y in truth.T] for probe in PROBE_NAMES])
+    for name, X in references.items()
+}  # (probe, conductance)
 # The kNN probe reads every model; the slower quadratic one the β = 1 models only.
-r2_codes = by_pair([[probe_r2(codes_all[i, :, :latent], y, "knn", seed=SEED) for y in truth.T]
-                    for i, (_, latent, _) in enumerate(grid)])  # (β, latent, seed, conductance)
-r2_quadratic_beta1 = np.array([[[probe_r2(codes_all[model_index(1.0, latent, seed), :, :latent], y, "quadratic",
-                                          seed=SEED) for y in truth.T] for seed in range(N_SEEDS)]
-                               for latent in LATENTS])  # (latent, seed, conductance)
+r2_codes = by_pair(
+    [
+        [probe_r2(codes_all[i, :, :latent], y, "knn", seed=SEED) for y in truth.T]
+        for i, (_, latent, _) in enumerate(grid)
+    ]
+)  # (β, latent, seed, conductance)
+r2_quadratic_beta1 = np.array(
+    [
+        [
+            [
+                probe_r2(codes_all[model_index(1.0, latent, seed), :, :latent], y, "quadratic", seed=SEED)
+                for y in truth.T
+            ]
+            for seed in range(N_SEEDS)
+        ]
+        for latent in LATENTS
+    ]
+)  # (latent, seed, conductance)
 # What a probe of the posterior *means* would find in the collapsed codes of the largest β:
 collapsed = [model_index(BETAS[-1], max(LATENTS), seed) for seed in range(N_SEEDS)]
-r2_mean_collapsed = [probe_r2(mu_all[i, :, :max(LATENTS)], truth[:, 1], "knn", seed=SEED) for i in collapsed]
+r2_mean_collapsed = [probe_r2(mu_all[i, :, : max(LATENTS)], truth[:, 1], "knn", seed=SEED) for i in collapsed]
 print(f"{2 * len(grid) + 2 * len(LATENTS) * N_SEEDS + N_SEEDS + 12} probes in {time.perf_counter() - start:.0f} s")
 knn = PROBE_NAMES.index("knn")
 two_d = LATENTS.index(2)
 r2_2d = np.median(r2_codes[b1, two_d], axis=0)  # (g_K, g_Na)
 glue("ch5_r2_gk_2d", float(r2_2d[0]), display=False)
 glue("ch5_r2_gna_2d", float(r2_2d[1]), display=False)
-glue("r2_gna_2d_range", f"{r2_codes[b1, two_d, :, 1].min():.2f} to {r2_codes[b1, two_d, :, 1].max():.2f}",
-     display=False)
+glue(
+    "r2_gna_2d_range", f"{r2_codes[b1, two_d, :, 1].min():.2f} to {r2_codes[b1, two_d, :, 1].max():.2f}", display=False
+)
 glue("r2_gna_2d_quadratic", float(np.median(r2_quadratic_beta1[two_d, :, 1])), display=False)
 raw, on_input, pca = (r2_reference[name] for name in references)  # each (probe, conductance)
 glue("r2_raw_knn_gk", float(raw[knn, 0]), display=False)
@@ -1068,16 +1157,21 @@ best_code_gna = np.median(r2_codes[..., 1], axis=2)  # (β, latent)
 b_na, l_na = np.unravel_index(np.argmax(best_code_gna), best_code_gna.shape)
 glue("r2_best_code_gna", float(best_code_gna[b_na, l_na]), display=False)
 glue("best_code_gna_pair", f"β = {BETAS[b_na]:,g} with a {LATENTS[l_na]}-D code", display=False)
-glue("best_code_gna_range", f"{r2_codes[b_na, l_na, :, 1].min():.2f} to {r2_codes[b_na, l_na, :, 1].max():.2f}",
-     display=False)
-r2_mean_2d = [probe_r2(mu_all[model_index(1.0, 2, seed), :, :2], truth[:, 1], "knn", seed=SEED)
-              for seed in range(N_SEEDS)]
+glue(
+    "best_code_gna_range",
+    f"{r2_codes[b_na, l_na, :, 1].min():.2f} to {r2_codes[b_na, l_na, :, 1].max():.2f}",
+    display=False,
+)
+r2_mean_2d = [
+    probe_r2(mu_all[model_index(1.0, 2, seed), :, :2], truth[:, 1], "knn", seed=SEED) for seed in range(N_SEEDS)
+]
 glue("r2_mean_2d_gna", float(np.median(r2_mean_2d)), display=False)
 r2_chosen = np.median(r2_codes[b_best, l_best], axis=0)
 glue("r2_chosen_gk", float(r2_chosen[0]), display=False)
 glue("r2_chosen_gna", float(r2_chosen[1]), display=False)
 glue("r2_mean_collapsed_gna", float(np.median(r2_mean_collapsed)), display=False)
 glue("r2_draw_collapsed_gna", float(np.median(r2_codes[-1, l_large, :, 1])), display=False)
+
 
 def compared(values: np.ndarray, reference: float) -> str:
     """'more' or 'less' when every seed's value lies on one side of the reference, else 'about as much'."""
@@ -1087,28 +1181,45 @@ def compared(values: np.ndarray, reference: float) -> str:
 gna_2d_seeds = r2_codes[b1, two_d, :, 1]
 versus_pca = compared(gna_2d_seeds, r2_reference["PCA, 2 components"][knn, 1])
 versus_features = compared(gna_2d_seeds, r2_reference["spike features, VAE input"][knn, 1])
-glue("gna_claim",
-     f"So, read fairly (same input, a nonlinear probe), the 2-D code holds {versus_pca} of "
-     r"$\bar g_{\mathrm{Na}}$ "
-     f"{'as' if versus_pca == 'about as much' else 'than'} a linear code of its size "
-     f"{'on every seed' if versus_pca != 'about as much' else '(the PCA lies within the seeds’ range)'}, "
-     f"and {versus_features} {'as' if versus_features == 'about as much' else 'than'} the four spike "
-     "features measured on the same input.", display=False)
+glue(
+    "gna_claim",
+    f"So, read fairly (same input, a nonlinear probe), the 2-D code holds {versus_pca} of "
+    r"$\bar g_{\mathrm{Na}}$ "
+    f"{'as' if versus_pca == 'about as much' else 'than'} a linear code of its size "
+    f"{'on every seed' if versus_pca != 'about as much' else '(the PCA lies within the seeds’ range)'}, "
+    f"and {versus_features} {'as' if versus_features == 'about as much' else 'than'} the four spike "
+    "features measured on the same input.",
+    display=False,
+)
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
-reference_styles = {"spike features, raw mV": ("-", "0.1"),
-                    "spike features, VAE input": ("--", "0.1"),
-                    "PCA, 2 components": (":", "0.45")}
+reference_styles = {
+    "spike features, raw mV": ("-", "0.1"),
+    "spike features, VAE input": ("--", "0.1"),
+    "PCA, 2 components": (":", "0.45"),
+}
 for p, ax in enumerate(axes):
-    for l, latent in enumerate(LATENTS):
-        values = r2_codes[:, l, :, p]
+    for li, latent in enumerate(LATENTS):
+        values = r2_codes[:, li, :, p]
         middle = np.median(values, axis=1)
-        ax.errorbar(BETAS, middle, yerr=np.abs(np.stack([values.min(1), values.max(1)]) - middle), fmt="o-",
-                    ms=4, capsize=3, color=latent_colors[latent], label=f"VAE code, {latent}-D")
+        ax.errorbar(
+            BETAS,
+            middle,
+            yerr=np.abs(np.stack([values.min(1), values.max(1)]) - middle),
+            fmt="o-",
+            ms=4,
+            capsize=3,
+            color=latent_colors[latent],
+            label=f"VAE code, {latent}-D",
+        )
     for name, (style, color) in reference_styles.items():
         ax.axhline(r2_reference[name][knn, p], ls=style, color=color, lw=1.6, label=name)
-    ax.set(xlabel="β (training)", xscale="log", title=f"Predicting {param_names[p]} (kNN probe)",
-           ylim=(min(0.0, r2_codes.min()) - 0.05, 1.05))
+    ax.set(
+        xlabel="β (training)",
+        xscale="log",
+        title=f"Predicting {param_names[p]} (kNN probe)",
+        ylim=(min(0.0, r2_codes.min()) - 0.05, 1.05),
+    )
 axes[0].set_ylabel("cross-validated R²")
 axes[1].legend(loc="lower left", fontsize=7)
 plotting.label_panels(axes)
@@ -1185,25 +1296,45 @@ alive = [b for b in range(len(BETAS)) if np.median(validation_kld[b, l_large]) >
 last_alive = max(alive, default=0)
 mig_change = median_mig[last_alive, l_large] - median_mig[0, l_large]
 mig_spread = max(np.ptp(mig[last_alive, l_large]), np.ptp(mig[0, l_large]))
-glue("mig_clause",
-     f"The {max(LATENTS)}-D code carries under a nat per trace at every β above the smallest, so its "
-     "MIG cannot be followed along β." if last_alive == 0 else
-     f"From β = 0.5 to {BETAS[last_alive]:,g}, the largest β at which the {max(LATENTS)}-D code still "
-     "carries a nat per trace, its MIG "
-     + ("rose by more than the seeds' spread." if mig_change > mig_spread else
-        "fell by more than the seeds' spread." if mig_change < -mig_spread else
-        "moved less than the seeds' spread: a larger β did not line the latents up with the conductances."),
-     display=False)
+glue(
+    "mig_clause",
+    f"The {max(LATENTS)}-D code carries under a nat per trace at every β above the smallest, so its "
+    "MIG cannot be followed along β."
+    if last_alive == 0
+    else f"From β = 0.5 to {BETAS[last_alive]:,g}, the largest β at which the {max(LATENTS)}-D code still "
+    "carries a nat per trace, its MIG "
+    + (
+        "rose by more than the seeds' spread."
+        if mig_change > mig_spread
+        else "fell by more than the seeds' spread."
+        if mig_change < -mig_spread
+        else "moved less than the seeds' spread: a larger β did not line the latents up with the conductances."
+    ),
+    display=False,
+)
 
 fig, ax = plt.subplots(figsize=(6, 3.4))
-for l, latent in enumerate(LATENTS):
-    middle = median_mig[:, l]
-    ax.errorbar(BETAS, middle, yerr=np.abs(np.stack([mig[:, l].min(1), mig[:, l].max(1)]) - middle), fmt="o-",
-                ms=4, capsize=3, color=latent_colors[latent], label=f"{latent}-D")
+for li, latent in enumerate(LATENTS):
+    middle = median_mig[:, li]
+    ax.errorbar(
+        BETAS,
+        middle,
+        yerr=np.abs(np.stack([mig[:, li].min(1), mig[:, li].max(1)]) - middle),
+        fmt="o-",
+        ms=4,
+        capsize=3,
+        color=latent_colors[latent],
+        label=f"{latent}-D",
+    )
 ax.axhline(mig_truth, color=plotting.COLORS["truth"], ls="--", lw=1, label="true conductances")
 ax.axhline(mig_rotated, color=plotting.COLORS["data"], ls=":", lw=1.5, label="rotated by 45°")
-ax.set(xlabel="β (training)", ylabel="MIG", title=f"Mutual information gap (median and range, {N_SEEDS} seeds)",
-       xscale="log", ylim=(0, 1.05))
+ax.set(
+    xlabel="β (training)",
+    ylabel="MIG",
+    title=f"Mutual information gap (median and range, {N_SEEDS} seeds)",
+    xscale="log",
+    ylim=(0, 1.05),
+)
 ax.legend(fontsize=7, loc="center right")
 plt.show()
 
@@ -1238,6 +1369,7 @@ plt.show()
 # closed form of section 1 (write it out; do not call `gaussian_kl`). All inputs are torch
 # tensors.
 
+
 # %% tags=["exercise"]
 def sample_code(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
     """z = mu + sigma * eps, with sigma the posterior's standard deviation."""
@@ -1245,8 +1377,9 @@ def sample_code(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) -> to
     ...
 
 
-def beta_elbo(x: torch.Tensor, x_hat: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
-              sigma: float, beta: float) -> torch.Tensor:
+def beta_elbo(
+    x: torch.Tensor, x_hat: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, sigma: float, beta: float
+) -> torch.Tensor:
     """β-weighted ELBO of each trace (nats), shape (n_traces,)."""
     # Your code: the Gaussian log-likelihood over N_REF samples, minus beta times the KL.
     ...
@@ -1258,8 +1391,9 @@ def sample_code(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) -> to
     return mu + torch.exp(0.5 * logvar) * eps
 
 
-def beta_elbo(x: torch.Tensor, x_hat: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
-              sigma: float, beta: float) -> torch.Tensor:
+def beta_elbo(
+    x: torch.Tensor, x_hat: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, sigma: float, beta: float
+) -> torch.Tensor:
     """β-weighted ELBO of each trace (nats), shape (n_traces,)."""
     mse = (x - x_hat).pow(2).mean(-1)
     log_likelihood = -0.5 * N_REF * (math.log(2 * math.pi * sigma**2) + mse / sigma**2)
@@ -1272,26 +1406,37 @@ check_generator = torch.Generator().manual_seed(5)
 mu_check, logvar_check, eps_check = (torch.randn(4, 3, generator=check_generator) for _ in range(3))
 x_check = torch.rand(4, 50, generator=check_generator)
 x_hat_check = x_check + 0.05 * torch.randn(4, 50, generator=check_generator)
-std_hint = ("exp(logvar) is the variance σ²; z needs the standard deviation σ "
-            "(with logvar = 0, z = mu + eps).")
-checks.function("ex1_sample_code", sample_code, [(mu_check, logvar_check, eps_check)], rtol=1e-5,
-                hints={"scale": std_hint, "wrong": std_hint, "offset": "start from the mean mu."})
+std_hint = "exp(logvar) is the variance σ²; z needs the standard deviation σ (with logvar = 0, z = mu + eps)."
+checks.function(
+    "ex1_sample_code",
+    sample_code,
+    [(mu_check, logvar_check, eps_check)],
+    rtol=1e-5,
+    hints={"scale": std_hint, "wrong": std_hint, "offset": "start from the mean mu."},
+)
 # Input 1 reconstructs perfectly with σ² = 1 / (2π): the likelihood term is 0 and only -β·KL
 # is left, so a wrong KL fails there, not hidden in thousands of nats of likelihood.
-checks.function("ex1_beta_elbo", beta_elbo,
-                [(x_check, x_check.clone(), mu_check, logvar_check, (2 * math.pi) ** -0.5, 3.0),
-                 (x_check, x_hat_check, mu_check, logvar_check, 0.05, 1.0),
-                 (x_check, x_hat_check, mu_check, logvar_check, 0.05, 4.0)], rtol=1e-5,
-                hints={"shape": "one value per trace: average the squared error over samples (last axis) "
-                                "and sum the KL over latent dimensions.",
-                       "sign": "the ELBO is a log-likelihood minus β times the KL: large and negative "
-                               "terms make it smaller.",
-                       "wrong": "check input 1 reconstructs perfectly with σ² = 1/(2π), so only -β·KL is "
-                                "left: if it fails, compare your KL with the closed form of section 1. "
-                                "If a later input fails, look at the reconstruction term: it counts "
-                                "N_REF samples, N_REF / 2 times (log(2π σ²) + mean squared error / σ²).",
-                       "tolerance": "the ELBOs here are thousands of nats, so even a small relative "
-                                    "error is a missing or wrong term, not rounding."});
+checks.function(
+    "ex1_beta_elbo",
+    beta_elbo,
+    [
+        (x_check, x_check.clone(), mu_check, logvar_check, (2 * math.pi) ** -0.5, 3.0),
+        (x_check, x_hat_check, mu_check, logvar_check, 0.05, 1.0),
+        (x_check, x_hat_check, mu_check, logvar_check, 0.05, 4.0),
+    ],
+    rtol=1e-5,
+    hints={
+        "shape": "one value per trace: average the squared error over samples (last axis) "
+        "and sum the KL over latent dimensions.",
+        "sign": "the ELBO is a log-likelihood minus β times the KL: large and negative terms make it smaller.",
+        "wrong": "check input 1 reconstructs perfectly with σ² = 1/(2π), so only -β·KL is "
+        "left: if it fails, compare your KL with the closed form of section 1. "
+        "If a later input fails, look at the reconstruction term: it counts "
+        "N_REF samples, N_REF / 2 times (log(2π σ²) + mean squared error / σ²).",
+        "tolerance": "the ELBOs here are thousands of nats, so even a small relative "
+        "error is a missing or wrong term, not rounding.",
+    },
+)
 
 # %% [markdown]
 # With β = 1 your `beta_elbo` is the ELBO that chose the model in section 5 (there,
@@ -1305,6 +1450,7 @@ checks.function("ex1_beta_elbo", beta_elbo,
 # solution plots the eight values as grouped bars). Which single feature is the best proxy for
 # $\bar g_{\mathrm{Na}}$, and why would min-max scaling change it?
 
+
 # %% tags=["exercise"]
 def single_feature_r2(features: np.ndarray) -> np.ndarray:
     """R² of each feature column alone (rows) for each conductance (columns: g_K, g_Na)."""
@@ -1315,8 +1461,9 @@ def single_feature_r2(features: np.ndarray) -> np.ndarray:
 # %% tags=["solution", "hide-cell"]
 def single_feature_r2(features: np.ndarray) -> np.ndarray:
     """R² of each feature column alone (rows) for each conductance (columns: g_K, g_Na)."""
-    return np.array([[probe_r2(features[:, [k]], y, "quadratic", seed=SEED) for y in truth.T]
-                     for k in range(features.shape[1])])
+    return np.array(
+        [[probe_r2(features[:, [k]], y, "quadratic", seed=SEED) for y in truth.T] for k in range(features.shape[1])]
+    )
 
 
 single_r2 = single_feature_r2(references["spike features, raw mV"])
@@ -1325,8 +1472,11 @@ positions = np.arange(len(FEATURE_NAMES))
 for p, color in enumerate(("#1f77b4", "#d62728")):
     ax.bar(positions + (p - 0.5) * 0.38, single_r2[:, p], 0.38, color=color, label=param_names[p])
 ax.set_xticks(positions, [feature_labels[name] for name in FEATURE_NAMES], fontsize=8)
-ax.set(ylabel="cross-validated R²", title="One raw feature at a time (quadratic probe)",
-       ylim=(min(0, single_r2.min()) - 0.05, 1.05))
+ax.set(
+    ylabel="cross-validated R²",
+    title="One raw feature at a time (quadratic probe)",
+    ylim=(min(0, single_r2.min()) - 0.05, 1.05),
+)
 ax.legend()
 glue("exercise2_figure", fig, display=False)
 plt.close(fig)
@@ -1335,9 +1485,16 @@ glue("best_na_feature", best_na_feature, display=False)
 glue("best_na_feature_r2", float(single_r2[:, 1].max()), display=False)
 
 # %% tags=["check"]
-checks.function("ex2_single_feature_r2", single_feature_r2, [(references["spike features, raw mV"],)],
-                rtol=1e-3, hints={"shape": "one row per feature, one column per conductance (g_K, g_Na).",
-                                  "order": "rows follow the feature columns, columns follow truth.T."});
+checks.function(
+    "ex2_single_feature_r2",
+    single_feature_r2,
+    [(references["spike features, raw mV"],)],
+    rtol=1e-3,
+    hints={
+        "shape": "one row per feature, one column per conductance (g_K, g_Na).",
+        "order": "rows follow the feature columns, columns follow truth.T.",
+    },
+)
 
 # %% [markdown]
 # **Figure check.** The best single proxy for $\bar g_{\mathrm{Na}}$ here is the
@@ -1363,6 +1520,7 @@ checks.function("ex2_single_feature_r2", single_feature_r2, [(references["spike 
 # {glue:text}`latent_large`-D codes at the smallest and the largest β (first seed), the
 # dimensions above 0.1 nats.
 
+
 # %% tags=["exercise"]
 def kl_per_dimension(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
     """Mean KL (nats) of each latent dimension over the traces, sorted from largest to smallest."""
@@ -1382,14 +1540,27 @@ fig, ax = plt.subplots(figsize=(5.5, 3.2))
 active, total_kl = {}, {}
 for beta, style in ((BETAS[0], "-"), (1.0, "--"), (BETAS[-1], ":")):
     i = model_index(beta, latent_max)
-    kl_sorted = kl_per_dimension(validation_scores["mu"][i, :, :latent_max], validation_scores["logvar"][i, :, :latent_max])
+    kl_sorted = kl_per_dimension(
+        validation_scores["mu"][i, :, :latent_max], validation_scores["logvar"][i, :, :latent_max]
+    )
     active[beta] = int(np.sum(kl_sorted > 0.1))
     total_kl[beta] = float(kl_sorted.sum())
-    ax.plot(np.arange(1, latent_max + 1), kl_sorted, marker="o", ms=3, ls=style, color=beta_colors[beta],
-            label=f"β = {beta:,g}: {active[beta]} active")
+    ax.plot(
+        np.arange(1, latent_max + 1),
+        kl_sorted,
+        marker="o",
+        ms=3,
+        ls=style,
+        color=beta_colors[beta],
+        label=f"β = {beta:,g}: {active[beta]} active",
+    )
 ax.axhline(0.1, color=plotting.COLORS["data"], lw=1)
-ax.set(xlabel="latent dimension (sorted)", ylabel="mean KL (nats)", yscale="log",
-       title=f"KL per latent dimension, {latent_max}-D codes")
+ax.set(
+    xlabel="latent dimension (sorted)",
+    ylabel="mean KL (nats)",
+    yscale="log",
+    title=f"KL per latent dimension, {latent_max}-D codes",
+)
 ax.legend()
 glue("exercise3_figure", fig, display=False)
 plt.close(fig)
@@ -1397,20 +1568,28 @@ glue("active_low_beta", active[BETAS[0]], display=False)
 glue("active_high_beta", active[BETAS[-1]], display=False)
 glue("total_kl_low_beta", total_kl[BETAS[0]], display=False)
 glue("total_kl_high_beta", total_kl[BETAS[-1]], display=False)
-glue("collapse_clause",
-     "in this range of β none does: β lowers the KL of every dimension instead"
-     if active[BETAS[-1]] == active[BETAS[0]]
-     else f"here {active[BETAS[0]] - active[BETAS[-1]]} dimensions switch off between the two",
-     display=False)
+glue(
+    "collapse_clause",
+    "in this range of β none does: β lowers the KL of every dimension instead"
+    if active[BETAS[-1]] == active[BETAS[0]]
+    else f"here {active[BETAS[0]] - active[BETAS[-1]]} dimensions switch off between the two",
+    display=False,
+)
 
 # %% tags=["check"]
 kl_generator = np.random.default_rng(11)
 mu_kl, logvar_kl = kl_generator.normal(size=(50, 6)), kl_generator.normal(scale=0.5, size=(50, 6))
-checks.function("ex3_kl_per_dimension", kl_per_dimension, [(mu_kl, logvar_kl)], rtol=1e-6,
-                hints={"order": "sort from the largest KL to the smallest.",
-                       "shape": "one value per latent dimension: average over the traces (axis 0).",
-                       "scale": "the closed form has a factor 1/2."});
-
+checks.function(
+    "ex3_kl_per_dimension",
+    kl_per_dimension,
+    [(mu_kl, logvar_kl)],
+    rtol=1e-6,
+    hints={
+        "order": "sort from the largest KL to the smallest.",
+        "shape": "one value per latent dimension: average over the traces (axis 0).",
+        "scale": "the closed form has a factor 1/2.",
+    },
+)
 # %% [markdown]
 # **Figure check.** At β = 0.5 {glue:text}`active_low_beta` of the
 # {glue:text}`latent_large` dimensions carry more than 0.1 nats and the code
@@ -1442,14 +1621,14 @@ checks.function("ex3_kl_per_dimension", kl_per_dimension, [(mu_kl, logvar_kl)], 
 scale = config.get_scale()
 assert sim_error_mv < 0.05 and spike_time_error_ms < 1e-3, (sim_error_mv, spike_time_error_ms)
 train_mse, train_kld = train_terms["mse"], train_terms["kld"]
-per_model_train_loss = (gaussian_nll(torch.as_tensor(train_mse)).numpy()
-                        + beta_per_model.cpu().numpy() * train_kld)
+per_model_train_loss = gaussian_nll(torch.as_tensor(train_mse)).numpy() + beta_per_model.cpu().numpy() * train_kld
 assert np.all(per_model_train_loss[-1] < per_model_train_loss[0]), per_model_train_loss[[0, -1]]
 assert np.all(np.isfinite(validation_elbo)) and np.all(np.isfinite(test_elbo)), "an ELBO is not finite"
 # The test set was scored for the N_SEEDS models of the pair with the best median validation ELBO only.
 validation_best = np.unravel_index(np.argmax(np.median(validation_elbo, axis=2)), validation_elbo.shape[:2])
 assert test_elbo.shape == (N_SEEDS,) and {grid[i][:2] for i in chosen_models} == {
-    (BETAS[validation_best[0]], LATENTS[validation_best[1]])}, (chosen_models, validation_best)
+    (BETAS[validation_best[0]], LATENTS[validation_best[1]])
+}, (chosen_models, validation_best)
 if scale != "smoke":
     assert np.all(kl_start > kl_end), f"the KL must fall from β = {BETAS[0]} to {BETAS[-1]}: {kl_start} {kl_end}"
     assert mig_truth > 0.8 and mig_rotated < 0.2, (mig_truth, mig_rotated)
@@ -1506,8 +1685,11 @@ for dim, ax in enumerate(axes):
     for value, trace in zip(paths[dim, :, dim], traversal[dim]):
         ax.plot(t_down, trace, color=plt.get_cmap("coolwarm")(norm(value)), lw=1.2)
     strongest = int(np.argmax(np.abs(corr_2d[:, dim])))
-    ax.set(xlabel="time (ms)", xlim=(8, 50),
-           title=f"Latent {dim + 1} (r = {corr_2d[strongest, dim]:+.2f} with {param_names[strongest]})")
+    ax.set(
+        xlabel="time (ms)",
+        xlim=(8, 50),
+        title=f"Latent {dim + 1} (r = {corr_2d[strongest, dim]:+.2f} with {param_names[strongest]})",
+    )
     fig.colorbar(plt.cm.ScalarMappable(norm, "coolwarm"), ax=ax, label=f"latent {dim + 1}")
 axes[0].set_ylabel("decoded scaled V")
 plotting.label_panels(axes)

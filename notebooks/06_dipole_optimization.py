@@ -84,8 +84,8 @@ if "google.colab" in sys.modules:
         )
     import subprocess
 
-    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet",
-                           f"course-utils @ git+{COURSE_REPOSITORY}"])
+    requirement = f"course-utils @ git+{COURSE_REPOSITORY}"
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", requirement])
 
 # %%
 import contextlib
@@ -223,9 +223,7 @@ drive_table
 # %%
 SMOOTH_MS = 30.0  # Hamming window of HNN's ERP fits
 with parallel:
-    target = load_evoked_dipole(
-        "simulated", mesh_shape=MESH_SHAPE, n_trials=TARGET_TRIALS, dt=DT_MS, seed=SEED
-    )
+    target = load_evoked_dipole("simulated", mesh_shape=MESH_SHAPE, n_trials=TARGET_TRIALS, dt=DT_MS, seed=SEED)
 planted = dict(target.truth.params)
 scale_factor = target.truth.scale_factor
 target_dipole = Dipole(target.times, target.dipole)  # hnn-core's container
@@ -284,8 +282,14 @@ initial_params = {
 
 net = neymotin_2020_model(mesh_shape=MESH_SHAPE)  # no drives: set_params adds them
 objective = dipole_sim.DipoleObjective(
-    net, set_params, target.times, target.dipole, n_trials=N_TRIALS, dt=DT_MS,
-    scale_factor=scale_factor, smooth_ms=SMOOTH_MS,
+    net,
+    set_params,
+    target.times,
+    target.dipole,
+    n_trials=N_TRIALS,
+    dt=DT_MS,
+    scale_factor=scale_factor,
+    smooth_ms=SMOOTH_MS,
 )
 with parallel:
     initial_rmse = objective(initial_params)
@@ -300,21 +304,38 @@ glue("initial_weight", initial_params["evprox2_ampa_L5_pyramidal"], display=Fals
 # %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(7.5, 3.6))
 for k, trial in enumerate(initial_trials):
-    ax.plot(objective.times, trial, color=plotting.COLORS["alternative"], lw=0.6, alpha=0.5,
-            label="hand-tuned, single trials" if k == 0 else None)
-ax.plot(objective.times, initial_trials.mean(axis=0), color=plotting.COLORS["alternative"],
-        label=f"hand-tuned, average of {N_TRIALS} trials")
-ax.plot(target.times, target.truth.clean, "--", color=plotting.COLORS["truth"],
-        label=f"planted, average of {TARGET_TRIALS} trials (before noise)")
-ax.plot(target.times, target.dipole, ".", ms=4, color=plotting.COLORS["data"],
-        label="target (planted + noise)")
+    ax.plot(
+        objective.times,
+        trial,
+        color=plotting.COLORS["alternative"],
+        lw=0.6,
+        alpha=0.5,
+        label="hand-tuned, single trials" if k == 0 else None,
+    )
+ax.plot(
+    objective.times,
+    initial_trials.mean(axis=0),
+    color=plotting.COLORS["alternative"],
+    label=f"hand-tuned, average of {N_TRIALS} trials",
+)
+ax.plot(
+    target.times,
+    target.truth.clean,
+    "--",
+    color=plotting.COLORS["truth"],
+    label=f"planted, average of {TARGET_TRIALS} trials (before noise)",
+)
+ax.plot(target.times, target.dipole, ".", ms=4, color=plotting.COLORS["data"], label="target (planted + noise)")
 bottom = ax.get_ylim()[0]
 for name, spec in dipole_sim.ERP_DRIVES.items():
     mu = planted["evprox2_mu"] if spec["mu"] is None else spec["mu"]
     ax.axvline(mu, color="0.75", lw=0.8, zorder=0)
     ax.text(mu + 1, bottom, name, ha="left", va="bottom", fontsize=8, color="0.4")
-ax.set(xlabel="time (ms)", ylabel="dipole (nAm)",
-       title="Target and hand-tuned column (grey lines: mean drive times, planted)")
+ax.set(
+    xlabel="time (ms)",
+    ylabel="dipole (nAm)",
+    title="Target and hand-tuned column (grey lines: mean drive times, planted)",
+)
 ax.legend(loc="lower right", fontsize=8)
 plt.show()
 
@@ -364,8 +385,10 @@ near_ends = (target.times[:-1] < 10.0) | (target.times[:-1] > target.times[-1] -
 glue("gap_ends", float(resampling_gap[near_ends].max()), display=False)
 glue("gap_middle", float(resampling_gap[~near_ends].max()), display=False)
 gap_ends, gap_middle = float(resampling_gap[near_ends].max()), float(resampling_gap[~near_ends].max())
-print(f"largest gap within 10 ms of either end: {resampling_gap[near_ends].max():.2f} nAm; "
-      f"elsewhere: {resampling_gap[~near_ends].max():.2f} nAm")
+print(
+    f"largest gap within 10 ms of either end: {resampling_gap[near_ends].max():.2f} nAm; "
+    f"elsewhere: {resampling_gap[~near_ends].max():.2f} nAm"
+)
 
 # %% [markdown]
 # The two resamplings of the same trace differ by up to {glue:text}`gap_ends:.2f` nAm within
@@ -434,8 +457,12 @@ def run_bayesian(start_params: dict[str, float], budget: int, seed: int):
     config.seed_everything(seed)  # the candidates come from NumPy's global state
     first = len(objective.history)
     run = Optimizer(
-        net, tstop=objective.tstop, constraints=unit_constraints, set_params=set_unit_params,
-        initial_params=dict(zip(constraints, to_unit(start_params))), solver="bayesian",
+        net,
+        tstop=objective.tstop,
+        constraints=unit_constraints,
+        set_params=set_unit_params,
+        initial_params=dict(zip(constraints, to_unit(start_params))),
+        solver="bayesian",
         obj_fun=objective.hnn_obj_fun(to_params=to_params),
         max_iter=budget - 1,  # it evaluates the start, then max_iter points
     )
@@ -449,6 +476,8 @@ tic = time.perf_counter()
 with parallel:
     main_history, optimizer, caught = run_bayesian(initial_params, BUDGET, SEED)
 main_seconds = time.perf_counter() - tic
+
+
 def lower_bound_warnings(caught: list) -> list:
     """scikit-learn's warnings that the length scale hit its lower bound; re-emit the rest."""
     hits = [w for w in caught if "length_scale" in str(w.message) and "lower bound" in str(w.message)]
@@ -465,16 +494,20 @@ glue("main_evaluations", len(main_history), display=False)
 glue("main_seconds", float(main_seconds), display=False)
 glue("main_rmse", main_rmse, display=False)
 glue("gp_warnings", len(gp_warnings), display=False)
-glue("gp_clause", (
-    f"scikit-learn warned {len(gp_warnings)} times that the Gaussian process's length scale hit "
-    "its lower bound: a surrogate with a vanishing length scale sees every evaluated point as "
-    "unrelated to its neighbours and predicts nothing between them, so the solver proposes "
-    "points almost at random; this budget is too small for this surrogate on this objective"
-    if gp_warnings else
-    "scikit-learn raised no warning about the Gaussian process's length scale: on scaled "
-    "parameters the surrogate kept a usable length scale"), display=False)
-print(f"{len(main_history)} evaluations in {main_seconds:.0f} s; "
-      f"RMSE {initial_rmse:.2f} -> {main_rmse:.2f} nAm")
+glue(
+    "gp_clause",
+    (
+        f"scikit-learn warned {len(gp_warnings)} times that the Gaussian process's length scale hit "
+        "its lower bound: a surrogate with a vanishing length scale sees every evaluated point as "
+        "unrelated to its neighbours and predicts nothing between them, so the solver proposes "
+        "points almost at random; this budget is too small for this surrogate on this objective"
+        if gp_warnings
+        else "scikit-learn raised no warning about the Gaussian process's length scale: on scaled "
+        "parameters the surrogate kept a usable length scale"
+    ),
+    display=False,
+)
+print(f"{len(main_history)} evaluations in {main_seconds:.0f} s; RMSE {initial_rmse:.2f} -> {main_rmse:.2f} nAm")
 
 # %% [markdown]
 # The run took {glue:text}`main_seconds:.0f` s for {glue:text}`main_evaluations`
@@ -497,17 +530,19 @@ glue("main_ratio", main_rmse / initial_rmse, display=False)
 
 # %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw=dict(width_ratios=[3, 2]))
-axes[0].plot(target.times, target.dipole, ".", ms=4, color=plotting.COLORS["data"],
-             label="target")
-axes[0].plot(objective.times, hand_average, color=plotting.COLORS["alternative"],
-             label="initial (hand-tuned)")
+axes[0].plot(target.times, target.dipole, ".", ms=4, color=plotting.COLORS["data"], label="target")
+axes[0].plot(objective.times, hand_average, color=plotting.COLORS["alternative"], label="initial (hand-tuned)")
 axes[0].plot(objective.times, main_average, color=plotting.COLORS["model"], label="optimized")
 axes[0].set(xlabel="time (ms)", ylabel="dipole (nAm)", title="Target, initial and optimized")
 axes[0].legend(loc="lower right")
 optimizer.plot_convergence(ax=axes[1], show=False)
 axes[1].axhline(planted_rmse, ls="--", color=plotting.COLORS["truth"], label="planted parameters")
-axes[1].set(xlabel="objective evaluations", ylabel="best RMSE so far (nAm)",
-            title="Convergence (Bayesian solver)", ylim=(0, 1.1 * initial_rmse))
+axes[1].set(
+    xlabel="objective evaluations",
+    ylabel="best RMSE so far (nAm)",
+    title="Convergence (Bayesian solver)",
+    ylim=(0, 1.1 * initial_rmse),
+)
 axes[1].xaxis.set_major_locator(plt.MaxNLocator(integer=True))
 axes[1].legend()
 plotting.label_panels(axes)
@@ -522,10 +557,7 @@ def parameter_table(runs: dict[str, dict[str, float]], scorer=objective) -> pd.D
 
 
 with parallel:
-    table = parameter_table(
-        {"initial": initial_params, "Bayesian (hnn-core default)": main_params,
-         "planted": planted}
-    )
+    table = parameter_table({"initial": initial_params, "Bayesian (hnn-core default)": main_params, "planted": planted})
 table.round(3)
 
 # %% [markdown]
@@ -565,15 +597,17 @@ except ImportError as error:
         "or install hnn-core==0.6.1."
     ) from error
 if hnn_core.__version__ != HNN_CORE_WRITTEN_FOR:
-    print(f"This section was written for hnn-core {HNN_CORE_WRITTEN_FOR}; you have "
-          f"{hnn_core.__version__}. The table below shows whether its bug is still there.")
+    print(
+        f"This section was written for hnn-core {HNN_CORE_WRITTEN_FOR}; you have "
+        f"{hnn_core.__version__}. The table below shows whether its bug is still there."
+    )
 
 planted_vector = [planted[name] for name in constraints]
 hnn_cobyla_constraints = _assemble_constraints_cobyla(constraints)
 constraint_values = pd.DataFrame(
-    [[c(planted_vector) for c in hnn_cobyla_constraints[2 * i: 2 * i + 2]]
-     for i in range(len(constraints))],
-    index=list(constraints), columns=["upper bound - x", "x - lower bound"],
+    [[c(planted_vector) for c in hnn_cobyla_constraints[2 * i : 2 * i + 2]] for i in range(len(constraints))],
+    index=list(constraints),
+    columns=["upper bound - x", "x - lower bound"],
 )
 n_violated = int((constraint_values < 0).to_numpy().sum())
 glue("cobyla_violated", n_violated, display=False)
@@ -614,8 +648,17 @@ def bowl(x) -> float:
     return float(np.sum(((np.asarray(x, dtype=float) - planted_vector) / (high - low)) ** 2))
 
 
-def toy_objective(initial_net, initial_params, set_params, predicted_params, update_params,
-                  obj_values, tstop, obj_fun_kwargs, best=None):
+def toy_objective(
+    initial_net,
+    initial_params,
+    set_params,
+    predicted_params,
+    update_params,
+    obj_values,
+    tstop,
+    obj_fun_kwargs,
+    best=None,
+):
     """The bowl, with the signature of an hnn-core objective (no simulation)."""
     value = bowl(predicted_params)
     obj_values.append(value)
@@ -627,17 +670,30 @@ def toy_objective(initial_net, initial_params, set_params, predicted_params, upd
 
 TOY_BUDGET = 60
 toy_points = []
-toy_run = Optimizer(net, tstop=objective.tstop, constraints=constraints, set_params=set_params,
-                    initial_params=initial_params, solver="cobyla", obj_fun=toy_objective,
-                    max_iter=TOY_BUDGET)
+toy_run = Optimizer(
+    net,
+    tstop=objective.tstop,
+    constraints=constraints,
+    set_params=set_params,
+    initial_params=initial_params,
+    solver="cobyla",
+    obj_fun=toy_objective,
+    max_iter=TOY_BUDGET,
+)
 toy_run.fit()
 cobyla_last = dict(zip(constraints, toy_points[-1]))
 start_vector = [initial_params[name] for name in constraints]
-fixed_raw_end = scipy.optimize.fmin_cobyla(bowl, start_vector, cobyla_constraints(constraints),
-                                           rhobeg=0.1, rhoend=1e-4, maxfun=TOY_BUDGET, catol=0.0, disp=0)
+fixed_raw_end = scipy.optimize.fmin_cobyla(
+    bowl, start_vector, cobyla_constraints(constraints), rhobeg=0.1, rhoend=1e-4, maxfun=TOY_BUDGET, catol=0.0, disp=0
+)
 fixed_unit_end = scipy.optimize.fmin_cobyla(
-    lambda unit: bowl(list(to_params(unit).values())), to_unit(initial_params),
-    cobyla_constraints(unit_constraints), rhobeg=0.25, rhoend=1e-4, maxfun=TOY_BUDGET, catol=0.0,
+    lambda unit: bowl(list(to_params(unit).values())),
+    to_unit(initial_params),
+    cobyla_constraints(unit_constraints),
+    rhobeg=0.25,
+    rhoend=1e-4,
+    maxfun=TOY_BUDGET,
+    catol=0.0,
     disp=0,
 )
 fixed_end = np.array(list(to_params(fixed_unit_end).values()))
@@ -648,11 +704,11 @@ glue("fixed_raw_mu", float(fixed_raw_end[0]), display=False)
 glue("fixed_end_mu", float(fixed_end[0]), display=False)
 glue("fixed_end_sigma", float(fixed_end[1]), display=False)
 glue("toy_budget", TOY_BUDGET, display=False)
-print("hnn-core 0.6.1, last point asked:   ", np.round(toy_points[-1], 3),
-      "| returned:", np.round(toy_run.opt_params_, 3))
+print(
+    "hnn-core 0.6.1, last point asked:   ", np.round(toy_points[-1], 3), "| returned:", np.round(toy_run.opt_params_, 3)
+)
 print("fixed constraints, raw units, end:  ", np.round(fixed_raw_end, 3))
-print("fixed constraints, scaled, end:     ", np.round(fixed_end, 3),
-      "| planted:", np.round(planted_vector, 3))
+print("fixed constraints, scaled, end:     ", np.round(fixed_end, 3), "| planted:", np.round(planted_vector, 3))
 
 # %% [markdown]
 # On a bowl it could not miss, hnn-core's COBYLA ends by asking for `mu` =
@@ -696,8 +752,16 @@ def run_cobyla(evaluate, start_params: dict[str, float], budget: int, step: floa
         seen.append((params, float(evaluate(params))))
         return seen[-1][1]
 
-    scipy.optimize.fmin_cobyla(on_unit, to_unit(start_params), cobyla_constraints(unit_constraints),
-                               rhobeg=step, rhoend=1e-3, maxfun=budget, catol=0.0, disp=0)
+    scipy.optimize.fmin_cobyla(
+        on_unit,
+        to_unit(start_params),
+        cobyla_constraints(unit_constraints),
+        rhobeg=step,
+        rhoend=1e-3,
+        maxfun=budget,
+        catol=0.0,
+        disp=0,
+    )
     return seen
 
 
@@ -705,8 +769,12 @@ def run_cma(start_params: dict[str, float], budget: int, seed: int) -> list:
     """hnn-core's CMA-ES on the scaled parameters through our objective; its evaluations."""
     first = len(objective.history)
     cma_run = Optimizer(
-        net, tstop=objective.tstop, constraints=unit_constraints, set_params=set_unit_params,
-        initial_params=dict(zip(constraints, to_unit(start_params))), solver="cma",
+        net,
+        tstop=objective.tstop,
+        constraints=unit_constraints,
+        set_params=set_unit_params,
+        initial_params=dict(zip(constraints, to_unit(start_params))),
+        solver="cma",
         obj_fun=objective.hnn_obj_fun(to_params=to_params),
         max_iter=max(1, budget // CMA_POPSIZE),  # generations of CMA_POPSIZE evaluations
     )
@@ -730,8 +798,10 @@ def runs_from(start_index: int) -> dict[str, list]:
     """The three solvers from one start; their evaluations."""
     start_params = list(starts.values())[start_index]
     with parallel:
-        histories = {"COBYLA": run_cobyla(objective, start_params, BUDGET),
-                     "CMA-ES": run_cma(start_params, BUDGET, seed=SEED + start_index)}
+        histories = {
+            "COBYLA": run_cobyla(objective, start_params, BUDGET),
+            "CMA-ES": run_cma(start_params, BUDGET, seed=SEED + start_index),
+        }
         if start_index == 0:
             histories["Bayesian"] = main_history  # section 2's run
         else:
@@ -744,13 +814,12 @@ def runs_from(start_index: int) -> dict[str, list]:
 # The starts are independent: run_sweep runs them one after another here (each evaluation
 # already keeps every core busy) or, with backend="dask", on the workers of a cluster.
 tic = time.perf_counter()
-sweep = run_sweep(runs_from, [dict(start_index=k) for k in range(N_STARTS)],
-                  backend=SWEEP_BACKEND, catch_errors=False)
+sweep = run_sweep(runs_from, [dict(start_index=k) for k in range(N_STARTS)], backend=SWEEP_BACKEND, catch_errors=False)
 comparison_seconds = time.perf_counter() - tic
-solver_runs = {(solver, start): result.value[solver]
-               for start, result in zip(starts, sweep) for solver in SOLVERS}
-final = pd.DataFrame({solver: [best_of(solver_runs[solver, start])[1] for start in starts]
-                      for solver in SOLVERS}, index=list(starts))
+solver_runs = {(solver, start): result.value[solver] for start, result in zip(starts, sweep) for solver in SOLVERS}
+final = pd.DataFrame(
+    {solver: [best_of(solver_runs[solver, start])[1] for start in starts] for solver in SOLVERS}, index=list(starts)
+)
 summary = final.agg(["median", "min", "max"]).T
 glue("n_starts", int(N_STARTS), display=False)
 glue("n_lhs", int(N_STARTS - 1), display=False)
@@ -770,28 +839,44 @@ glue("cobyla_max", float(summary.loc["COBYLA", "max"]), display=False)
 ranked = summary.sort_values("median")
 leader, others = ranked.index[0], ranked.index[1:]
 if ranked.loc[leader, "max"] < ranked.loc[others, "min"].min():
-    solver_clause = (f"{leader}'s worst run beat every run of the other two: with these starts "
-                     "and this budget, it is the better solver here")
+    solver_clause = (
+        f"{leader}'s worst run beat every run of the other two: with these starts "
+        "and this budget, it is the better solver here"
+    )
 else:
-    solver_clause = (f"{leader} has the lowest median, but the ranges overlap: over "
-                     f"{N_STARTS} starts, no solver is clearly better at this budget")
+    solver_clause = (
+        f"{leader} has the lowest median, but the ranges overlap: over "
+        f"{N_STARTS} starts, no solver is clearly better at this budget"
+    )
 glue("solver_clause", solver_clause, display=False)
 final.round(2)
 
 # %% tags=["hide-input"]
-solver_colors = {"Bayesian": plotting.COLORS["alternative"], "CMA-ES": plotting.COLORS["train"],
-                 "COBYLA": plotting.COLORS["model"]}
+solver_colors = {
+    "Bayesian": plotting.COLORS["alternative"],
+    "CMA-ES": plotting.COLORS["train"],
+    "COBYLA": plotting.COLORS["model"],
+}
 start_styles = {start: ("-", "--", ":", "-.")[k % 4] for k, start in enumerate(starts)}
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), sharey=True)
 for ax, solver in zip(axes, SOLVERS):
     for start in starts:
         values = [value for _, value in solver_runs[solver, start]]
-        ax.plot(np.arange(1, len(values) + 1), np.minimum.accumulate(values), marker="o", ms=2.5,
-                ls=start_styles[start], color=solver_colors[solver], label=f"from {start}")
-    ax.axhline(planted_rmse, ls="--", color=plotting.COLORS["truth"], lw=0.8,
-               label="planted parameters")
-    ax.set(xlabel="objective evaluations", title=f"{solver}: median best "
-           f"{summary.loc[solver, 'median']:.2f} nAm", ylim=(0, 1.1 * initial_rmse))
+        ax.plot(
+            np.arange(1, len(values) + 1),
+            np.minimum.accumulate(values),
+            marker="o",
+            ms=2.5,
+            ls=start_styles[start],
+            color=solver_colors[solver],
+            label=f"from {start}",
+        )
+    ax.axhline(planted_rmse, ls="--", color=plotting.COLORS["truth"], lw=0.8, label="planted parameters")
+    ax.set(
+        xlabel="objective evaluations",
+        title=f"{solver}: median best {summary.loc[solver, 'median']:.2f} nAm",
+        ylim=(0, 1.1 * initial_rmse),
+    )
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
 axes[0].set_ylabel("best RMSE so far (nAm)")
 axes[0].legend(loc="upper right", fontsize=8, handlelength=3.5)
@@ -850,9 +935,16 @@ glue("ch6_planted_mu_error_ms", float(planted_errors["mu"]), display=False)
 glue("ch6_planted_sigma_error_ms", float(planted_errors["sigma"]), display=False)
 glue("ch6_planted_weight_error", float(planted_errors["weight"]), display=False)
 outside = [name for name, ok in within.items() if not ok]
-glue("recovery_clause", "all three lie within their ranges" if not outside else
-     " and ".join(outside) + (" lies" if len(outside) == 1 else " lie") + " outside "
-     + ("its range" if len(outside) == 1 else "their ranges"), display=False)
+glue(
+    "recovery_clause",
+    "all three lie within their ranges"
+    if not outside
+    else " and ".join(outside)
+    + (" lies" if len(outside) == 1 else " lie")
+    + " outside "
+    + ("its range" if len(outside) == 1 else "their ranges"),
+    display=False,
+)
 glue("tuned_below_planted", "below" if tuned_rmse < planted_rmse else "above", display=False)
 with parallel:
     table = parameter_table({"initial": initial_params, "tuned": tuned_params, "planted": planted})
@@ -892,13 +984,19 @@ with parallel:
 glue("n_trials_plus_one", int(N_TRIALS + 1), display=False)
 glue("planted_held_out", planted_held_out, display=False)
 glue("tuned_held_out", tuned_held_out, display=False)
-glue("held_out_clause", (
-    "the planted parameters score better than the tuned ones on new draws: the tuned point had "
-    "fitted the objective's own draws, and more trials per evaluation would move the optimum "
-    "towards the truth" if planted_held_out < tuned_held_out else
-    "the tuned point still scores better on new draws, so its advantage is not only a fit to "
-    "the objective's own draws; one set of draws cannot say whether the target itself prefers "
-    "it"), display=False)
+glue(
+    "held_out_clause",
+    (
+        "the planted parameters score better than the tuned ones on new draws: the tuned point had "
+        "fitted the objective's own draws, and more trials per evaluation would move the optimum "
+        "towards the truth"
+        if planted_held_out < tuned_held_out
+        else "the tuned point still scores better on new draws, so its advantage is not only a fit to "
+        "the objective's own draws; one set of draws cannot say whether the target itself prefers "
+        "it"
+    ),
+    display=False,
+)
 print(f"held-out trials: planted {planted_held_out:.2f} nAm, tuned {tuned_held_out:.2f} nAm")
 
 # %% [markdown]
@@ -936,43 +1034,72 @@ glue("all_trials_sigma", float(slice_sigma[best_cells[0][1]]), display=False)
 glue("all_trials_weight", float(slice_weight[best_cells[0][0]]), display=False)
 glue("one_trial_sigma", float(slice_sigma[best_cells[1][1]]), display=False)
 glue("one_trial_weight", float(slice_weight[best_cells[1][0]]), display=False)
-glue("flat_clause", "wider" if flat_fraction[1] > flat_fraction[0] else
-     ("as wide" if flat_fraction[1] == flat_fraction[0] else "narrower"), display=False)
+glue(
+    "flat_clause",
+    "wider"
+    if flat_fraction[1] > flat_fraction[0]
+    else ("as wide" if flat_fraction[1] == flat_fraction[0] else "narrower"),
+    display=False,
+)
 flat_cells = np.argwhere(flat[0])
-tilt = (float(np.corrcoef(slice_sigma[flat_cells[:, 1]], slice_weight[flat_cells[:, 0]])[0, 1])
-        if len(flat_cells) > 2 and np.ptp(flat_cells, axis=0).all() else 0.0)
+tilt = (
+    float(np.corrcoef(slice_sigma[flat_cells[:, 1]], slice_weight[flat_cells[:, 0]])[0, 1])
+    if len(flat_cells) > 2 and np.ptp(flat_cells, axis=0).all()
+    else 0.0
+)
 on_edge = any(index in (0, SLICE_GRID - 1) for index in best_cells[0])
 glue("tilt", tilt, display=False)
-glue("slice_shape_clause", (
-    "the low region runs diagonally (correlation {:.2f} between `sigma` and weight over its "
-    "grid points): a wider spread with a stronger volley gives nearly the same smoothed "
-    "average, a trade-off".format(tilt) if tilt > 0.5 else
-    "the low region does not run along one diagonal (correlation {:.2f} between `sigma` and "
-    "weight over its grid points): no single trade-off explains it".format(tilt))
-    + ("; and the grid minimum lies on the box's edge: the data would push a parameter past "
-       "its bound, which is not identification" if on_edge else ""), display=False)
+glue(
+    "slice_shape_clause",
+    (
+        f"the low region runs diagonally (correlation {tilt:.2f} between `sigma` and weight over its "
+        "grid points): a wider spread with a stronger volley gives nearly the same smoothed "
+        "average, a trade-off"
+        if tilt > 0.5
+        else f"the low region does not run along one diagonal (correlation {tilt:.2f} between `sigma` and "
+        "weight over its grid points): no single trade-off explains it"
+    )
+    + (
+        "; and the grid minimum lies on the box's edge: the data would push a parameter past "
+        "its bound, which is not identification"
+        if on_edge
+        else ""
+    ),
+    display=False,
+)
 
 # %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
 levels = np.linspace(slice_rmse.min(), np.quantile(slice_rmse, 0.9), 12)
-for ax, surface, best, title in zip(axes, slice_rmse, best_cells, (
-        f"{N_TRIALS} trials per evaluation", "1 trial per evaluation")):
-    filled = ax.contourf(slice_sigma, slice_weight, surface, levels=levels, cmap="viridis",
-                         extend="max")
-    ax.contour(slice_sigma, slice_weight, surface, levels=[1.25 * surface.min()], colors="w",
-               linewidths=1.2)
-    ax.plot(planted_sigma, planted["evprox2_ampa_L5_pyramidal"], "x", ms=10, mew=2,
-            color=plotting.COLORS["alternative"], label="planted (sigma, weight; its mu differs)")
-    ax.plot(tuned_params["evprox2_sigma"], tuned_params["evprox2_ampa_L5_pyramidal"], "+", ms=12,
-            mew=2, color="w", label="tuned")
-    ax.plot(slice_sigma[best[1]], slice_weight[best[0]], "o", mfc="none", mec="w", ms=10,
-            label="grid minimum")
+for ax, surface, best, title in zip(
+    axes, slice_rmse, best_cells, (f"{N_TRIALS} trials per evaluation", "1 trial per evaluation")
+):
+    filled = ax.contourf(slice_sigma, slice_weight, surface, levels=levels, cmap="viridis", extend="max")
+    ax.contour(slice_sigma, slice_weight, surface, levels=[1.25 * surface.min()], colors="w", linewidths=1.2)
+    ax.plot(
+        planted_sigma,
+        planted["evprox2_ampa_L5_pyramidal"],
+        "x",
+        ms=10,
+        mew=2,
+        color=plotting.COLORS["alternative"],
+        label="planted (sigma, weight; its mu differs)",
+    )
+    ax.plot(
+        tuned_params["evprox2_sigma"],
+        tuned_params["evprox2_ampa_L5_pyramidal"],
+        "+",
+        ms=12,
+        mew=2,
+        color="w",
+        label="tuned",
+    )
+    ax.plot(slice_sigma[best[1]], slice_weight[best[0]], "o", mfc="none", mec="w", ms=10, label="grid minimum")
     ax.set(xlabel="sigma (ms)", title=title)
 axes[0].set_ylabel("AMPA weight onto L5 pyramidal (µS)")
 fig.colorbar(filled, ax=axes, label="RMSE (nAm)", format="%.1f")
 handles, labels = axes[0].get_legend_handles_labels()
-fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8, frameon=True,
-           facecolor="0.8")
+fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8, frameon=True, facecolor="0.8")
 fig.suptitle("RMSE with mu at its tuned value (white line: 1.25 × each panel's minimum)")
 plotting.label_panels(axes)
 plt.show()
@@ -1011,8 +1138,14 @@ plt.show()
 # %%
 real = load_evoked_dipole(source="real")
 real_objective = dipole_sim.DipoleObjective(
-    net, set_params, real.times, real.dipole, n_trials=N_TRIALS, dt=DT_MS,
-    scale_factor=scale_factor, smooth_ms=SMOOTH_MS,
+    net,
+    set_params,
+    real.times,
+    real.dipole,
+    n_trials=N_TRIALS,
+    dt=DT_MS,
+    scale_factor=scale_factor,
+    smooth_ms=SMOOTH_MS,
 )
 with parallel:
     real_initial_rmse = real_objective.rmse(initial_params)
@@ -1029,8 +1162,7 @@ rescaled_rmse = float(np.sqrt(np.mean((best_factor * sampled - real.dipole) ** 2
 early = real.times < 90.0
 real_early_rmse = float(np.sqrt(np.mean((sampled[early] - real.dipole[early]) ** 2)))
 real_late_rmse = float(np.sqrt(np.mean((sampled[~early] - real.dipole[~early]) ** 2)))
-early_share = float(np.sum((sampled[early] - real.dipole[early]) ** 2)
-                    / np.sum((sampled - real.dipole) ** 2))
+early_share = float(np.sum((sampled[early] - real.dipole[early]) ** 2) / np.sum((sampled - real.dipole) ** 2))
 glue("real_budget", int(REAL_BUDGET), display=False)
 glue("ch6_real_rmse_initial", float(real_initial_rmse), display=False)
 glue("ch6_real_rmse_tuned", float(real_tuned_rmse), display=False)
@@ -1044,26 +1176,45 @@ glue("rescaled_rmse", rescaled_rmse, display=False)
 glue("real_early_rmse", real_early_rmse, display=False)
 glue("real_late_rmse", real_late_rmse, display=False)
 glue("early_share", early_share, display=False)
-glue("amplitude_clause", "the miss is mostly shape, not amplitude" if rescaled_rmse > 0.9 * real_tuned_rmse
-     else "a good part of the miss is amplitude", display=False)
+glue(
+    "amplitude_clause",
+    "the miss is mostly shape, not amplitude"
+    if rescaled_rmse > 0.9 * real_tuned_rmse
+    else "a good part of the miss is amplitude",
+    display=False,
+)
 
 # %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw=dict(width_ratios=[3, 2]))
 axes[0].plot(real.times, real.dipole, ".", ms=4, color=plotting.COLORS["data"], label="experimental (MEG)")
-axes[0].plot(real_objective.times, real_initial_average, color=plotting.COLORS["alternative"],
-             label=f"initial (RMSE {real_initial_rmse:.1f} nAm)")
-axes[0].plot(real_objective.times, real_tuned_average, color=plotting.COLORS["model"],
-             label=f"optimized (RMSE {real_tuned_rmse:.1f} nAm)")
-axes[0].set(xlabel="time (ms)", ylabel="dipole (nAm)",
-            title=f"The recording and the {MESH_SHAPE[0]} × {MESH_SHAPE[1]} column")
+axes[0].plot(
+    real_objective.times,
+    real_initial_average,
+    color=plotting.COLORS["alternative"],
+    label=f"initial (RMSE {real_initial_rmse:.1f} nAm)",
+)
+axes[0].plot(
+    real_objective.times,
+    real_tuned_average,
+    color=plotting.COLORS["model"],
+    label=f"optimized (RMSE {real_tuned_rmse:.1f} nAm)",
+)
+axes[0].set(
+    xlabel="time (ms)", ylabel="dipole (nAm)", title=f"The recording and the {MESH_SHAPE[0]} × {MESH_SHAPE[1]} column"
+)
 axes[0].legend(loc="lower right")
 real_values = [value for _, value in real_run + real_polish]
-axes[1].plot(np.arange(1, len(real_values) + 1), np.minimum.accumulate(real_values), "o-", ms=3,
-             color=plotting.COLORS["model"])
+axes[1].plot(
+    np.arange(1, len(real_values) + 1), np.minimum.accumulate(real_values), "o-", ms=3, color=plotting.COLORS["model"]
+)
 axes[1].axvline(len(real_run) + 0.5, color="0.7", lw=0.8)
 axes[1].text(len(real_run) + 1, 0.05 * real_initial_rmse, "polish", color="0.4", fontsize=8)
-axes[1].set(xlabel="objective evaluations", ylabel="best RMSE so far (nAm)",
-            title="Convergence on the recording", ylim=(0, 1.1 * real_initial_rmse))
+axes[1].set(
+    xlabel="objective evaluations",
+    ylabel="best RMSE so far (nAm)",
+    title="Convergence on the recording",
+    ylim=(0, 1.1 * real_initial_rmse),
+)
 axes[1].xaxis.set_major_locator(plt.MaxNLocator(integer=True))
 plotting.label_panels(axes)
 plt.show()
@@ -1183,20 +1334,35 @@ with parallel:
     one_trial_average = objective.average(one_trial_params)
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), gridspec_kw=dict(width_ratios=[3, 2]))
 axes[0].plot(target.times, target.dipole, ".", ms=4, color=plotting.COLORS["data"], label="target")
-axes[0].plot(objective.times, objective.average(all_trials_params),
-             color=plotting.COLORS["model"], label=f"fit on {N_TRIALS} trials")
-axes[0].plot(objective.times, one_trial_average, "--", color=plotting.COLORS["alternative"],
-             label="fit on 1 trial")
-axes[0].set(xlabel="time (ms)", ylabel=f"dipole (nAm), average of {N_TRIALS} trials",
-            title="Both fits, scored as averages")
+axes[0].plot(
+    objective.times,
+    objective.average(all_trials_params),
+    color=plotting.COLORS["model"],
+    label=f"fit on {N_TRIALS} trials",
+)
+axes[0].plot(objective.times, one_trial_average, "--", color=plotting.COLORS["alternative"], label="fit on 1 trial")
+axes[0].set(
+    xlabel="time (ms)", ylabel=f"dipole (nAm), average of {N_TRIALS} trials", title="Both fits, scored as averages"
+)
 axes[0].legend(loc="lower right")
 positions = np.arange(len(scores))
-axes[1].bar(positions - 0.2, [s[0] for s in scores.values()], 0.4,
-            label="on the trials it was fitted on", color=plotting.COLORS["train"])
-axes[1].bar(positions + 0.2, [s[1] for s in scores.values()], 0.4,
-            label="on held-out trials", color=plotting.COLORS["test"])
-axes[1].set(xticks=positions, xticklabels=list(scores), ylabel="RMSE (nAm)",
-            title="RMSE to the target", ylim=(0, 1.35 * max(max(v) for v in scores.values())))
+axes[1].bar(
+    positions - 0.2,
+    [s[0] for s in scores.values()],
+    0.4,
+    label="on the trials it was fitted on",
+    color=plotting.COLORS["train"],
+)
+axes[1].bar(
+    positions + 0.2, [s[1] for s in scores.values()], 0.4, label="on held-out trials", color=plotting.COLORS["test"]
+)
+axes[1].set(
+    xticks=positions,
+    xticklabels=list(scores),
+    ylabel="RMSE (nAm)",
+    title="RMSE to the target",
+    ylim=(0, 1.35 * max(max(v) for v in scores.values())),
+)
 axes[1].legend(loc="upper center", ncol=1, fontsize=8)
 plotting.label_panels(axes)
 glue("exercise1_figure", fig, display=False)
@@ -1207,15 +1373,24 @@ glue("ex1_mu", float(one_trial_params["evprox2_mu"]), display=False)
 glue("ex1_sigma", float(one_trial_params["evprox2_sigma"]), display=False)
 reference_held_out = scores[f"fit on {N_TRIALS} trials"][1]
 gap = scores["fit on 1 trial"][1] - reference_held_out
-glue("ex1_clause", "worse than" if gap > 0.05 * reference_held_out else
-     ("better than" if gap < -0.05 * reference_held_out else "within 5 % of"), display=False)
+glue(
+    "ex1_clause",
+    "worse than"
+    if gap > 0.05 * reference_held_out
+    else ("better than" if gap < -0.05 * reference_held_out else "within 5 % of"),
+    display=False,
+)
 glue("ex1_reference_sigma", float(all_trials_params["evprox2_sigma"]), display=False)
 narrow = max(one_trial_params["evprox2_sigma"], all_trials_params["evprox2_sigma"]) < 3.0
-glue("ex1_narrow_clause", "Both fits chose a narrow volley, whose late part hardly differs "
-     "from trial to trial: one trial then stands for the average, and fitting on one costs "
-     "little here" if narrow else
-     "The fits chose different spreads, and the one-trial fit's is the one that suited its "
-     "single draw", display=False)
+glue(
+    "ex1_narrow_clause",
+    "Both fits chose a narrow volley, whose late part hardly differs "
+    "from trial to trial: one trial then stands for the average, and fitting on one costs "
+    "little here"
+    if narrow
+    else "The fits chose different spreads, and the one-trial fit's is the one that suited its single draw",
+    display=False,
+)
 plt.close(fig)
 
 # %% tags=["check"]
@@ -1227,10 +1402,10 @@ checks.function(
     hints={
         "type": "return the (params, value) pair, as best_of gives it.",
         "wrong": "pass run_cobyla a function of params that returns objective.rmse(params, "
-                 "n_trials=1) (one trial, not all), start from start_params with budget "
-                 "evaluations (default step), and keep the pair with the lowest value.",
+        "n_trials=1) (one trial, not all), start from start_params with budget "
+        "evaluations (default step), and keep the pair with the lowest value.",
     },
-);
+)
 
 # %% [markdown]
 # **Figure check.** Scored on the one trial it was fitted on, the one-trial fit reaches
@@ -1276,13 +1451,13 @@ def layer_dipoles(params: dict[str, float]) -> dict[str, np.ndarray]:
     """The trial-averaged dipole of each layer ("L2", "L5", "agg"), in nAm, at target.times."""
     column = net.copy()
     set_params(column, params)
-    trials = simulate_dipole(column, tstop=objective.tstop, dt=DT_MS, n_trials=N_TRIALS,
-                             verbose=False)
+    trials = simulate_dipole(column, tstop=objective.tstop, dt=DT_MS, n_trials=N_TRIALS, verbose=False)
     for trial in trials:
         trial.scale(scale_factor).smooth(SMOOTH_MS)
     average = average_dipoles(trials)
-    return {layer: dipole_sim.sample_at(target.times, average.times, average.data[layer])
-            for layer in ("L2", "L5", "agg")}
+    return {
+        layer: dipole_sim.sample_at(target.times, average.times, average.data[layer]) for layer in ("L2", "L5", "agg")
+    }
 
 
 with parallel:
@@ -1315,10 +1490,9 @@ checks.function(
         "shape": "sample each layer's average at target.times (one value per target sample).",
         "scale": "scale each trial by scale_factor before smoothing, as the objective does.",
         "wrong": "simulate N_TRIALS trials of a copy of net with set_params applied "
-                 "(tstop=objective.tstop, dt=DT_MS), scale then smooth each, average them.",
+        "(tstop=objective.tstop, dt=DT_MS), scale then smooth each, average them.",
     },
-);
-
+)
 # %% [markdown]
 # **Figure check.** After 100 ms the layer 5 dipole peaks at {glue:text}`ex2_l5_tuned:.1f` nAm
 # for the tuned parameters and at {glue:text}`ex2_l5_planted:.1f` nAm for the planted ones;
@@ -1371,18 +1545,26 @@ def set_params_with_late_distal(net, params: dict[str, float]) -> None:
     """The three ERP drives (evprox2 from `params`) and a distal `evdist2`."""
     set_params(net, {name: params[name] for name in constraints})
     weights = {"L2_pyramidal": params["evdist2_weight"], "L5_pyramidal": params["evdist2_weight"]}
-    net.add_evoked_drive("evdist2", mu=params["evdist2_mu"], sigma=LATE_DISTAL_SIGMA, numspikes=1,
-                         location="distal", weights_ampa=weights,
-                         synaptic_delays={"L2_pyramidal": 0.1, "L5_pyramidal": 0.1},
-                         n_drive_cells=1, cell_specific=False)
+    net.add_evoked_drive(
+        "evdist2",
+        mu=params["evdist2_mu"],
+        sigma=LATE_DISTAL_SIGMA,
+        numspikes=1,
+        location="distal",
+        weights_ampa=weights,
+        synaptic_delays={"L2_pyramidal": 0.1, "L5_pyramidal": 0.1},
+        n_drive_cells=1,
+        cell_specific=False,
+    )
 
 
 def recording_rmse(params: dict[str, float]) -> float:
     """RMSE (nAm) between the recording and the N_TRIALS-trial average of the column."""
     column = net.copy()
     set_params_with_late_distal(column, params)
-    times, trials = dipole_sim.simulate_trials(column, n_trials=N_TRIALS, tstop=float(real.times[-1]),
-                                               dt=DT_MS, scale_factor=scale_factor, smooth_ms=SMOOTH_MS)
+    times, trials = dipole_sim.simulate_trials(
+        column, n_trials=N_TRIALS, tstop=float(real.times[-1]), dt=DT_MS, scale_factor=scale_factor, smooth_ms=SMOOTH_MS
+    )
     model = dipole_sim.sample_at(real.times, times, trials.mean(axis=0))
     return float(np.sqrt(np.mean((model - real.dipole) ** 2)))
 
@@ -1399,20 +1581,36 @@ def late_rmse(unit) -> float:
 
 
 with parallel:
-    scipy.optimize.fmin_cobyla(late_rmse, [0.5, 0.2], cobyla_constraints({k: (0.0, 1.0) for k in late_bounds}),
-                               rhobeg=0.25, rhoend=1e-3, maxfun=BUDGET, catol=0.0, disp=0)
+    scipy.optimize.fmin_cobyla(
+        late_rmse,
+        [0.5, 0.2],
+        cobyla_constraints({k: (0.0, 1.0) for k in late_bounds}),
+        rhobeg=0.25,
+        rhoend=1e-3,
+        maxfun=BUDGET,
+        catol=0.0,
+        disp=0,
+    )
     late_params, late_value = best_of(late_seen)
     column = net.copy()
     set_params_with_late_distal(column, late_params)
     late_times, late_trials = dipole_sim.simulate_trials(
-        column, n_trials=N_TRIALS, tstop=float(real.times[-1]), dt=DT_MS, scale_factor=scale_factor,
-        smooth_ms=SMOOTH_MS)
+        column, n_trials=N_TRIALS, tstop=float(real.times[-1]), dt=DT_MS, scale_factor=scale_factor, smooth_ms=SMOOTH_MS
+    )
 fig, ax = plt.subplots(figsize=(7, 3.4))
 ax.plot(real.times, real.dipole, ".", ms=4, color=plotting.COLORS["data"], label="experimental (MEG)")
-ax.plot(real_objective.times, real_tuned_average, color=plotting.COLORS["model"],
-        label=f"three drives (RMSE {real_tuned_rmse:.1f} nAm)")
-ax.plot(late_times, late_trials.mean(axis=0), color=plotting.COLORS["alternative"],
-        label=f"with evdist2 (RMSE {late_value:.1f} nAm)")
+ax.plot(
+    real_objective.times,
+    real_tuned_average,
+    color=plotting.COLORS["model"],
+    label=f"three drives (RMSE {real_tuned_rmse:.1f} nAm)",
+)
+ax.plot(
+    late_times,
+    late_trials.mean(axis=0),
+    color=plotting.COLORS["alternative"],
+    label=f"with evdist2 (RMSE {late_value:.1f} nAm)",
+)
 ax.set(xlabel="time (ms)", ylabel="dipole (nAm)", title="A fourth drive, fitted to the recording")
 ax.legend(loc="lower right")
 glue("exercise3_figure", fig, display=False)
@@ -1421,13 +1619,16 @@ glue("ex3_mu", float(late_params["evdist2_mu"]), display=False)
 glue("ex3_weight", float(late_params["evdist2_weight"]), display=False)
 glue("ex3_clause", "lower than" if late_value < real_tuned_rmse else "not lower than", display=False)
 with parallel:
-    glue("ex3_zero_weight", recording_rmse(dict(real_tuned_params, evdist2_mu=145.0, evdist2_weight=0.0)),
-         display=False)
+    glue(
+        "ex3_zero_weight", recording_rmse(dict(real_tuned_params, evdist2_mu=145.0, evdist2_weight=0.0)), display=False
+    )
 plt.close(fig)
 
 # %% tags=["check"]
-EX3_PROBES = [dict(real_tuned_params, evdist2_mu=145.0, evdist2_weight=0.05),
-              dict(initial_params, evdist2_mu=160.0, evdist2_weight=0.02)]
+EX3_PROBES = [
+    dict(real_tuned_params, evdist2_mu=145.0, evdist2_weight=0.05),
+    dict(initial_params, evdist2_mu=160.0, evdist2_weight=0.02),
+]
 checks.function(
     "ex3_recording_rmse",
     recording_rmse,
@@ -1436,12 +1637,11 @@ checks.function(
     hints={
         "type": "return one number, the RMSE in nAm.",
         "wrong": "check the drive (distal, sigma LATE_DISTAL_SIGMA, the same weight onto L2 and "
-                 "L5 pyramidal cells, delays 0.1 ms, one drive cell, cell_specific=False, "
-                 "default event_seed) and the objective: N_TRIALS trials, scaled and smoothed "
-                 "by simulate_trials, averaged, sampled at real.times, RMSE to real.dipole.",
+        "L5 pyramidal cells, delays 0.1 ms, one drive cell, cell_specific=False, "
+        "default event_seed) and the objective: N_TRIALS trials, scaled and smoothed "
+        "by simulate_trials, averaged, sampled at real.times, RMSE to real.dipole.",
     },
-);
-
+)
 # %% [markdown]
 # **Figure check.** With `evdist2` at {glue:text}`ex3_mu:.1f` ms and a weight of
 # {glue:text}`ex3_weight:.3f` µS, the RMSE to the recording is {glue:text}`ex3_rmse:.1f` nAm,

@@ -15,9 +15,9 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -58,9 +58,7 @@ class LocalServer:
         self._httpd.daemon_threads = True
         self._httpd.handle_error = lambda request, address: None
         self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs=dict(poll_interval=0.02), daemon=True
-        )
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs=dict(poll_interval=0.02), daemon=True)
         self._thread.start()
 
     def url(self, path: str) -> str:
@@ -215,9 +213,7 @@ def register(monkeypatch: pytest.MonkeyPatch) -> Callable[..., object]:
     entry is downloaded, never bundled, so a test can serve a bundled dataset's file too."""
     from course_utils.data.registry import REGISTRY, Dataset
 
-    def _register(
-        name: str, body: bytes, urls: tuple[str, ...], filename: str | None = None
-    ) -> Dataset:
+    def _register(name: str, body: bytes, urls: tuple[str, ...], filename: str | None = None) -> Dataset:
         fields = dict(
             name=name,
             urls=tuple(urls),
@@ -230,8 +226,13 @@ def register(monkeypatch: pytest.MonkeyPatch) -> Callable[..., object]:
             entry = dataclasses.replace(REGISTRY[name], filename=filename, **fields)
         else:
             entry = Dataset(
-                filename=filename or f"{name}.bin", description="test data", citation="none",
-                license="none", chapters=(0,), loader=None, **fields,
+                filename=filename or f"{name}.bin",
+                description="test data",
+                citation="none",
+                license="none",
+                chapters=(0,),
+                loader=None,
+                **fields,
             )
         monkeypatch.setitem(REGISTRY, name, entry)
         return entry

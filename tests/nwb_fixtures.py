@@ -20,7 +20,7 @@ acquisition, stimulus or any processing module (a Tsd when its data are 1-D). So
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ from pynwb import NWBHDF5IO, NWBFile, TimeSeries
 from pynwb.behavior import CompassDirection, Position, SpatialSeries
 from pynwb.icephys import CurrentClampSeries, CurrentClampStimulusSeries
 
-_START = datetime(2013, 10, 25, tzinfo=timezone.utc)
+_START = datetime(2013, 10, 25, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,10 @@ def write_place_cell_nwb(
     container = Position(name="Position")
     container.add_spatial_series(
         SpatialSeries(
-            name="position", data=position, timestamps=t, unit="cm",
+            name="position",
+            data=position,
+            timestamps=t,
+            unit="cm",
             reference_frame="start of the linear track",
         )
     )
@@ -84,7 +87,10 @@ def write_place_cell_nwb(
     n_theta = int(duration_s * 1250)
     ecephys.add(
         TimeSeries(
-            name="theta_phase", unit="radians", rate=1250.0, starting_time=0.0,
+            name="theta_phase",
+            unit="radians",
+            rate=1250.0,
+            starting_time=0.0,
             data=np.angle(np.exp(1j * 2 * np.pi * 8.0 * np.arange(n_theta) / 1250)),
         )
     )
@@ -124,14 +130,22 @@ def write_current_injection_nwb(
         stimulus[inside] = 1e-10 + (2e-11 * rng.standard_normal(inside.sum()) if noisy else 0.0)
     nwb.add_stimulus(
         CurrentClampStimulusSeries(
-            name="stimulus", data=stimulus, rate=rate_hz, starting_time=0.0,
-            electrode=electrode, gain=1.0,
+            name="stimulus",
+            data=stimulus,
+            rate=rate_hz,
+            starting_time=0.0,
+            electrode=electrode,
+            gain=1.0,
         )
     )
     nwb.add_acquisition(
         CurrentClampSeries(
-            name="response", data=-0.07 + 0.005 * rng.standard_normal(t.size), rate=rate_hz,
-            starting_time=0.0, electrode=electrode, gain=1.0,
+            name="response",
+            data=-0.07 + 0.005 * rng.standard_normal(t.size),
+            rate=rate_hz,
+            starting_time=0.0,
+            electrode=electrode,
+            gain=1.0,
         )
     )
     spikes = np.sort(rng.uniform(0.0, 7.0, 80))
@@ -153,9 +167,7 @@ class HeadDirectionContents:
     epochs: tuple[tuple[float, float, str], ...]  # start, end, tag
 
 
-def write_head_direction_nwb(
-    path: Path, *, seed: int = 0, wake_tag: str = "wake"
-) -> HeadDirectionContents:
+def write_head_direction_nwb(path: Path, *, seed: int = 0, wake_tag: str = "wake") -> HeadDirectionContents:
     """Write a small recording shaped like ``Mouse32-140822.nwb``.
 
     Units with a ``location`` column (``adn`` or ``thalamus``), the head direction ``ry``
@@ -182,7 +194,10 @@ def write_head_direction_nwb(
     compass = CompassDirection(name="CompassDirection")
     compass.add_spatial_series(
         SpatialSeries(
-            name="ry", data=heading, timestamps=t, unit="radians",
+            name="ry",
+            data=heading,
+            timestamps=t,
+            unit="radians",
             reference_frame="arbitrary, fixed in the environment",
         )
     )

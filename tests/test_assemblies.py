@@ -120,18 +120,22 @@ def test_loader_cuts_train_validation_and_test_blocks_with_gaps():
     assert data.train.shape[0] == 60 and data.validation.shape[0] == 20 and data.test.shape[0] == 10
     np.testing.assert_array_equal(data.validation, mine[65:85])  # 5 bins after training
     np.testing.assert_array_equal(data.test, mine[90:])  # 5 bins after validation
-    simulated = load_assemblies(n_neurons=20, n_assemblies=3, n_timepoints=300, seed=1, train_fraction=0.6,
-                                validation_fraction=0.2, gap=10)
+    simulated = load_assemblies(
+        n_neurons=20, n_assemblies=3, n_timepoints=300, seed=1, train_fraction=0.6, validation_fraction=0.2, gap=10
+    )
     np.testing.assert_array_equal(simulated.validation, simulated.truth.activity[190:250])
     np.testing.assert_array_equal(simulated.test, simulated.truth.activity[260:])
     assert load_assemblies(n_neurons=20, n_assemblies=3, n_timepoints=100, seed=1).validation.shape == (0, 20)
 
 
-@pytest.mark.parametrize("options, match", [
-    (dict(validation_fraction=0.5), "leave room for a test block"),
-    (dict(gap=-1), "gap must be a non-negative integer"),
-    (dict(validation_fraction=0.2, gap=30), "too few for the blocks"),
-])
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        (dict(validation_fraction=0.5), "leave room for a test block"),
+        (dict(gap=-1), "gap must be a non-negative integer"),
+        (dict(validation_fraction=0.2, gap=30), "too few for the blocks"),
+    ],
+)
 def test_loader_rejects_blocks_that_do_not_fit(options, match):
     with pytest.raises(ValueError, match=match):
         load_assemblies("user", np.zeros((100, 3)), train_fraction=0.6, **options)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import nbformat
@@ -38,8 +38,10 @@ def test_timing_tables_render_as_tables_not_as_text(page):
 
 
 def test_render_page_fills_the_markers_and_refuses_markers_inside_a_table():
-    page = ("# Page\n\n<!-- timings:table -->\n<!-- /timings:table -->\n\ntext\n\n"
-            "<!-- timings:attendee -->\n| stale |\n<!-- /timings:attendee -->\n")
+    page = (
+        "# Page\n\n<!-- timings:table -->\n<!-- /timings:table -->\n\ntext\n\n"
+        "<!-- timings:attendee -->\n| stale |\n<!-- /timings:attendee -->\n"
+    )
     rendered = bench.render_page(page)
     assert bench.table_block("table") in rendered and bench.table_block("attendee") in rendered
     assert "stale" not in rendered and bench.render_page(rendered) == rendered
@@ -52,8 +54,7 @@ def test_render_page_fills_the_markers_and_refuses_markers_inside_a_table():
 
 @pytest.mark.parametrize("source", bench.chapter_sources(), ids=lambda p: p.stem)
 def test_chapter_header_is_rendered_from_the_results(source):
-    assert f"# {bench.header_line(source.stem)}\n" in source.read_text(), (
-        "run `python benchmarks/chapters.py --render`")
+    assert f"# {bench.header_line(source.stem)}\n" in source.read_text(), "run `python benchmarks/chapters.py --render`"
 
 
 #: Chapters measured over a budget, each with the open issue that tracks it (the README says
@@ -61,7 +62,7 @@ def test_chapter_header_is_rendered_from_the_results(source):
 #: of these comes back within budget: then remove it here.
 KNOWN_OVER_BUDGET = {
     ("smoke", "02_overfitting_ridge"): "issue 20: about 45 nemos fits, each compiling its own "
-                                       "program for its penalty strength (cold JAX cache)",
+    "program for its penalty strength (cold JAX cache)",
 }
 
 
@@ -101,8 +102,9 @@ def test_each_entry_records_the_host_speed_before_and_after_its_chapter(monkeypa
     monkeypatch.setattr(bench, "RESULTS", tmp_path)
     monkeypatch.setattr(bench, "machine", lambda: {"cpus": 2, "host_reference_s": 0.1})
     monkeypatch.setattr(bench, "host_reference_s", lambda: next(readings))
-    monkeypatch.setattr(bench, "run_chapter", lambda source, scale: {
-        "wall_s": 30.0, "peak_mb": 100, "within_budget": True})
+    monkeypatch.setattr(
+        bench, "run_chapter", lambda source, scale: {"wall_s": 30.0, "peak_mb": 100, "within_budget": True}
+    )
     assert bench.main(["--scale", "smoke", "01_glm_basics"]) == 0
     entry = json.loads((tmp_path / "chapters-smoke.json").read_text())["chapters"]["01_glm_basics"]
     assert entry["host_reference_s"] == pytest.approx(0.16)
@@ -110,7 +112,7 @@ def test_each_entry_records_the_host_speed_before_and_after_its_chapter(monkeypa
     assert entry["wall_s"] == 30.0 and entry["measured"]
 
 
-START = datetime(2026, 12, 1, 9, 0, 0, tzinfo=timezone.utc)
+START = datetime(2026, 12, 1, 9, 0, 0, tzinfo=UTC)
 
 
 def _stamp(seconds: float) -> str:
@@ -120,20 +122,29 @@ def _stamp(seconds: float) -> str:
 def _ran(start: float, seconds: float) -> nbformat.NotebookNode:
     """A code cell as nbclient leaves it: timestamps of busy, input, reply and idle."""
     cell = nbformat.v4.new_code_cell("x = 1")
-    cell.metadata["execution"] = {"iopub.status.busy": _stamp(start),
-                                  "iopub.execute_input": _stamp(start + 0.01),
-                                  "shell.execute_reply": _stamp(start + seconds - 0.01),
-                                  "iopub.status.idle": _stamp(start + seconds)}
+    cell.metadata["execution"] = {
+        "iopub.status.busy": _stamp(start),
+        "iopub.execute_input": _stamp(start + 0.01),
+        "shell.execute_reply": _stamp(start + seconds - 0.01),
+        "iopub.status.idle": _stamp(start + seconds),
+    }
     return cell
 
 
 def _executed_notebook(going_further: bool = True) -> list[nbformat.NotebookNode]:
     markdown = nbformat.v4.new_markdown_cell
-    return [markdown("> **Attendee notebook.**"), markdown("# 3 · A chapter\n\nIntro."), _ran(0, 1.0),
-            markdown("## 1. Fit | select\n\n```python\n# a comment, not a heading\n```"), _ran(2, 5.0),
-            nbformat.v4.new_code_cell(""),  # empty: nbclient skips it, no timestamps
-            markdown("## Going further" if going_further else "## 2. More"), _ran(8, 2.0),
-            markdown("### Exercise 3"), _ran(11, 3.0)]
+    return [
+        markdown("> **Attendee notebook.**"),
+        markdown("# 3 · A chapter\n\nIntro."),
+        _ran(0, 1.0),
+        markdown("## 1. Fit | select\n\n```python\n# a comment, not a heading\n```"),
+        _ran(2, 5.0),
+        nbformat.v4.new_code_cell(""),  # empty: nbclient skips it, no timestamps
+        markdown("## Going further" if going_further else "## 2. More"),
+        _ran(8, 2.0),
+        markdown("### Exercise 3"),
+        _ran(11, 3.0),
+    ]
 
 
 def test_cell_seconds_spans_busy_to_idle():
@@ -160,22 +171,30 @@ def test_without_going_further_the_core_path_is_the_whole_notebook():
 
 def test_cell_profile_of_a_notebook_that_did_not_run():
     cells = [nbformat.v4.new_markdown_cell("# Title"), nbformat.v4.new_code_cell("x = 1")]
-    assert bench.cell_profile(cells) == {"core_s": 0.0, "whole_s": 0.0, "going_further": False,
-                                         "longest_cell": None}
+    assert bench.cell_profile(cells) == {"core_s": 0.0, "whole_s": 0.0, "going_further": False, "longest_cell": None}
 
 
-ATTENDEE_ENTRY = {"wall_s": 130.0, "peak_mb": 1200, "core_s": 95.4, "whole_s": 120.2, "going_further": True,
-                  "longest_cell": {"s": 41.0, "heading": "6b. Penalty | rank"}, "within_budget": True}
+ATTENDEE_ENTRY = {
+    "wall_s": 130.0,
+    "peak_mb": 1200,
+    "core_s": 95.4,
+    "whole_s": 120.2,
+    "going_further": True,
+    "longest_cell": {"s": 41.0, "heading": "6b. Penalty | rank"},
+    "within_budget": True,
+}
 
 
 def test_describe_attendee():
     budget = bench.ATTENDEE_BUDGETS["default"]
     assert bench.describe_attendee(None, budget)[0] == "not measured yet"
-    assert bench.describe_attendee(ATTENDEE_ENTRY, budget) == [
-        "95 s", "120 s", "1.2 GB", r"41 s (6b. Penalty \| rank)"]
+    assert bench.describe_attendee(ATTENDEE_ENTRY, budget) == ["95 s", "120 s", "1.2 GB", r"41 s (6b. Penalty \| rank)"]
     slow = {**ATTENDEE_ENTRY, "core_s": 310.0, "whole_s": 500.0, "peak_mb": 2100, "going_further": False}
     assert bench.describe_attendee(slow, budget)[:3] == [
-        "310 s, over budget (the whole notebook)", "500 s, over budget", "2.1 GB, over budget"]
+        "310 s, over budget (the whole notebook)",
+        "500 s, over budget",
+        "2.1 GB, over budget",
+    ]
 
 
 def test_attendee_table_reads_the_attendee_results(monkeypatch, tmp_path):
@@ -197,8 +216,9 @@ class FakeClient:
         self.notebook = notebook
 
     def execute(self):
-        FakeClient.seen.append({k: os.environ.get(k) for k in ("COURSE_SCALE", "COURSE_OFFLINE",
-                                                              "COURSE_CHECKS", "XDG_CACHE_HOME")})
+        FakeClient.seen.append(
+            {k: os.environ.get(k) for k in ("COURSE_SCALE", "COURSE_OFFLINE", "COURSE_CHECKS", "XDG_CACHE_HOME")}
+        )
         for cell in self.notebook.cells[:-1]:
             cell.metadata["execution"] = _ran(0, 2.0).metadata["execution"]
         output = nbformat.v4.new_output("stream", name="stdout", text=f"PEAK_RSS_BYTES {300 * 2**20}\n")
@@ -244,8 +264,10 @@ dipole_full = importlib.util.module_from_spec(dipole_spec)
 dipole_spec.loader.exec_module(dipole_full)
 
 
-@pytest.mark.parametrize("size", ["n_trials", "target_trials", "budget", "n_starts", "polish_budget",
-                                  "slice_grid", "real_budget", "profile_points"])
+@pytest.mark.parametrize(
+    "size",
+    ["n_trials", "target_trials", "budget", "n_starts", "polish_budget", "slice_grid", "real_budget", "profile_points"],
+)
 def test_every_size_that_sets_simulations_is_counted(size):
     sizes = config.sizes("dipole_optimization", "default")
     before = dipole_full.totals(dipole_full.planned_simulations(sizes))
@@ -254,20 +276,27 @@ def test_every_size_that_sets_simulations_is_counted(size):
 
 
 def test_full_estimate_adds_the_default_runs_other_time_to_the_full_simulations():
-    timings = {"default": {"evaluation_s": 1.0, "one_trial_s": 0.5},
-               "full": {"evaluation_s": 100.0, "one_trial_s": 40.0}}
-    plans = {scale: dipole_full.totals(dipole_full.planned_simulations(config.sizes("dipole_optimization", scale)))
-             for scale in ("default", "full")}
+    timings = {
+        "default": {"evaluation_s": 1.0, "one_trial_s": 0.5},
+        "full": {"evaluation_s": 100.0, "one_trial_s": 40.0},
+    }
+    plans = {
+        scale: dipole_full.totals(dipole_full.planned_simulations(config.sizes("dipole_optimization", scale)))
+        for scale in ("default", "full")
+    }
     default_simulation_s = plans["default"]["evaluations"] * 1.0 + plans["default"]["one_trial_runs"] * 0.5
     result = dipole_full.estimate(default_simulation_s + 30.0, timings)
     assert result["default"]["other_s"] == pytest.approx(30.0)
     assert result["full"]["wall_s"] == round(
-        plans["full"]["evaluations"] * 100.0 + plans["full"]["one_trial_runs"] * 40.0 + 30.0)
+        plans["full"]["evaluations"] * 100.0 + plans["full"]["one_trial_runs"] * 40.0 + 30.0
+    )
 
 
 def test_full_estimate_refuses_a_count_that_exceeds_the_measured_default_run():
-    timings = {"default": {"evaluation_s": 10.0, "one_trial_s": 5.0},
-               "full": {"evaluation_s": 100.0, "one_trial_s": 40.0}}
+    timings = {
+        "default": {"evaluation_s": 10.0, "one_trial_s": 5.0},
+        "full": {"evaluation_s": 100.0, "one_trial_s": 40.0},
+    }
     with pytest.raises(ValueError, match="planned_simulations"):
         dipole_full.estimate(60.0, timings)
 
@@ -291,7 +320,7 @@ def test_readme_install_table_is_rendered_from_the_results():
     results = install.load()
     assert results, "no benchmarks/results/install.json: run benchmarks/install.py"
     readme = (ROOT / "README.md").read_text()
-    block = readme[readme.index(install.BEGIN) + len(install.BEGIN):readme.index(install.END)]
+    block = readme[readme.index(install.BEGIN) + len(install.BEGIN) : readme.index(install.END)]
     assert block.strip() == install.table(results), "run `python benchmarks/install.py --render`"
     assert {"3.11", "3.13"} <= set(results), "a fresh install is measured on the oldest and newest Python"
 

@@ -14,13 +14,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
-
 from conftest import serve_directory
+
 from course_utils.workshop import book
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,8 +83,15 @@ def browser():
     with playwright.sync_playwright() as p:
         launched = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         yield launched
         launched.close()
@@ -125,7 +132,10 @@ def test_chapter_page_loads_cleanly_with_its_figures(page, site, source):
     assert page.problems == [], "\n".join(page.problems)
     images = page.locator("main img")
     assert images.count() >= 3, "a chapter shows its figures"
-    broken = page.evaluate("Array.from(document.querySelectorAll('main img')).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)")
+    broken = page.evaluate(
+        "Array.from(document.querySelectorAll('main img'))"
+        ".filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)"
+    )
     assert broken == [], f"broken images: {broken}"
     assert page.locator("mjx-container").count() > 0, "formulas are rendered by MathJax"
 
@@ -185,10 +195,15 @@ def test_page_shows_no_markdown_table_syntax(page, site, path):
 def test_raw_table_lines_finds_table_syntax_and_nothing_else():
     rendered = "Measured times:\n#\tchapter\trun time\n1\tGLM basics\t25 s\nThe norm |w| grows."
     assert raw_table_lines(rendered) == []
-    unrendered = ("Measured times:\n| # | chapter | run time |\n| --- | --- | --- |\n"
-                  "  | 1 | GLM basics | 25 s |  \ntext | with a pipe")
-    assert raw_table_lines(unrendered) == ["| # | chapter | run time |", "| --- | --- | --- |",
-                                           "| 1 | GLM basics | 25 s |"]
+    unrendered = (
+        "Measured times:\n| # | chapter | run time |\n| --- | --- | --- |\n"
+        "  | 1 | GLM basics | 25 s |  \ntext | with a pipe"
+    )
+    assert raw_table_lines(unrendered) == [
+        "| # | chapter | run time |",
+        "| --- | --- | --- |",
+        "| 1 | GLM basics | 25 s |",
+    ]
     assert raw_table_lines("a header | --- | ran on") == ["a header | --- | ran on"]
 
 

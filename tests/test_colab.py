@@ -16,7 +16,11 @@ from packaging.requirements import Requirement
 from course_utils.workshop import cli
 from course_utils.workshop.book import chapter_sources, repository_url
 from course_utils.workshop.colab import (
-    INSTALL_TAG, PACKAGE, install_cell_index, install_cell_source, sync_install_cells,
+    INSTALL_TAG,
+    PACKAGE,
+    install_cell_index,
+    install_cell_source,
+    sync_install_cells,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,8 +31,7 @@ URL = "https://github.com/example-org/reg-course"
 def test_every_chapter_opens_with_the_install_cell_of_pyproject(source):
     notebook = jupytext.read(source)
     cell = notebook.cells[install_cell_index(notebook)]
-    assert cell.source == install_cell_source(repository_url(ROOT)), (
-        "run `python -m course_utils colab-cells`")
+    assert cell.source == install_cell_source(repository_url(ROOT)), "run `python -m course_utils colab-cells`"
     assert "remove-cell" in cell.metadata["tags"], "the HTML book is not where one installs"
 
 
@@ -62,11 +65,19 @@ def test_on_colab_an_unpublished_course_stops_with_what_to_do(monkeypatch):
         _run_cell(monkeypatch, None, on_colab=True)
 
 
-@pytest.mark.parametrize("url", [
-    "http://github.com/x/y", "https://github.com/x/y' ; rm -rf ~", "https://github.com",
-    "https://github.com/x/y{__import__('os').getpid()}", "https://github.com/x/$HOME",
-    "https://github.com/x/y\tz", "https://github.com/x\\y", "https://github.com/x/y\n",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://github.com/x/y",
+        "https://github.com/x/y' ; rm -rf ~",
+        "https://github.com",
+        "https://github.com/x/y{__import__('os').getpid()}",
+        "https://github.com/x/$HOME",
+        "https://github.com/x/y\tz",
+        "https://github.com/x\\y",
+        "https://github.com/x/y\n",
+    ],
+)
 def test_a_repository_that_is_not_a_plain_https_address_is_refused(url):
     with pytest.raises(ValueError, match="pyproject.toml"):
         install_cell_source(url)
@@ -75,8 +86,11 @@ def test_a_repository_that_is_not_a_plain_https_address_is_refused(url):
 def _copy_course(tmp_path: Path) -> Path:
     for name in ("_config.yml", "_toc.yml", "pyproject.toml"):
         shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks",
-                    ignore=shutil.ignore_patterns("_build", ".ipynb_checkpoints", "__pycache__"))
+    shutil.copytree(
+        ROOT / "notebooks",
+        tmp_path / "notebooks",
+        ignore=shutil.ignore_patterns("_build", ".ipynb_checkpoints", "__pycache__"),
+    )
     return tmp_path
 
 

@@ -14,7 +14,9 @@ import torch
 from course_utils import config
 
 
-@pytest.mark.parametrize("value, expected", [(None, "default"), ("smoke", "smoke"), (" FULL ", "full"), ("", "default")])
+@pytest.mark.parametrize(
+    "value, expected", [(None, "default"), ("smoke", "smoke"), (" FULL ", "full"), ("", "default")]
+)
 def test_scale_is_read_from_the_environment(monkeypatch, value, expected):
     if value is None:
         monkeypatch.delenv("COURSE_SCALE", raising=False)
@@ -77,8 +79,7 @@ def test_data_dir_honours_the_environment(monkeypatch, tmp_path):
 def test_jax_compilation_cache_lives_in_the_course_cache(tmp_path, monkeypatch):
     jax = pytest.importorskip("jax")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    before = (jax.config.jax_compilation_cache_dir,
-              jax.config.jax_persistent_cache_min_compile_time_secs)
+    before = (jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs)
     try:
         folder = config.use_jax_compilation_cache()
         assert folder == tmp_path / "course-regtune" / "jax" and folder.is_dir()
@@ -91,8 +92,7 @@ def test_jax_compilation_cache_lives_in_the_course_cache(tmp_path, monkeypatch):
 
 def test_seed_everything_does_not_import_torch():
     """Chapters without torch must not pay for importing it (seconds on a slow host)."""
-    code = ("import sys; from course_utils import config; config.seed_everything(1); "
-            "print('torch' in sys.modules)")
+    code = "import sys; from course_utils import config; config.seed_everything(1); print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
 

@@ -142,8 +142,12 @@ def test_energy_matches_its_definition():
     p = model.to_numpy()
     for m in range(2):
         hp, hm = np.maximum(h[m].numpy(), 0), np.maximum(-h[m].numpy(), 0)
-        u = (0.5 * p["gamma_plus"][m] * hp**2 + 0.5 * p["gamma_minus"][m] * hm**2
-             + p["theta_plus"][m] * hp + p["theta_minus"][m] * hm).sum(1)
+        u = (
+            0.5 * p["gamma_plus"][m] * hp**2
+            + 0.5 * p["gamma_minus"][m] * hm**2
+            + p["theta_plus"][m] * hp
+            + p["theta_minus"][m] * hm
+        ).sum(1)
         expected = -v.numpy() @ p["fields"][m] + u - np.einsum("bi,ij,bj->b", v.numpy(), p["weights"][m], h[m].numpy())
         np.testing.assert_allclose(model.energy(v, h)[m].numpy(), expected)
 
@@ -176,9 +180,9 @@ def test_effective_couplings_are_the_curvature_of_log_p():
         return g
 
     eps = 1e-5
-    hess = torch.stack([
-        (grad_log_p(v[0] + eps * e) - grad_log_p(v[0] - eps * e)) / (2 * eps) for e in torch.eye(4, dtype=F64)
-    ])
+    hess = torch.stack(
+        [(grad_log_p(v[0] + eps * e) - grad_log_p(v[0] - eps * e)) / (2 * eps) for e in torch.eye(4, dtype=F64)]
+    )
     off = ~torch.eye(4, dtype=torch.bool)
     torch.testing.assert_close(couplings[off], hess[off], rtol=1e-6, atol=1e-6)
     assert torch.all(couplings.diagonal() == 0)
@@ -231,7 +235,7 @@ def test_one_batched_update_equals_updating_each_model_alone():
 
     batched = step(_tiny_model(2, 6, 3, seed=5), lam, chains)
     for m in range(2):
-        alone = step(_tiny_model(2, 6, 3, seed=5).select([m]), lam[m:m + 1], chains[m:m + 1])
+        alone = step(_tiny_model(2, 6, 3, seed=5).select([m]), lam[m : m + 1], chains[m : m + 1])
         for name, tensor in batched.parameters().items():
             torch.testing.assert_close(alone.parameters()[name][0], tensor[m])
 
@@ -244,8 +248,9 @@ def test_divergence_freezes_and_marks_a_model_without_stopping_the_others():
     model.weights[1] = exploded  # passes the bound at once
     model.weights[2, 0, 0] = float("nan")  # NaN inputs, free energy and gradients
     before = {name: t.clone() for name, t in model.parameters().items()}
-    history = crbm.train_crbms(model, data, [0.01, 0.01, 0.01], epochs=3, batch_size=50, n_chains=10,
-                               weight_bound=4.0, progress=False)
+    history = crbm.train_crbms(
+        model, data, [0.01, 0.01, 0.01], epochs=3, batch_size=50, n_chains=10, weight_bound=4.0, progress=False
+    )
     assert history.diverged.tolist() == [False, True, True]
     assert history.diverged_at[1] == 0 and history.diverged_at[2] == 0
     assert "bound" in history.reasons[1] and "NaN" in history.reasons[2]
@@ -283,8 +288,18 @@ def test_training_a_subset_of_parameters_leaves_the_others_untouched():
     model = BatchedCRBM(6, 3, 2, weight_scale=0.3, device="cpu")
     weights, eta = model.weights.clone(), model.eta.clone()
     fields = model.fields.clone()
-    crbm.train_crbms(model, data, [0.1, 0.1], epochs=2, batch_size=50, n_chains=20, gibbs_steps=3,
-                     trainable=("fields", "theta_plus", "theta_minus"), init_fields=False, progress=False)
+    crbm.train_crbms(
+        model,
+        data,
+        [0.1, 0.1],
+        epochs=2,
+        batch_size=50,
+        n_chains=20,
+        gibbs_steps=3,
+        trainable=("fields", "theta_plus", "theta_minus"),
+        init_fields=False,
+        progress=False,
+    )
     assert torch.equal(model.weights, weights) and torch.equal(model.eta, eta)
     assert not torch.equal(model.fields, fields) and model.theta_plus.abs().sum() > 0
     with pytest.raises(ValueError, match="trainable"):

@@ -20,7 +20,7 @@ def test_statistics_match_direct_formulas(rng):
     assert set(stats) == set(crbm_evaluation.CRBM_STATISTICS)
     np.testing.assert_allclose(stats["v"], v.mean(0))
     np.testing.assert_allclose(stats["h"], h.mean(0))
-    np.testing.assert_allclose(stats["vh"], np.cov(v.T, h.T, bias=True)[: v.shape[1], v.shape[1]:])
+    np.testing.assert_allclose(stats["vh"], np.cov(v.T, h.T, bias=True)[: v.shape[1], v.shape[1] :])
     cov_v = np.cov(v.T, bias=True)
     np.testing.assert_allclose(stats["vv"], cov_v[np.triu_indices(6, 1)])
     assert stats["vv"].shape == (15,) and stats["hh"].shape == (6,)
@@ -69,7 +69,9 @@ def test_crbm_nrmse_is_zero_for_the_training_data_and_one_for_shuffled_statistic
     assert all(as_train[key] == pytest.approx(0.0, abs=1e-12) for key in crbm_evaluation.CRBM_STATISTICS)
     # A "model" with the training statistics in shuffled places scores 1 on average.
     scores = [
-        crbm_evaluation.crbm_nrmse({k: rng.permutation(train[k].ravel()).reshape(train[k].shape) for k in train}, test, train)
+        crbm_evaluation.crbm_nrmse(
+            {k: rng.permutation(train[k].ravel()).reshape(train[k].shape) for k in train}, test, train
+        )
         for _ in range(300)
     ]
     for key in crbm_evaluation.CRBM_STATISTICS:

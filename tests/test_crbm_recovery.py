@@ -9,12 +9,20 @@ from course_utils.models import crbm_evaluation
 from course_utils.models.crbm import BatchedCRBM, train_crbms
 from course_utils.simulate.assemblies import simulate_assemblies
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-SETTINGS = dict(penalty_kind="l2l1", epochs=25, batch_size=100, n_chains=50, gibbs_steps=2, lr=0.01,
-                lr_final=0.0005, seed=0, progress=False)
+SETTINGS = dict(
+    penalty_kind="l2l1",
+    epochs=25,
+    batch_size=100,
+    n_chains=50,
+    gibbs_steps=2,
+    lr=0.01,
+    lr_final=0.0005,
+    seed=0,
+    progress=False,
+)
 
 
 def _mean_best_overlap(data: np.ndarray, membership: np.ndarray) -> list[float]:

@@ -30,12 +30,12 @@ from course_utils.data import (
     cache_path,
     candidate_urls,
     describe_datasets,
+    download,
     fetch,
     fetch_all,
     get_dataset,
     is_cached,
 )
-from course_utils.data import download
 from course_utils.data.registry import REGISTRY
 
 BODY = os.urandom(64 * 1024)  # several pooch chunks of 1 KiB
@@ -174,9 +174,7 @@ def test_next_url_is_tried_after_a_failure(http_server, data_cache, register, re
 
 
 def test_transient_failure_is_retried(http_server, data_cache, register):
-    flaky = http_server.fail_first(
-        1, http_server.truncated(BODY, keep=1000), then=http_server.file(BODY)
-    )
+    flaky = http_server.fail_first(1, http_server.truncated(BODY, keep=1000), then=http_server.file(BODY))
     register("tiny", BODY, (http_server.route("tiny.bin", flaky),))
     assert fetch("tiny", progress=False, timeout=2.0, retries=1).read_bytes() == BODY
     assert http_server.hits["/tiny.bin"] == 2
@@ -196,9 +194,7 @@ def test_fetch_all(http_server, data_cache, register, monkeypatch):
     assert cache_files(data_cache) == ["one.bin", "two.bin"]
 
 
-def test_fetch_all_tries_every_dataset_and_reports_failures(
-    http_server, data_cache, register, refused_url
-):
+def test_fetch_all_tries_every_dataset_and_reports_failures(http_server, data_cache, register, refused_url):
     register("one", BODY, (http_server.route("one.bin", http_server.file(BODY)),))
     register("two", BODY[::-1], (refused_url,))
     with pytest.raises(OfflineError) as info:
@@ -283,9 +279,7 @@ def test_stall_mid_download_times_out_without_partial_file(http_server, data_cac
     assert cache_files(data_cache) == []
 
 
-def test_every_url_is_listed_in_order_when_all_fail(
-    http_server, data_cache, register, refused_url, monkeypatch
-):
+def test_every_url_is_listed_in_order_when_all_fail(http_server, data_cache, register, refused_url, monkeypatch):
     http_server.route("mirror/tiny.bin", http_server.not_found())
     wrong = http_server.route("wrong.bin", http_server.file(b"x" * 10))
     register("tiny", BODY, (refused_url, wrong))
@@ -400,9 +394,7 @@ def test_malformed_mirror_variable(data_cache, register, monkeypatch):
         fetch("tiny", **FAST)
 
 
-@pytest.mark.parametrize(
-    "options", [dict(timeout=0), dict(timeout=-1.0), dict(retries=-1), dict(retries=1.5)]
-)
+@pytest.mark.parametrize("options", [dict(timeout=0), dict(timeout=-1.0), dict(retries=-1), dict(retries=1.5)])
 def test_bad_options(data_cache, options):
     with pytest.raises(ValueError):
         fetch("place_cells", progress=False, **options)

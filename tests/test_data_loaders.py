@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pynapple as nap
 import pytest
+from nwb_fixtures import write_current_injection_nwb, write_place_cell_nwb
 
 from course_utils.data import (
     CurrentInjectionSession,
@@ -23,7 +24,6 @@ from course_utils.data import (
 from course_utils.data.loaders import _has_tag
 from course_utils.data.registry import REGISTRY
 from course_utils.simulate.glm import CurrentInjectionSimulation, LinearMazeSimulation
-from nwb_fixtures import write_current_injection_nwb, write_place_cell_nwb
 
 SMALL = dict(seed=3, duration_s=120.0)
 
@@ -73,8 +73,10 @@ def test_real_place_cells(serve, place_cell_file):
         np.testing.assert_allclose(unit.t, times)
     np.testing.assert_allclose(interval_bounds(session.epochs), written.trials)
     np.testing.assert_allclose(interval_bounds(session.position.time_support), written.trials)
-    in_trial = np.any((written.position_t[:, None] >= written.trials[:, 0])
-                      & (written.position_t[:, None] <= written.trials[:, 1]), axis=1)
+    in_trial = np.any(
+        (written.position_t[:, None] >= written.trials[:, 0]) & (written.position_t[:, None] <= written.trials[:, 1]),
+        axis=1,
+    )
     np.testing.assert_allclose(session.position.t, written.position_t[in_trial])
     np.testing.assert_allclose(session.position.values, written.position_cm[in_trial])
 
@@ -92,8 +94,7 @@ def test_real_current_injection_in_picoamperes(serve, current_injection_file):
     noise = np.array([(s, e) for s, e, tag in written.epochs if tag == "Noise 1"])
     np.testing.assert_allclose(interval_bounds(session.epochs), noise)
     np.testing.assert_allclose(interval_bounds(session.current.time_support), noise)
-    inside = np.any((written.stimulus_t[:, None] >= noise[:, 0])
-                    & (written.stimulus_t[:, None] <= noise[:, 1]), axis=1)
+    inside = np.any((written.stimulus_t[:, None] >= noise[:, 0]) & (written.stimulus_t[:, None] <= noise[:, 1]), axis=1)
     np.testing.assert_allclose(session.current.values, written.stimulus_a[inside] * 1e12)
     assert 50 < np.median(session.current.values) < 150  # ~100 pA, not 1e-10 A
 
@@ -190,8 +191,7 @@ def test_simulated_current_injection():
     assert isinstance(sim, CurrentInjectionSimulation) and session.source == "simulated"
     assert len(session.units) == 1 and len(session.units[0]) == sim.counts.sum()
     np.testing.assert_allclose(interval_bounds(session.epochs), sim.sweep_bounds)
-    in_sweep = np.any((sim.t[:, None] >= sim.sweep_bounds[:, 0])
-                      & (sim.t[:, None] <= sim.sweep_bounds[:, 1]), axis=1)
+    in_sweep = np.any((sim.t[:, None] >= sim.sweep_bounds[:, 0]) & (sim.t[:, None] <= sim.sweep_bounds[:, 1]), axis=1)
     np.testing.assert_allclose(session.current.values, sim.current[in_sweep])
 
 
@@ -199,16 +199,15 @@ def test_simulated_data_follow_the_seed():
     first, again = load_place_cells(**SMALL), load_place_cells(**SMALL)
     other = load_place_cells(seed=4, duration_s=120.0)
     np.testing.assert_array_equal(first.units[0].t, again.units[0].t)
-    assert len(first.units[0]) != len(other.units[0]) or not np.array_equal(
-        first.units[0].t, other.units[0].t
-    )
+    assert len(first.units[0]) != len(other.units[0]) or not np.array_equal(first.units[0].t, other.units[0].t)
 
 
 # --------------------------------------------------------------------------- head direction
 
+from nwb_fixtures import write_head_direction_nwb  # noqa: E402
+
 from course_utils.data import HeadDirectionSession, load_head_direction  # noqa: E402
 from course_utils.simulate.population import HeadDirectionPopulation  # noqa: E402
-from nwb_fixtures import write_head_direction_nwb  # noqa: E402
 
 SMALL_HD = dict(seed=3, duration_s=30.0, n_neurons=4)
 

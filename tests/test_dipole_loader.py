@@ -18,12 +18,12 @@ from course_utils.data import (
     DatasetFormatError,
     EvokedDipole,
     OfflineError,
-    get_dataset,
+    download,
     fetch,
+    get_dataset,
     is_cached,
     load_evoked_dipole,
 )
-from course_utils.data import download
 
 TIMES = np.arange(12) * 1.664960109653179643
 DIPOLE = np.sin(TIMES / 10.0) * 40.0 - 3.0

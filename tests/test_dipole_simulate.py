@@ -35,15 +35,22 @@ def set_params(net, params):
 @pytest.fixture(scope="module")
 def planted() -> ds.PlantedDipole:
     # The model's drive seed (common random numbers), so the model reproduces it exactly.
-    return ds.simulate_planted_dipole(EARLY, mesh_shape=MESH, times=TIMES, noise_fraction=0.05,
-                                      seed=1, event_seed=2, **SMALL)
+    return ds.simulate_planted_dipole(
+        EARLY, mesh_shape=MESH, times=TIMES, noise_fraction=0.05, seed=1, event_seed=2, **SMALL
+    )
 
 
 @pytest.fixture
 def objective(planted) -> ds.DipoleObjective:
     return ds.DipoleObjective(
-        neymotin_2020_model(mesh_shape=MESH), set_params, planted.times, planted.dipole,
-        n_trials=2, dt=0.1, scale_factor=planted.scale_factor, smooth_ms=10.0,
+        neymotin_2020_model(mesh_shape=MESH),
+        set_params,
+        planted.times,
+        planted.dipole,
+        n_trials=2,
+        dt=0.1,
+        scale_factor=planted.scale_factor,
+        smooth_ms=10.0,
     )
 
 
@@ -118,12 +125,10 @@ def test_planted_target_is_the_models_average_plus_the_stated_noise(planted, obj
 
 
 def test_planted_target_follows_its_seeds(planted):
-    quiet = ds.simulate_planted_dipole(EARLY, mesh_shape=MESH, times=TIMES, noise_fraction=0.0,
-                                       event_seed=2, **SMALL)
+    quiet = ds.simulate_planted_dipole(EARLY, mesh_shape=MESH, times=TIMES, noise_fraction=0.0, event_seed=2, **SMALL)
     np.testing.assert_array_equal(quiet.dipole, quiet.clean)
     np.testing.assert_array_equal(quiet.clean, planted.clean)
-    independent = ds.simulate_planted_dipole(EARLY, mesh_shape=MESH, times=TIMES,
-                                             noise_fraction=0.0, **SMALL)
+    independent = ds.simulate_planted_dipole(EARLY, mesh_shape=MESH, times=TIMES, noise_fraction=0.0, **SMALL)
     assert independent.event_seed == ds.TARGET_EVENT_SEED != 2  # the default: like a recording
     assert not np.allclose(independent.clean, quiet.clean)
 
@@ -149,8 +154,7 @@ def test_objective_is_the_rmse_of_the_interpolated_average(planted, objective):
 
 def test_sample_at_refuses_a_target_longer_than_the_simulation():
     sim_times = np.arange(0.0, 10.05, 0.1)
-    np.testing.assert_allclose(ds.sample_at([0.0, 5.0, 10.04], sim_times, 2 * sim_times),
-                               [0.0, 10.0, 20.0])
+    np.testing.assert_allclose(ds.sample_at([0.0, 5.0, 10.04], sim_times, 2 * sim_times), [0.0, 10.0, 20.0])
     with pytest.raises(ValueError, match="tstop"):
         ds.sample_at([0.0, 12.0], sim_times, sim_times)
     with pytest.raises(ValueError, match="1-D"):
@@ -169,11 +173,16 @@ def test_objective_differs_from_hnn_cores_dipole_rmse_only_by_the_resampling(pla
     target = Dipole(planted.times, planted.dipole)
     with contextlib.redirect_stdout(io.StringIO()):  # hnn-core prints the loss
         builtin = objective_functions._rmse_evoked(
-            initial_net=neymotin_2020_model(mesh_shape=MESH), initial_params=dict(LATER),
-            set_params=set_params, predicted_params=list(LATER.values()),
-            update_params=general._update_params, obj_values=[], tstop=planted.times[-1],
-            obj_fun_kwargs=dict(target=target, n_trials=2, dt=0.1,
-                                scale_factor=planted.scale_factor, smooth_window_len=10.0),
+            initial_net=neymotin_2020_model(mesh_shape=MESH),
+            initial_params=dict(LATER),
+            set_params=set_params,
+            predicted_params=list(LATER.values()),
+            update_params=general._update_params,
+            obj_values=[],
+            tstop=planted.times[-1],
+            obj_fun_kwargs=dict(
+                target=target, n_trials=2, dt=0.1, scale_factor=planted.scale_factor, smooth_window_len=10.0
+            ),
         )
     average = objective.average(LATER)
     end = int(np.abs(objective.times - planted.times[-1]).argmin())
@@ -202,16 +211,21 @@ def test_objective_as_hnn_obj_fun_handles_points_batches_and_coordinates(objecti
 
     obj_fun = objective.hnn_obj_fun()
     obj_values, best = [], {"obj": np.inf, "params": None}
-    kwargs = dict(initial_net=None, initial_params=dict(EARLY), set_params=None,
-                  update_params=_update_params, obj_values=obj_values, tstop=40.0,
-                  obj_fun_kwargs={})
+    kwargs = dict(
+        initial_net=None,
+        initial_params=dict(EARLY),
+        set_params=None,
+        update_params=_update_params,
+        obj_values=obj_values,
+        tstop=40.0,
+        obj_fun_kwargs={},
+    )
     single = obj_fun(predicted_params=list(LATER.values()), best=best, **kwargs)
     batch = obj_fun(predicted_params=[list(LATER.values()), list(EARLY.values())], **kwargs)
     assert isinstance(single, float) and isinstance(batch, list) and len(batch) == 2
     assert batch[0] == single and obj_values == [single, batch]
     assert best["params"] == list(LATER.values())
-    halved = objective.hnn_obj_fun(
-        to_params=lambda p: {**p, "evprox2_mu": 2 * p["evprox2_mu"]})
+    halved = objective.hnn_obj_fun(to_params=lambda p: {**p, "evprox2_mu": 2 * p["evprox2_mu"]})
     doubled = dict(LATER, evprox2_mu=LATER["evprox2_mu"] / 2)
     assert halved(predicted_params=list(doubled.values()), **kwargs) == single
 
@@ -229,6 +243,6 @@ def test_objective_rejects_bad_targets():
         ds.DipoleObjective(net, "set", [0.0, 1.0], [0.0, 1.0], **common)
     objective = ds.DipoleObjective(net, set_params, [0.0, 1.0], [0.0, 1.0], **common)
     with pytest.raises(RuntimeError, match="No simulation"):
-        objective.times
+        _ = objective.times
     with pytest.raises(ValueError, match="Expected 3 values"):
         objective([1.0, 2.0])

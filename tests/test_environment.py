@@ -25,8 +25,11 @@ def _pins(lines: list[str]) -> dict[str, str]:
 
 
 def constraint_pins() -> dict[str, str]:
-    lines = [line for line in (ROOT / "constraints.txt").read_text().splitlines()
-             if line.strip() and not line.startswith("#")]
+    lines = [
+        line
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     return _pins(lines)
 
 
@@ -45,11 +48,12 @@ def environment_pins() -> dict[str, str]:
 
 def test_constraints_pin_exactly_what_pyproject_declares_within_its_ranges():
     pins, declared = constraint_pins(), declared_requirements()
-    assert set(pins) == set(declared), (set(pins) ^ set(declared))
+    assert set(pins) == set(declared), set(pins) ^ set(declared)
     for name, requirement in declared.items():
         assert requirement.specifier, f"{name}: declare a compatible range in pyproject.toml"
         assert not any(s.operator == "==" for s in requirement.specifier), (
-            f"{name}: pyproject.toml declares ranges; the exact pin belongs in constraints.txt")
+            f"{name}: pyproject.toml declares ranges; the exact pin belongs in constraints.txt"
+        )
         assert pins[name] in requirement.specifier, f"{name}=={pins[name]} is outside {requirement}"
 
 
@@ -60,10 +64,21 @@ def test_environment_yml_repeats_the_constraints():
 def test_the_book_toolchain_is_an_extra_not_a_runtime_dependency():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     runtime = {canonicalize_name(Requirement(line).name) for line in project["dependencies"]}
-    assert not runtime & {"jupyter-book", "sphinx", "myst-nb", "jupytext", "sphinx-book-theme",
-                          "sphinxcontrib-bibtex", "ipykernel", "pytest", "dask", "distributed"}
-    assert {"jupyter-book", "myst-nb"} <= {canonicalize_name(Requirement(d).name)
-                                           for d in project["optional-dependencies"]["book"]}
+    assert not runtime & {
+        "jupyter-book",
+        "sphinx",
+        "myst-nb",
+        "jupytext",
+        "sphinx-book-theme",
+        "sphinxcontrib-bibtex",
+        "ipykernel",
+        "pytest",
+        "dask",
+        "distributed",
+    }
+    assert {"jupyter-book", "myst-nb"} <= {
+        canonicalize_name(Requirement(d).name) for d in project["optional-dependencies"]["book"]
+    }
 
 
 def test_torch_is_pinned_to_the_version_with_a_cpu_wheel():

@@ -21,31 +21,34 @@ from course_utils.exercises.figures import diagnose_figure, summarize  # noqa: E
 EXPECTED = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 7.0]])
 
 
-@pytest.mark.parametrize("answer, code", [
-    (..., "not_attempted"),
-    (None, "not_attempted"),
-    ("1, 2, 3", "type"),
-    ({"a": 1}, "type"),
-    (EXPECTED.T, "shape"),
-    (EXPECTED.ravel(), "shape"),
-    (EXPECTED[:1], "shape"),
-    (np.where(EXPECTED == 5.0, np.nan, EXPECTED), "nan"),
-    (-EXPECTED, "sign"),
-    (EXPECTED / 0.02, "scale"),
-    (EXPECTED + 0.7, "offset"),
-    (EXPECTED[::-1, ::-1], "order"),
-    (EXPECTED * (1 + 0.01 * np.array([[1, -1, 1], [-1, 1, 1]])), "tolerance"),
-    (EXPECTED ** 2, "wrong"),
-    (EXPECTED + 1e-9, "correct"),
-    (EXPECTED.tolist(), "correct"),
-])
+@pytest.mark.parametrize(
+    "answer, code",
+    [
+        (..., "not_attempted"),
+        (None, "not_attempted"),
+        ("1, 2, 3", "type"),
+        ({"a": 1}, "type"),
+        (EXPECTED.T, "shape"),
+        (EXPECTED.ravel(), "shape"),
+        (EXPECTED[:1], "shape"),
+        (np.where(EXPECTED == 5.0, np.nan, EXPECTED), "nan"),
+        (-EXPECTED, "sign"),
+        (EXPECTED / 0.02, "scale"),
+        (EXPECTED + 0.7, "offset"),
+        (EXPECTED[::-1, ::-1], "order"),
+        (EXPECTED * (1 + 0.01 * np.array([[1, -1, 1], [-1, 1, 1]])), "tolerance"),
+        (EXPECTED**2, "wrong"),
+        (EXPECTED + 1e-9, "correct"),
+        (EXPECTED.tolist(), "correct"),
+    ],
+)
 def test_each_diagnosis_of_an_array(answer, code):
     assert diagnose(answer, EXPECTED).code == code
 
 
 def test_the_transpose_is_named_and_no_message_reveals_the_expected_values():
     assert "transpose" in diagnose(EXPECTED.T, EXPECTED).message
-    for wrong in (EXPECTED.T, -EXPECTED, EXPECTED * 3, EXPECTED + 0.7, EXPECTED * 1.01, EXPECTED ** 2):
+    for wrong in (EXPECTED.T, -EXPECTED, EXPECTED * 3, EXPECTED + 0.7, EXPECTED * 1.01, EXPECTED**2):
         message = diagnose(wrong, EXPECTED).message
         assert "7.0" not in message and "[1" not in message, message
     assert "3 times" in diagnose(EXPECTED * 3, EXPECTED).message
@@ -172,13 +175,17 @@ def test_strict_book_build_fails_when_a_solution_drifts(tmp_path):
     """A notebook executed as the book build executes it (COURSE_CHECKS=strict) stops at a
     check whose solution no longer matches its recorded answer; leniently, it runs on."""
     ExerciseChecks("drift", mode="record", scale="smoke", folder=tmp_path).value("answer", 2.0)
-    setup = (f"from pathlib import Path\nfrom course_utils.exercises import ExerciseChecks\n"
-             f"checks = ExerciseChecks('drift', folder=Path({str(tmp_path)!r}))")
-    notebook = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell(setup),
-        nbformat.v4.new_code_cell("checks.value('answer', 2.5)"),  # the drifted solution
-        nbformat.v4.new_code_cell("print('went on')"),
-    ])
+    setup = (
+        f"from pathlib import Path\nfrom course_utils.exercises import ExerciseChecks\n"
+        f"checks = ExerciseChecks('drift', folder=Path({str(tmp_path)!r}))"
+    )
+    notebook = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(setup),
+            nbformat.v4.new_code_cell("checks.value('answer', 2.5)"),  # the drifted solution
+            nbformat.v4.new_code_cell("print('went on')"),
+        ]
+    )
 
     def run(mode: str) -> nbformat.NotebookNode:
         copy = nbformat.from_dict(json.loads(json.dumps(notebook)))

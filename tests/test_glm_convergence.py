@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import PoissonRegressor
 
-from course_utils.models.glm_convergence import (DEFAULT_TOLERANCE_NATS, is_converged,
-                                                 model_decrement, newton_decrement)
+from course_utils.models.glm_convergence import DEFAULT_TOLERANCE_NATS, is_converged, model_decrement, newton_decrement
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +21,7 @@ def population():
 
 def newton_optimum(X, Y, alpha=0.0):
     """Weights and intercepts from scikit-learn's Newton solver (its alpha is nemos's λ)."""
-    fits = [PoissonRegressor(alpha=alpha, solver="newton-cholesky", tol=1e-12, max_iter=200).fit(X, y)
-            for y in Y.T]
+    fits = [PoissonRegressor(alpha=alpha, solver="newton-cholesky", tol=1e-12, max_iter=200).fit(X, y) for y in Y.T]
     return np.column_stack([f.coef_ for f in fits]), np.array([f.intercept_ for f in fits])
 
 
@@ -68,17 +66,18 @@ def test_sparse_penalties_accept_zero_weights_whose_gradient_they_absorb(populat
 def test_reads_the_penalty_from_a_fitted_nemos_model(population):
     X, Y = population
     strength = 0.05 * np.ones((4, 2))
-    model = nmo.glm.PopulationGLM(regularizer="Ridge", regularizer_strength=strength,
-                                  solver_name="BFGS").fit(X, Y)
-    direct = newton_decrement(X, Y, model.coef_, model.intercept_, penalty="ridge",
-                              strength=strength)
+    model = nmo.glm.PopulationGLM(regularizer="Ridge", regularizer_strength=strength, solver_name="BFGS").fit(X, Y)
+    direct = newton_decrement(X, Y, model.coef_, model.intercept_, penalty="ridge", strength=strength)
     np.testing.assert_allclose(model_decrement(model, X, Y), direct, rtol=1e-4)  # float32 strength
     assert is_converged(direct) and direct.max() <= DEFAULT_TOLERANCE_NATS
     mask = np.zeros((2, 4, 2))
     mask[0, :, 0], mask[1, :, 1] = 1.0, 1.0  # one group per neuron
-    group = nmo.glm.PopulationGLM(regularizer=nmo.regularizer.GroupLasso(mask=mask),
-                                  regularizer_strength=0.01, solver_name="ProximalGradient",
-                                  solver_kwargs=dict(tol=1e-7, maxiter=20000)).fit(X, Y)
+    group = nmo.glm.PopulationGLM(
+        regularizer=nmo.regularizer.GroupLasso(mask=mask),
+        regularizer_strength=0.01,
+        solver_name="ProximalGradient",
+        solver_kwargs=dict(tol=1e-7, maxiter=20000),
+    ).fit(X, Y)
     assert is_converged(model_decrement(group, X, Y))
     with pytest.raises(ValueError, match="not fitted"):
         model_decrement(nmo.glm.PopulationGLM(), X, Y)
@@ -98,9 +97,9 @@ def test_bad_input_is_refused(population):
     with pytest.raises(ValueError, match="needs group_mask"):
         newton_decrement(X, Y, coef, intercept, penalty="group_lasso", strength=0.1)
     with pytest.raises(ValueError, match="one strength"):
-        newton_decrement(X, Y, coef, intercept, penalty="group_lasso", strength=np.ones((4, 2)),
-                         group_mask=np.ones((1, 4, 2)))
+        newton_decrement(
+            X, Y, coef, intercept, penalty="group_lasso", strength=np.ones((4, 2)), group_mask=np.ones((1, 4, 2))
+        )
     with pytest.raises(ValueError, match="within one neuron"):
-        newton_decrement(X, Y, coef, intercept, penalty="group_lasso", strength=0.1,
-                         group_mask=np.ones((1, 4, 2)))
+        newton_decrement(X, Y, coef, intercept, penalty="group_lasso", strength=0.1, group_mask=np.ones((1, 4, 2)))
     assert not is_converged([0.0, np.nan])

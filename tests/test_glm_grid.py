@@ -19,8 +19,9 @@ def population():
 
 
 def ridge(strength):
-    return nmo.glm.PopulationGLM(regularizer="Ridge", regularizer_strength=strength,
-                                 solver_name="BFGS", solver_kwargs=dict(maxiter=2000))
+    return nmo.glm.PopulationGLM(
+        regularizer="Ridge", regularizer_strength=strength, solver_name="BFGS", solver_kwargs=dict(maxiter=2000)
+    )
 
 
 def test_stacked_fit_equals_one_fit_per_strength(population):
@@ -65,8 +66,9 @@ def test_stacked_grid_at_the_chapter_shape_equals_separate_fits():
     strengths = [alpha / n_bins * pattern for alpha in alphas]
 
     def lbfgs_ridge(strength):
-        return nmo.glm.PopulationGLM(regularizer="Ridge", regularizer_strength=strength,
-                                     solver_name="LBFGS", solver_kwargs=dict(maxiter=3000))
+        return nmo.glm.PopulationGLM(
+            regularizer="Ridge", regularizer_strength=strength, solver_name="LBFGS", solver_kwargs=dict(maxiter=3000)
+        )
 
     stacked = fit_strength_grid(lbfgs_ridge, strengths, X, Y)
     for strength, weights_k in zip(strengths, stacked):
@@ -74,6 +76,8 @@ def test_stacked_grid_at_the_chapter_shape_equals_separate_fits():
         rate_alone = np.asarray(alone.predict(X))
         np.testing.assert_allclose(weights_k.predict(X), rate_alone, rtol=1e-2)
         # the same optimum: log-likelihoods agree far below any difference between strengths
-        gap = abs(np.mean(Y * np.log(weights_k.predict(X)) - weights_k.predict(X))
-                  - np.mean(Y * np.log(rate_alone) - rate_alone))
+        gap = abs(
+            np.mean(Y * np.log(weights_k.predict(X)) - weights_k.predict(X))
+            - np.mean(Y * np.log(rate_alone) - rate_alone)
+        )
         assert gap < 1e-5, gap

@@ -31,7 +31,9 @@ def wheel_index(tmp_path):
     with zipfile.ZipFile(project / wheel, "w") as archive:  # a wheel with metadata, no code
         info = "torch-0.0.0.dist-info"
         archive.writestr(f"{info}/METADATA", "Metadata-Version: 2.1\nName: torch\nVersion: 0.0.0\n")
-        archive.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        archive.writestr(
+            f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
         archive.writestr(f"{info}/RECORD", "")
     (project / "index.html").write_text(f'<a href="{wheel}">{wheel}</a>')
     with serve_directory(tmp_path) as url:
@@ -78,7 +80,10 @@ def test_pip_accepts_the_command(wheel_index, tmp_path):
     constraints.write_text("torch==0.0.0\n")
     arguments = install_torch.plan(wheel_index, "Linux", str(constraints))
     arguments.remove("--quiet")
-    result = subprocess.run([sys.executable, "-m", "pip", *arguments, "--dry-run", "--no-deps",
-                             "--isolated", "--no-cache-dir"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", *arguments, "--dry-run", "--no-deps", "--isolated", "--no-cache-dir"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     assert "Would install torch-0.0.0" in result.stdout, result.stdout

@@ -14,23 +14,25 @@ torch.set_default_dtype(torch.float32)
 
 def random_data(n: int = 300, d: int = 6, order: int = 2, seed: int = 0) -> lrar.LaggedData:
     rng = np.random.default_rng(seed)
-    return lrar.lag_data(rng.standard_normal((n, d)), rng.standard_normal((n, d)), order,
-                         dtype=torch.float64)
+    return lrar.lag_data(rng.standard_normal((n, d)), rng.standard_normal((n, d)), order, dtype=torch.float64)
 
 
 def weights_like(data: lrar.LaggedData, seed: int = 1) -> lrar.ARWeights:
     g = torch.Generator().manual_seed(seed)
     shape = (data.order, data.n_neurons, data.n_neurons)
-    return lrar.ARWeights(0.3 * torch.randn(shape, generator=g, dtype=torch.float64),
-                          0.3 * torch.randn(shape, generator=g, dtype=torch.float64),
-                          torch.randn(data.n_neurons, generator=g, dtype=torch.float64))
+    return lrar.ARWeights(
+        0.3 * torch.randn(shape, generator=g, dtype=torch.float64),
+        0.3 * torch.randn(shape, generator=g, dtype=torch.float64),
+        torch.randn(data.n_neurons, generator=g, dtype=torch.float64),
+    )
 
 
 @pytest.fixture(scope="module")
 def experiment():
     """A small simulated experiment, its lagged rows, and train/validation masks by group."""
-    sim = simulate_photostim(n_neurons=20, rank=2, order=2, n_groups=12, n_heldout_groups=3,
-                             group_size=4, n_repeats=4, seed=3)
+    sim = simulate_photostim(
+        n_neurons=20, rank=2, order=2, n_groups=12, n_heldout_groups=3, group_size=4, n_repeats=4, seed=3
+    )
     data = lrar.lag_data(sim.activity, sim.stimulation, 2)
     trial = np.searchsorted(sim.trial_onsets, data.frame.numpy(), side="right") - 1
     group = np.where(trial >= 0, sim.trial_group[np.clip(trial, 0, None)], -1)
@@ -58,13 +60,16 @@ def test_lag_data_aligns_lags_and_targets():
     assert data.design().shape == (7, 24)
 
 
-@pytest.mark.parametrize("args, match", [
-    ((np.ones(10), np.ones(10), 1), "2-D"),
-    ((np.ones((10, 3)), np.ones((10, 4)), 1), "same shape"),
-    ((np.full((10, 3), np.nan), np.ones((10, 3)), 1), "NaN"),
-    ((np.ones((3, 3)), np.ones((3, 3)), 3), "too few"),
-    ((np.ones((10, 3)), np.ones((10, 3)), 0), "order must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        ((np.ones(10), np.ones(10), 1), "2-D"),
+        ((np.ones((10, 3)), np.ones((10, 4)), 1), "same shape"),
+        ((np.full((10, 3), np.nan), np.ones((10, 3)), 1), "NaN"),
+        ((np.ones((3, 3)), np.ones((3, 3)), 3), "too few"),
+        ((np.ones((10, 3)), np.ones((10, 3)), 0), "order must be a positive integer"),
+    ],
+)
 def test_lag_data_rejects_bad_input(args, match):
     with pytest.raises(ValueError, match=match):
         lrar.lag_data(*args)
@@ -109,8 +114,7 @@ def test_ridge_matches_the_normal_equations_per_fold_and_penalty():
         for i, lam in enumerate(lambdas):
             W = np.linalg.solve(Zf.T @ Zf / rows.sum() + lam * np.eye(Z.shape[1]), Zf.T @ Yf / rows.sum())
             got = fit.select(f, i)
-            np.testing.assert_allclose(torch.cat([got.A, got.B]).transpose(-1, -2).reshape(-1, 6).numpy(), W,
-                                       atol=1e-8)
+            np.testing.assert_allclose(torch.cat([got.A, got.B]).transpose(-1, -2).reshape(-1, 6).numpy(), W, atol=1e-8)
             pred = got.predict(data).numpy()[rows]
             np.testing.assert_allclose(pred.mean(0), Y[rows].mean(0), atol=1e-8)  # unpenalized bias
 
@@ -145,8 +149,7 @@ def test_compressed_rows_keep_every_squared_error(experiment):
     for m in range(4):
         g = m // 2
         w = W.select(m)
-        bias = train_c.y_mean[g] - (torch.cat([w.A, w.B], 0).transpose(-1, -2).reshape(-1, 20).T
-                                    @ train_c.z_mean[g])
+        bias = train_c.y_mean[g] - (torch.cat([w.A, w.B], 0).transpose(-1, -2).reshape(-1, 20).T @ train_c.z_mean[g])
         centred = lrar.ARWeights(w.A, w.B, bias)
         for rows, value in ((fit_rows[g], compressed_train[m]), (val_rows[g], compressed_val[m])):
             raw = ((centred.predict(data.rows(rows)) - data.rows(rows).target) ** 2).sum()
@@ -166,8 +169,9 @@ def test_compress_rejects_empty_groups(experiment):
 
 def test_low_rank_forward_matches_its_weights_and_masks():
     data = random_data(n=40, d=7, order=3)
-    model = lrar.LowRankAR(7, 3, ranks=[1, 2, 3], orders=[3, 1, 2], init_scale=0.4,
-                           generator=torch.Generator().manual_seed(2)).double()
+    model = lrar.LowRankAR(
+        7, 3, ranks=[1, 2, 3], orders=[3, 1, 2], init_scale=0.4, generator=torch.Generator().manual_seed(2)
+    ).double()
     with torch.no_grad():
         model.diag_A.normal_()
         model.diag_B.normal_()
@@ -179,10 +183,13 @@ def test_low_rank_forward_matches_its_weights_and_masks():
         assert torch.all(A[order:] == 0) and torch.all(W.B[m, order:] == 0)
         low_rank = A[:order] - torch.diag_embed(model.diag_A[m, :order])
         assert int(torch.linalg.matrix_rank(low_rank[0])) == rank
-    manual = sum((getattr(model, name) ** 2).sum(dim=tuple(range(1, getattr(model, name).ndim)))
-                 for name in ("diag_A", "diag_B"))
-    assert torch.all(model.penalty() <= manual + sum((getattr(model, n) ** 2).flatten(1).sum(1)
-                                                   for n in ("U_A", "V_A", "U_B", "V_B")))
+    manual = sum(
+        (getattr(model, name) ** 2).sum(dim=tuple(range(1, getattr(model, name).ndim))) for name in ("diag_A", "diag_B")
+    )
+    assert torch.all(
+        model.penalty()
+        <= manual + sum((getattr(model, n) ** 2).flatten(1).sum(1) for n in ("U_A", "V_A", "U_B", "V_B"))
+    )
 
 
 def test_svd_initialization_is_exact_for_diagonal_plus_low_rank_weights():
@@ -213,12 +220,14 @@ def test_batched_training_equals_training_each_model_alone(experiment):
     assert history.train_mse.shape == (16, 4)
     for m in range(4):
         alone = lrar.LowRankAR.from_weights(start, [ranks[m]])
-        h = lrar.train_batched(alone, train_c.group(m // 2), val_c.group(m // 2), lambdas=lambdas[m],
-                               lr=rates[m], steps=15, eval_every=4)
+        h = lrar.train_batched(
+            alone, train_c.group(m // 2), val_c.group(m // 2), lambdas=lambdas[m], lr=rates[m], steps=15, eval_every=4
+        )
         for name, values in alone.named_parameters():
             columns = ranks[m] if name.startswith(("U_", "V_")) else None  # the model's own rank
-            torch.testing.assert_close(values[0][..., :columns], getattr(batch, name)[m][..., :columns],
-                                       atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(
+                values[0][..., :columns], getattr(batch, name)[m][..., :columns], atol=1e-5, rtol=1e-4
+            )
         np.testing.assert_allclose(h.val_mse[:, 0], history.val_mse[:, m], rtol=1e-4)
 
 
@@ -229,8 +238,9 @@ def test_training_recovers_the_planted_model(experiment):
     model = lrar.LowRankAR.from_weights(start, [2])
     history = lrar.train_batched(model, train_c, val_c, lambdas=1e-3, lr=0.05, steps=150)
     assert history.val_mse[-1, 0] < history.val_mse[0, 0]
-    truth = lrar.ARWeights(*(torch.as_tensor(a, dtype=torch.float32) for a in
-                             (sim.dynamics.A, sim.dynamics.B, sim.dynamics.bias)))
+    truth = lrar.ARWeights(
+        *(torch.as_tensor(a, dtype=torch.float32) for a in (sim.dynamics.A, sim.dynamics.B, sim.dynamics.bias))
+    )
     heldout = data.rows(val)
     truth_mse = float(lrar.mse(truth.predict(heldout), heldout.target))
     model_mse = float(lrar.mse(model(heldout.x_lags, heldout.u_lags)[0].detach(), heldout.target))
@@ -265,11 +275,14 @@ def test_train_batched_rejects_bad_arguments(experiment):
         lrar.train_batched(model, train_c, lambdas=0.0, lr=1e30, steps=5)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(ranks=[]), "ranks must be integers"),
-    (dict(ranks=[0]), "ranks must be integers"),
-    (dict(ranks=[1], orders=[3]), "orders needs one value per model"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(ranks=[]), "ranks must be integers"),
+        (dict(ranks=[0]), "ranks must be integers"),
+        (dict(ranks=[1], orders=[3]), "orders needs one value per model"),
+    ],
+)
 def test_low_rank_model_rejects_bad_sizes(kwargs, match):
     with pytest.raises(ValueError, match=match):
         lrar.LowRankAR(5, 2, **kwargs)
@@ -280,14 +293,15 @@ def test_low_rank_model_rejects_bad_sizes(kwargs, match):
 
 def test_stimulation_response_matches_the_simulator(experiment):
     sim = experiment[0]
-    truth = lrar.ARWeights(*(torch.as_tensor(a, dtype=torch.float64) for a in
-                             (sim.dynamics.A, sim.dynamics.B, sim.dynamics.bias)))
+    truth = lrar.ARWeights(
+        *(torch.as_tensor(a, dtype=torch.float64) for a in (sim.dynamics.A, sim.dynamics.B, sim.dynamics.bias))
+    )
     patterns = torch.as_tensor(sim.patterns[:3])
     got = lrar.stimulation_response(truth, patterns, 10, sim.stim_frames)
-    np.testing.assert_allclose(got.numpy(), sim.dynamics.response(sim.patterns[:3], 10, sim.stim_frames),
-                               atol=1e-10)
-    batched = lrar.ARWeights(truth.A[None].repeat(2, 1, 1, 1), truth.B[None].repeat(2, 1, 1, 1),
-                             truth.bias[None].repeat(2, 1))
+    np.testing.assert_allclose(got.numpy(), sim.dynamics.response(sim.patterns[:3], 10, sim.stim_frames), atol=1e-10)
+    batched = lrar.ARWeights(
+        truth.A[None].repeat(2, 1, 1, 1), truth.B[None].repeat(2, 1, 1, 1), truth.bias[None].repeat(2, 1)
+    )
     assert lrar.stimulation_response(batched, patterns, 10, 3).shape == (2, 3, 10, 20)
     assert lrar.spectral_radius(truth) == pytest.approx(sim.dynamics.spectral_radius(), rel=1e-6)
     with pytest.raises(ValueError, match="patterns must have shape"):

@@ -25,8 +25,9 @@ def _setup(session, n_folds=3, seed=0):
     windows = tuning.window_patterns(data.frame.numpy(), K_MAX, frames)
     n_patterns = session.patterns.shape[0]
     train = np.setdiff1d(np.arange(n_patterns), session.heldout_patterns)
-    pattern_fold = tuning.assign_folds(train, session.heldout_patterns, n_patterns, n_folds,
-                                       np.random.default_rng(seed))
+    pattern_fold = tuning.assign_folds(
+        train, session.heldout_patterns, n_patterns, n_folds, np.random.default_rng(seed)
+    )
     return data, windows, pattern_fold
 
 
@@ -95,8 +96,16 @@ def test_a_folds_nested_start_never_sees_that_fold(session):
     assert not torch.allclose(starts2.A[1], starts.A[1])  # fold 1 trains on fold 0's trials
 
 
-GRID = dict(orders=(1, 2, 3), ranks=(1, 2, 3), lambdas=(1e-3, 1e-2), ridge_lambdas=np.logspace(-3, 1, 5),
-            lr=0.05, steps=40, eval_every=10, n_folds=3)
+GRID = dict(
+    orders=(1, 2, 3),
+    ranks=(1, 2, 3),
+    lambdas=(1e-3, 1e-2),
+    ridge_lambdas=np.logspace(-3, 1, 5),
+    lr=0.05,
+    steps=40,
+    eval_every=10,
+    n_folds=3,
+)
 
 
 def test_tuning_never_reads_the_test_trials(session):

@@ -55,5 +55,3 @@ def test_pearson_r_checks_its_input():
         metrics.pearson_r([1, 1, 1], [1, 2, 3])
     with pytest.raises(ValueError, match="NaN"):
         metrics.pearson_r([1, np.nan, 1], [1, 2, 3])
-
-

@@ -131,8 +131,12 @@ def test_models_of_a_stack_learn_independently(stack):
     loss_of_model_1.backward()
     c1, c2 = stack.channels
     checks = {
-        "conv1.weight": (0, c1), "conv2.weight": (0, c2), "deconv1.weight": (0, c2),
-        "deconv2.weight": (0, c1), "to_posterior_weight": None, "from_latent_weight": None,
+        "conv1.weight": (0, c1),
+        "conv2.weight": (0, c2),
+        "deconv1.weight": (0, c2),
+        "deconv2.weight": (0, c1),
+        "to_posterior_weight": None,
+        "from_latent_weight": None,
     }
     grads = dict(stack.named_parameters())
     for name, rows in checks.items():
@@ -142,8 +146,8 @@ def test_models_of_a_stack_learn_independently(stack):
             assert float(grad[1].abs().max()) > 0, name
         else:
             per = rows[1]
-            assert float(grad[:per].abs().max()) == 0 and float(grad[2 * per:].abs().max()) == 0, name
-            assert float(grad[per:2 * per].abs().max()) > 0, name
+            assert float(grad[:per].abs().max()) == 0 and float(grad[2 * per :].abs().max()) == 0, name
+            assert float(grad[per : 2 * per].abs().max()) > 0, name
 
 
 def test_stack_initialization_matches_each_members_fan_in():

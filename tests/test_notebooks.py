@@ -47,7 +47,15 @@ def _cells(source: Path):
 def test_chapter_shape(source):
     cells = _cells(source)
     text = "\n".join(c.source for c in cells if c.cell_type == "markdown")
-    for heading in ("Learning goals", "Prerequisites", "Time to learn", "Run time", "## Checks", "## Summary", "## References"):
+    for heading in (
+        "Learning goals",
+        "Prerequisites",
+        "Time to learn",
+        "Run time",
+        "## Checks",
+        "## Summary",
+        "## References",
+    ):
         assert heading in text, f"{source.name}: no '{heading}'"
     tags = [set(c.metadata.get("tags", [])) for c in cells]
     assert sum("parameters" in t for t in tags) == 1, "exactly one cell tagged parameters"
@@ -73,8 +81,14 @@ def test_chapter_shape(source):
 #: Chapters that follow the learner path (issue "A chapter a learner can finish and check"):
 #: at least three exercises, each with a check cell, and a Going further part. The issues
 #: for chapters 2 to 6 add theirs.
-LEARNER_PATH = {"01_glm_basics", "02_overfitting_ridge", "03_low_rank_ar", "04_crbm_lambda", "05_beta_vae_hh",
-                "06_dipole_optimization"}
+LEARNER_PATH = {
+    "01_glm_basics",
+    "02_overfitting_ridge",
+    "03_low_rank_ar",
+    "04_crbm_lambda",
+    "05_beta_vae_hh",
+    "06_dipole_optimization",
+}
 CHECK_CALL = re.compile(r"checks\.(value|function|figure)\(")
 
 
@@ -85,12 +99,14 @@ def _assert_learner_path(source, cells, tags, exercises, solutions, text):
         check = [i for i in range(s + 1, end) if "check" in tags[i]]
         assert check, f"{source.name}: the exercise at cell {e} has no cell tagged check after its solution"
         assert all(CHECK_CALL.search(cells[i].source) for i in check), "check cells call `checks.`"
-    going_further = [i for i, c in enumerate(cells) if c.cell_type == "markdown"
-                     and re.search(r"^## Going further", c.source, re.M)]
+    going_further = [
+        i for i, c in enumerate(cells) if c.cell_type == "markdown" and re.search(r"^## Going further", c.source, re.M)
+    ]
     summary = [i for i, c in enumerate(cells) if c.cell_type == "markdown" and "## Summary" in c.source]
     assert going_further and going_further[0] >= summary[0], "a Going further part after the summary"
     assert "Going further" in text.split("**Time to learn.**")[1].split("\n\n")[0], (
-        "Time to learn states the Going further part's time too")
+        "Time to learn states the Going further part's time too"
+    )
 
 
 def recorded_check_names(source: Path) -> set[str]:
@@ -101,8 +117,12 @@ def recorded_check_names(source: Path) -> set[str]:
         if cell.cell_type != "code" or "check" not in cell.metadata.get("tags", []):
             continue
         for node in ast.walk(ast.parse(cell.source)):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "checks"):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "checks"
+            ):
                 live = {k.arg for k in node.keywords} & {"expected", "reference"}
                 if not live:
                     names.add(node.args[0].value)
@@ -117,9 +137,11 @@ def test_recorded_answers_cover_every_check_at_smoke_and_default(source):
     answers = records.load_answers(source.stem)
     for scale in ("smoke", "default"):
         recorded = set(answers.get(scale, {}))
-        assert names <= recorded, (f"{source.name}: no recorded answer at {scale} for "
-                                   f"{sorted(names - recorded)}: run `python -m course_utils "
-                                   f"record-answers {source.stem}`")
+        assert names <= recorded, (
+            f"{source.name}: no recorded answer at {scale} for "
+            f"{sorted(names - recorded)}: run `python -m course_utils "
+            f"record-answers {source.stem}`"
+        )
         assert recorded <= names, f"{source.name}: stale answers at {scale}: {sorted(recorded - names)}"
 
 
@@ -147,8 +169,7 @@ def test_toc_lists_every_chapter_by_its_source():
         assert f"notebooks/{source.name}" in files, f"{source.name} is not in _toc.yml"
 
 
-_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ListComp, ast.SetComp,
-           ast.DictComp, ast.GeneratorExp)
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 
 def _global_reads(node: ast.AST, local: frozenset[str] = frozenset()) -> set[str]:
@@ -202,14 +223,18 @@ def test_only_solution_and_check_cells_read_what_only_solutions_define(source):
         if t & {"solution", "check"}:
             continue
         leaked = read & solution_only
-        assert not leaked, (f"{source.name}: a cell reads {sorted(leaked)}, which only solution cells "
-                            f"define:\n{cell.source[:300]}")
+        assert not leaked, (
+            f"{source.name}: a cell reads {sorted(leaked)}, which only solution cells define:\n{cell.source[:300]}"
+        )
 
 
 def test_the_leak_detector_finds_a_leak():
-    cells = [("x = 1", set()), ("def f():\n    ...", {"exercise"}),
-             ("def f():\n    return x\nsecret = f()", {"solution"}),
-             ("print(secret)", set())]
+    cells = [
+        ("x = 1", set()),
+        ("def f():\n    ...", {"exercise"}),
+        ("def f():\n    return x\nsecret = f()", {"solution"}),
+        ("print(secret)", set()),
+    ]
     names = [_names(code) for code, _ in cells]
     by_solutions = set().union(*(b for (b, _), (_, t) in zip(names, cells) if "solution" in t))
     elsewhere = set().union(*(b for (b, _), (_, t) in zip(names, cells) if "solution" not in t))
@@ -229,9 +254,13 @@ def test_the_book_reads_no_file_outside_its_table_of_contents():
     excluded = config["exclude_patterns"]
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     listed = {toc["root"]} | {entry["file"] for part in toc["parts"] for entry in part["chapters"]}
+
     def is_excluded(name: str) -> bool:
-        return any(fnmatch.fnmatch(part, pattern) or fnmatch.fnmatch(name, pattern)
-                   for pattern in [*excluded, ".git"] for part in Path(name).parts)
+        return any(
+            fnmatch.fnmatch(part, pattern) or fnmatch.fnmatch(name, pattern)
+            for pattern in [*excluded, ".git"]
+            for part in Path(name).parts
+        )
 
     files = []
     for folder, subfolders, names in os.walk(ROOT):
@@ -242,8 +271,9 @@ def test_the_book_reads_no_file_outside_its_table_of_contents():
         if is_excluded(name):
             continue
         stem = str(Path(name).with_suffix(""))
-        assert name in listed or stem in listed or Path(name).suffix == ".ipynb" and \
-            f"{stem}.py" in listed, f"{name} would be read as a page of the book: exclude it in _config.yml"
+        assert name in listed or stem in listed or Path(name).suffix == ".ipynb" and f"{stem}.py" in listed, (
+            f"{name} would be read as a page of the book: exclude it in _config.yml"
+        )
 
 
 _PAGE_GLUE = re.compile(r"\{glue:text\}`\.\./notebooks/([\w]+)\.py::([^`]*)`")

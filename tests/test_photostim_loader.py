@@ -26,14 +26,15 @@ def test_simulated_session_carries_the_truth(simulated):
 
 
 def test_user_arrays_give_the_same_trials(simulated):
-    for arrays in ((simulated.activity, simulated.stimulation),
-                   {"activity": simulated.activity.tolist(), "stimulation": simulated.stimulation}):
+    for arrays in (
+        (simulated.activity, simulated.stimulation),
+        {"activity": simulated.activity.tolist(), "stimulation": simulated.stimulation},
+    ):
         yours = load_photostim("user", arrays=arrays, seed=1)
         assert yours.source == "user" and yours.truth is None
         np.testing.assert_array_equal(yours.trial_onsets, simulated.trial_onsets)
         # Patterns are numbered differently, but each trial stimulates the same neurons.
-        np.testing.assert_array_equal(yours.patterns[yours.trial_pattern],
-                                      simulated.patterns[simulated.trial_pattern])
+        np.testing.assert_array_equal(yours.patterns[yours.trial_pattern], simulated.patterns[simulated.trial_pattern])
         assert yours.patterns.shape == simulated.patterns.shape
         assert (yours.stim_frames, yours.trial_frames) == (3, 15)
         assert yours.heldout_patterns.size == 2  # a fifth of 10 patterns
@@ -68,18 +69,21 @@ def test_real_source_explains_there_is_no_public_copy():
         load_photostim("recording")
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda a, s: None, "needs arrays"),
-    (lambda a, s: (a,), r"\(activity, stimulation\)"),
-    (lambda a, s: {"activity": a}, "missing \\['stimulation'\\]"),
-    (lambda a, s: (a[:, 0], s), "2-D"),
-    (lambda a, s: (a, s[:, :-1]), "same shape.*transpose"),
-    (lambda a, s: (np.where(np.arange(a.shape[0])[:, None] == 7, np.nan, a), s), "NaN or inf.*first in frame 7"),
-    (lambda a, s: (a, -s), "non-negative"),
-    (lambda a, s: (a, np.zeros_like(s)), "zero everywhere"),
-    (lambda a, s: (a, (s.any(axis=1, keepdims=True) * np.eye(1, s.shape[1]))), "at least 2"),
-    (lambda a, s: (np.full(a.shape, "x"), s), "numeric array"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda a, s: None, "needs arrays"),
+        (lambda a, s: (a,), r"\(activity, stimulation\)"),
+        (lambda a, s: {"activity": a}, "missing \\['stimulation'\\]"),
+        (lambda a, s: (a[:, 0], s), "2-D"),
+        (lambda a, s: (a, s[:, :-1]), "same shape.*transpose"),
+        (lambda a, s: (np.where(np.arange(a.shape[0])[:, None] == 7, np.nan, a), s), "NaN or inf.*first in frame 7"),
+        (lambda a, s: (a, -s), "non-negative"),
+        (lambda a, s: (a, np.zeros_like(s)), "zero everywhere"),
+        (lambda a, s: (a, (s.any(axis=1, keepdims=True) * np.eye(1, s.shape[1]))), "at least 2"),
+        (lambda a, s: (np.full(a.shape, "x"), s), "numeric array"),
+    ],
+)
 def test_bad_user_arrays_raise_with_advice(simulated, make, match):
     arrays = make(simulated.activity, simulated.stimulation)
     with pytest.raises(ValueError, match=match):

@@ -98,14 +98,17 @@ def test_given_dynamics_are_used(sim):
         photostim.simulate_photostim(**{**SMALL, "n_neurons": 40}, dynamics=sim.dynamics)
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(n_neurons=0), "n_neurons must be a positive integer"),
-    (dict(group_size=31), "exceeds n_neurons"),
-    (dict(n_heldout_groups=8), "n_heldout_groups must be between"),
-    (dict(stim_frames=15), "must be shorter than trial_frames"),
-    (dict(rank=30), "to be low rank"),
-    (dict(order=1.5), "order must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(n_neurons=0), "n_neurons must be a positive integer"),
+        (dict(group_size=31), "exceeds n_neurons"),
+        (dict(n_heldout_groups=8), "n_heldout_groups must be between"),
+        (dict(stim_frames=15), "must be shorter than trial_frames"),
+        (dict(rank=30), "to be low rank"),
+        (dict(order=1.5), "order must be a positive integer"),
+    ],
+)
 def test_bad_sizes_raise(bad, match):
     with pytest.raises(ValueError, match=match):
         photostim.simulate_photostim(**{**SMALL, **bad})
@@ -117,8 +120,7 @@ def test_bad_sizes_raise(bad, match):
 def test_simulate_trials_records_each_pattern_and_its_true_response(sim):
     clean = dataclasses.replace(sim.dynamics, noise_std=0.0, obs_noise_std=0.0)
     patterns = sim.patterns[:3]
-    activity, stimulation = photostim.simulate_trials(clean, patterns, 2, np.random.default_rng(0),
-                                                      lead_in_frames=20)
+    activity, stimulation = photostim.simulate_trials(clean, patterns, 2, np.random.default_rng(0), lead_in_frames=20)
     assert activity.shape == stimulation.shape == (20 + 3 * 2 * 15, 30)
     onsets = 20 + 15 * np.arange(6)
     seen = [int(np.flatnonzero((patterns == stimulation[onset]).all(axis=1))[0]) for onset in onsets]
@@ -139,14 +141,17 @@ def test_simulate_trials_is_reproducible_and_noisy(sim):
     assert not np.allclose(first[0], other[0])
 
 
-@pytest.mark.parametrize("patterns, kwargs, match", [
-    (np.ones((2, 29)), {}, "shape"),
-    (np.zeros((0, 30)), {}, "shape"),
-    (-np.ones((2, 30)), {}, "non-negative"),
-    (np.full((2, 30), np.nan), {}, "finite"),
-    (np.ones((2, 30)), dict(lead_in_frames=1), "lead_in_frames"),
-    (np.ones((2, 30)), dict(stim_frames=15), "shorter"),
-])
+@pytest.mark.parametrize(
+    "patterns, kwargs, match",
+    [
+        (np.ones((2, 29)), {}, "shape"),
+        (np.zeros((0, 30)), {}, "shape"),
+        (-np.ones((2, 30)), {}, "non-negative"),
+        (np.full((2, 30), np.nan), {}, "finite"),
+        (np.ones((2, 30)), dict(lead_in_frames=1), "lead_in_frames"),
+        (np.ones((2, 30)), dict(stim_frames=15), "shorter"),
+    ],
+)
 def test_simulate_trials_rejects_bad_input(sim, patterns, kwargs, match):
     with pytest.raises(ValueError, match=match):
         photostim.simulate_trials(sim.dynamics, patterns, 2, np.random.default_rng(0), **kwargs)

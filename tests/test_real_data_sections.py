@@ -15,9 +15,9 @@ from pathlib import Path
 import jupytext
 import matplotlib
 import pytest
+from nwb_fixtures import write_place_cell_nwb
 
 from course_utils.data.registry import REGISTRY
-from nwb_fixtures import write_place_cell_nwb
 
 matplotlib.use("Agg")
 ROOT = Path(__file__).resolve().parents[1]

@@ -36,17 +36,19 @@ def test_mig_is_zero_when_a_factor_is_carried_twice(factors: np.ndarray) -> None
 
 def test_mig_ignores_monotone_transforms_and_noise_dimensions(factors: np.ndarray) -> None:
     noise = np.random.default_rng(2).normal(size=(2000, 3))
-    codes = np.column_stack([np.exp(3 * factors[:, 1]), noise, -factors[:, 0] ** 3])
-    assert mutual_information_gap(codes, factors) == pytest.approx(
-        mutual_information_gap(factors, factors), abs=0.05)
+    codes = np.column_stack([np.exp(3 * factors[:, 1]), noise, -(factors[:, 0] ** 3)])
+    assert mutual_information_gap(codes, factors) == pytest.approx(mutual_information_gap(factors, factors), abs=0.05)
 
 
-@pytest.mark.parametrize("codes, message", [
-    (np.zeros((2000, 1)), "at least two dimensions"),
-    (np.full((2000, 2), np.nan), "NaN"),
-    (np.zeros((1999, 2)), "one row per example"),
-    (np.zeros((20, 2)), "too few"),
-])
+@pytest.mark.parametrize(
+    "codes, message",
+    [
+        (np.zeros((2000, 1)), "at least two dimensions"),
+        (np.full((2000, 2), np.nan), "NaN"),
+        (np.zeros((1999, 2)), "one row per example"),
+        (np.zeros((20, 2)), "too few"),
+    ],
+)
 def test_mig_rejects_bad_input(factors: np.ndarray, codes: np.ndarray, message: str) -> None:
     target = factors if codes.shape[0] != 20 else factors[:20]
     with pytest.raises(ValueError, match=message):

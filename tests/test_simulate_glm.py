@@ -98,8 +98,11 @@ def test_current_injection_kernel_drives_the_rate():
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [(dict(duration_s=5.0), "shorter than one sweep"), (dict(window_s=0.01), "at least 4 bins"),
-     (dict(baseline_rate_hz=0.0), "positive")],
+    [
+        (dict(duration_s=5.0), "shorter than one sweep"),
+        (dict(window_s=0.01), "at least 4 bins"),
+        (dict(baseline_rate_hz=0.0), "positive"),
+    ],
 )
 def test_current_injection_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -128,8 +128,9 @@ def test_a_trace_does_not_depend_on_the_batch_it_is_simulated_in():
 
 def test_a_step_that_ends_lets_the_neuron_return_to_rest():
     current = hh.StepCurrent(10.0, 10.0, 50.0)
-    traces = hh.simulate(36.0, 120.0, current=current, duration_ms=60.0, settle_ms=0.0, record_gates=True,
-                         dtype="float64")
+    traces = hh.simulate(
+        36.0, 120.0, current=current, duration_ms=60.0, settle_ms=0.0, record_gates=True, dtype="float64"
+    )
     reference = hh.reference_solve_ivp(36.0, 120.0, current=current, duration_ms=60.0, settle_ms=0.0)
     assert np.max(np.abs(traces.v[0] - reference[0])) < 2e-3
     spikes = hh.spike_times(traces.v[0], traces.t_ms)[0]

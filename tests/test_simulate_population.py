@@ -44,8 +44,9 @@ def test_graph_and_filters_agree(pop):
     # the alpha filters peak at 40 ms, on the lag grid: their peak is the weight itself
     np.testing.assert_allclose(np.abs(pop.filters[off]).max(axis=1), np.abs(pop.coupling_weight[off]))
     assert np.all(np.sign(pop.filters[off].sum(axis=1)) == np.sign(pop.coupling_weight[off]))
-    np.testing.assert_allclose(pop.self_filters, np.tile(population.exponential_filter(
-        pop.filter_lags_s, -3.0, 0.04), (n, 1)))
+    np.testing.assert_allclose(
+        pop.self_filters, np.tile(population.exponential_filter(pop.filter_lags_s, -3.0, 0.04), (n, 1))
+    )
     assert 0 < pop.adjacency[off].mean() < 0.4  # sparse: most pairs are not coupled
 
 

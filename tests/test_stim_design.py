@@ -17,8 +17,14 @@ def groups_on(d: int, *members: list[int]) -> np.ndarray:
     return patterns
 
 
-def expected_error(seen: np.ndarray, directions: np.ndarray, terms=stim_design.DESIGN_TERMS, order: int = 2,
-                   prior_count: float = 0.5, ridge: float = 1e-3) -> float:
+def expected_error(
+    seen: np.ndarray,
+    directions: np.ndarray,
+    terms=stim_design.DESIGN_TERMS,
+    order: int = 2,
+    prior_count: float = 0.5,
+    ridge: float = 1e-3,
+) -> float:
     """E of the module docstring, computed directly (no rank-one updates)."""
     d, rank = directions.shape
     g = int(seen[0].sum())
@@ -30,8 +36,7 @@ def expected_error(seen: np.ndarray, directions: np.ndarray, terms=stim_design.D
         total += rank * np.trace(second_moment @ np.linalg.inv(seen.T @ seen + prior_count * np.eye(d)))
     if "directions" in terms:
         z = seen @ directions
-        total += d * np.trace(directions.T @ second_moment @ directions
-                              @ np.linalg.inv(z.T @ z + ridge * np.eye(rank)))
+        total += d * np.trace(directions.T @ second_moment @ directions @ np.linalg.inv(z.T @ z + ridge * np.eye(rank)))
     return total
 
 
@@ -52,9 +57,14 @@ def test_random_groups_have_the_right_size_and_vary():
     np.testing.assert_array_equal(patterns, stim_design.random_groups(20, 4, 50, np.random.default_rng(0)))
 
 
-@pytest.mark.parametrize("args, match", [
-    ((20, 21, 3), "exceeds"), ((20, 0, 3), "group_size"), ((20, 4, 1.5), "n_groups"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        ((20, 21, 3), "exceeds"),
+        ((20, 0, 3), "group_size"),
+        ((20, 4, 1.5), "n_groups"),
+    ],
+)
 def test_random_groups_reject_bad_sizes(args, match):
     with pytest.raises(ValueError, match=match):
         stim_design.random_groups(*args, np.random.default_rng(0))
@@ -130,20 +140,30 @@ def test_choose_patterns_starts_from_nothing_and_can_take_every_candidate():
     assert sorted(chosen.tolist()) == list(range(5))
 
 
-@pytest.mark.parametrize("change, match", [
-    (dict(candidates=np.full((3, 8), 0.5)), "0/1"),
-    (dict(candidates=groups_on(8, [0, 1], [2])), "same number"),
-    (dict(seen=np.zeros((2, 7))), "seen"),
-    (dict(directions=np.zeros((7, 2))), "directions"),
-    (dict(n_choose=4), "n_choose"),
-    (dict(terms=("neurons", "luck")), "terms"),
-    (dict(terms=()), "terms"),
-    (dict(prior_count=0.0), "positive"),
-    (dict(ridge=-1.0), "positive"),
-    (dict(order=0), "order"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (dict(candidates=np.full((3, 8), 0.5)), "0/1"),
+        (dict(candidates=groups_on(8, [0, 1], [2])), "same number"),
+        (dict(seen=np.zeros((2, 7))), "seen"),
+        (dict(directions=np.zeros((7, 2))), "directions"),
+        (dict(n_choose=4), "n_choose"),
+        (dict(terms=("neurons", "luck")), "terms"),
+        (dict(terms=()), "terms"),
+        (dict(prior_count=0.0), "positive"),
+        (dict(ridge=-1.0), "positive"),
+        (dict(order=0), "order"),
+    ],
+)
 def test_choose_patterns_rejects_bad_input(change, match):
-    arguments = dict(candidates=groups_on(8, [0, 1], [2, 3], [4, 5]), seen=groups_on(8, [0, 1]),
-                     directions=np.eye(8)[:, :2], n_choose=2) | change
+    arguments = (
+        dict(
+            candidates=groups_on(8, [0, 1], [2, 3], [4, 5]),
+            seen=groups_on(8, [0, 1]),
+            directions=np.eye(8)[:, :2],
+            n_choose=2,
+        )
+        | change
+    )
     with pytest.raises(ValueError, match=match):
         stim_design.choose_patterns(**arguments)

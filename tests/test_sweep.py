@@ -21,10 +21,16 @@ def worker_pid(lam: float) -> int:
 
 def test_grid_is_the_product_in_order():
     assert grid(lam=[0.1, 1.0], seed=[0, 1]) == [
-        {"lam": 0.1, "seed": 0}, {"lam": 0.1, "seed": 1}, {"lam": 1.0, "seed": 0}, {"lam": 1.0, "seed": 1}]
+        {"lam": 0.1, "seed": 0},
+        {"lam": 0.1, "seed": 1},
+        {"lam": 1.0, "seed": 0},
+        {"lam": 1.0, "seed": 1},
+    ]
 
 
-@pytest.mark.parametrize("axes, match", [({}, "at least one axis"), ({"lam": []}, "non-empty"), ({"lam": "abc"}, "non-empty")])
+@pytest.mark.parametrize(
+    "axes, match", [({}, "at least one axis"), ({"lam": []}, "non-empty"), ({"lam": "abc"}, "non-empty")]
+)
 def test_grid_rejects_bad_axes(axes, match):
     with pytest.raises(ValueError, match=match):
         grid(**axes)
@@ -51,8 +57,9 @@ def test_local_processes_give_the_same_results_in_other_processes():
 def test_dask_cluster_runs_the_same_sweep():
     distributed = pytest.importorskip("distributed")
     points = grid(lam=[0.0, 2.0, -1.0], seed=[3])
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, host="127.0.0.1") as cluster:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+    ) as cluster:
         with distributed.Client(cluster):
             results = run_sweep(quadratic, points, backend="dask")
     assert [r.value for r in results] == [4.0, 4.0, None]

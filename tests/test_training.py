@@ -159,8 +159,9 @@ def test_linear_regression_recovers_true_weights():
     seed_everything(0)
     train, val = regression_loaders()
     model = torch.nn.Linear(3, 1)
-    history = fit(model, train, val, loss_fn=mse, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-                  epochs=30, progress=False)
+    history = fit(
+        model, train, val, loss_fn=mse, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=30, progress=False
+    )
     torch.testing.assert_close(model.weight.detach(), TRUE_WEIGHT, atol=0.01, rtol=0)
     assert model.bias.item() == pytest.approx(TRUE_BIAS, abs=0.01)
     assert history.epochs_run == 30 and not history.stopped_early
@@ -179,8 +180,15 @@ def test_losses_are_weighted_by_batch_size():
     # batches [1, 1, 1] and [5] around w = 0: batch losses 1 and 25, dataset mean (3 + 25) / 4 = 7
     model = Scalar()
     loader = DataLoader(TensorDataset(torch.tensor([1.0, 1.0, 1.0, 5.0])), batch_size=3)
-    history = fit(model, loader, loader, loss_fn=squared_distance,
-                  optimizer=torch.optim.SGD(model.parameters(), lr=0.0), epochs=1, progress=False)
+    history = fit(
+        model,
+        loader,
+        loader,
+        loss_fn=squared_distance,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
+        epochs=1,
+        progress=False,
+    )
     assert history.train_loss == [pytest.approx(7.0)]
     assert history.val_loss == [pytest.approx(7.0)]
 
@@ -189,9 +197,18 @@ def test_numpy_numbers_are_accepted():
     model = Scalar()
     loader = constant_loader(1.0, 4, 2)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    history = fit(model, loader, loader, loss_fn=squared_distance, optimizer=optimizer,
-                  epochs=np.int64(2), early_stopping_patience=np.int32(5), min_delta=np.float32(0.0),
-                  max_grad_norm=np.float64(1.0), progress=False)
+    history = fit(
+        model,
+        loader,
+        loader,
+        loss_fn=squared_distance,
+        optimizer=optimizer,
+        epochs=np.int64(2),
+        early_stopping_patience=np.int32(5),
+        min_delta=np.float32(0.0),
+        max_grad_norm=np.float64(1.0),
+        progress=False,
+    )
     assert history.epochs_run == 2 and history.stop_reason == "completed all 2 epochs"
 
 
@@ -200,8 +217,7 @@ def test_scheduler_is_stepped_once_per_epoch():
     model = torch.nn.Linear(3, 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
-    history = fit(model, train, loss_fn=mse, optimizer=optimizer, scheduler=scheduler, epochs=3,
-                  progress=False)
+    history = fit(model, train, loss_fn=mse, optimizer=optimizer, scheduler=scheduler, epochs=3, progress=False)
     assert history.metrics["lr"] == pytest.approx([0.1, 0.05, 0.025])
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0125)
 
@@ -212,8 +228,9 @@ def test_reduce_on_plateau_gets_the_validation_loss():
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=0)
     loader = constant_loader(1.0, 4, 4)
     flat = lambda model, batch: 0.0 * model.w.sum() + 1.0  # noqa: E731 - a loss that cannot improve
-    history = fit(model, loader, loader, loss_fn=flat, optimizer=optimizer, scheduler=scheduler,
-                  epochs=4, progress=False)
+    history = fit(
+        model, loader, loader, loss_fn=flat, optimizer=optimizer, scheduler=scheduler, epochs=4, progress=False
+    )
     assert history.metrics["lr"] == pytest.approx([0.1, 0.1, 0.05, 0.025])
 
 
@@ -228,9 +245,16 @@ def test_dict_batches_and_plain_lists_of_batches():
         return torch.nn.functional.mse_loss(model(batch["x"]), batch["y"])
 
     model = torch.nn.Linear(3, 1)
-    list_loader = [{"x": x[i:i + 8], "y": y[i:i + 8]} for i in range(0, 64, 8)]  # any iterable works
-    history = fit(model, dict_loader, list_loader, loss_fn=loss_fn,
-                  optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=2, progress=False)
+    list_loader = [{"x": x[i : i + 8], "y": y[i : i + 8]} for i in range(0, 64, 8)]  # any iterable works
+    history = fit(
+        model,
+        dict_loader,
+        list_loader,
+        loss_fn=loss_fn,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        epochs=2,
+        progress=False,
+    )
     assert history.epochs_run == 2 and len(history.val_loss) == 2
     assert set(seen) == {torch.device("cpu")}
 
@@ -247,8 +271,15 @@ def test_to_device_is_recursive_and_keeps_types():
 def test_progress_bar_shows_losses(capsys):
     model = Scalar()
     loader = constant_loader(1.0, 4, 2)
-    fit(model, loader, loader, loss_fn=squared_distance,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=2, desc="my-run")
+    fit(
+        model,
+        loader,
+        loader,
+        loss_fn=squared_distance,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        epochs=2,
+        desc="my-run",
+    )
     err = capsys.readouterr().err
     assert "my-run" in err and "train=" in err and "val=" in err
 
@@ -257,8 +288,9 @@ def test_seeded_runs_are_reproducible():
     def run(seed):
         seed_everything(seed)
         train, val = regression_loaders(shuffle=True)
-        model = torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.ReLU(), torch.nn.Dropout(0.2),
-                                    torch.nn.Linear(16, 1))
+        model = torch.nn.Sequential(
+            torch.nn.Linear(3, 16), torch.nn.ReLU(), torch.nn.Dropout(0.2), torch.nn.Linear(16, 1)
+        )
         optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
         history = fit(model, train, val, loss_fn=mse, optimizer=optimizer, epochs=3, progress=False)
         return history.train_loss, history.val_loss, [p.detach().clone() for p in model.parameters()]
@@ -270,8 +302,9 @@ def test_seeded_runs_are_reproducible():
 
 
 def test_history_as_dict_is_a_plain_copy():
-    history = History(train_loss=[1.0], val_loss=[2.0], metrics={"lr": [0.1]}, best_epoch=0,
-                      best_val_loss=2.0, epochs_run=1)
+    history = History(
+        train_loss=[1.0], val_loss=[2.0], metrics={"lr": [0.1]}, best_epoch=0, best_val_loss=2.0, epochs_run=1
+    )
     d = history.as_dict()
     assert d["train_loss"] == [1.0] and d["metrics"] == {"lr": [0.1]} and d["best_epoch"] == 0
     d["metrics"]["lr"].append(0.2)
@@ -284,9 +317,16 @@ def test_history_as_dict_is_a_plain_copy():
 def test_early_stopping_on_a_plateau():
     model = Scalar()
     loader = constant_loader(1.0, 8, 4)
-    history = fit(model, loader, loader, loss_fn=squared_distance,
-                  optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
-                  epochs=50, early_stopping_patience=3, progress=False)
+    history = fit(
+        model,
+        loader,
+        loader,
+        loss_fn=squared_distance,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
+        epochs=50,
+        early_stopping_patience=3,
+        progress=False,
+    )
     assert history.stopped_early and history.epochs_run == 4 < 50
     assert history.val_loss == pytest.approx([1.0] * 4) and len(history.train_loss) == 4
     assert history.best_epoch == 0 and "early stopping" in history.stop_reason
@@ -298,8 +338,17 @@ def test_min_delta_ignores_tiny_improvements():
         torch.manual_seed(0)
         model = torch.nn.Linear(3, 1)
         optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
-        return fit(model, train, val, loss_fn=mse, optimizer=optimizer, epochs=6,
-                   early_stopping_patience=2, min_delta=min_delta, progress=False)
+        return fit(
+            model,
+            train,
+            val,
+            loss_fn=mse,
+            optimizer=optimizer,
+            epochs=6,
+            early_stopping_patience=2,
+            min_delta=min_delta,
+            progress=False,
+        )
 
     strict, lenient = run(0.0), run(1.0)
     assert not strict.stopped_early and strict.epochs_run == 6
@@ -330,14 +379,20 @@ def scripted_validation(val_losses):
         ([5, 4.8, 4.6, 4.4, 4.3, 4.25, 4.2, 1.0], 3, 0.5, 7, 6),
     ],
 )
-def test_patience_counts_epochs_since_the_last_improvement(
-    val_losses, patience, min_delta, epochs_run, best_epoch
-):
+def test_patience_counts_epochs_since_the_last_improvement(val_losses, patience, min_delta, epochs_run, best_epoch):
     model = Scalar()
     loader = constant_loader(1.0, 2, 2)  # one batch per epoch
-    history = fit(model, loader, loader, loss_fn=scripted_validation(val_losses),
-                  optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=len(val_losses),
-                  early_stopping_patience=patience, min_delta=min_delta, progress=False)
+    history = fit(
+        model,
+        loader,
+        loader,
+        loss_fn=scripted_validation(val_losses),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        epochs=len(val_losses),
+        early_stopping_patience=patience,
+        min_delta=min_delta,
+        progress=False,
+    )
     assert history.stopped_early
     assert (history.epochs_run, history.best_epoch) == (epochs_run, best_epoch)
     assert history.val_loss == pytest.approx(val_losses[:epochs_run])
@@ -350,9 +405,17 @@ def test_restore_best_weights(patience):
     def run(restore_best):
         model = Scalar()
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-        history = fit(model, constant_loader(5.0, 4, 4), constant_loader(1.0, 4, 4),
-                      loss_fn=squared_distance, optimizer=optimizer, epochs=5,
-                      early_stopping_patience=patience, restore_best=restore_best, progress=False)
+        history = fit(
+            model,
+            constant_loader(5.0, 4, 4),
+            constant_loader(1.0, 4, 4),
+            loss_fn=squared_distance,
+            optimizer=optimizer,
+            epochs=5,
+            early_stopping_patience=patience,
+            restore_best=restore_best,
+            progress=False,
+        )
         return model.w.item(), history
 
     w, history = run(restore_best=True)
@@ -380,8 +443,15 @@ def test_nan_loss_raises_with_history_attached():
     train, val = regression_loaders(n=64, batch_size=16)  # 4 batches per epoch
     model = torch.nn.Linear(3, 1)
     with pytest.raises(TrainingDivergedError) as info:
-        fit(model, train, val, loss_fn=loss_fn, optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
-            epochs=10, progress=False)
+        fit(
+            model,
+            train,
+            val,
+            loss_fn=loss_fn,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
+            epochs=10,
+            progress=False,
+        )
     err = info.value
     assert isinstance(err, RuntimeError)
     assert (err.epoch, err.batch) == (2, 1)
@@ -406,8 +476,7 @@ def test_divergence_restores_the_best_weights():
         train, val = regression_loaders(n=64, batch_size=16, shuffle=False)  # 4 batches
         optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
         try:
-            history = fit(model, train, val, loss_fn=loss_fn, optimizer=optimizer, epochs=epochs,
-                          progress=False)
+            history = fit(model, train, val, loss_fn=loss_fn, optimizer=optimizer, epochs=epochs, progress=False)
         except TrainingDivergedError as err:
             history = err.history
         return history, [p.detach().clone() for p in model.parameters()]
@@ -424,8 +493,15 @@ def test_exploding_learning_rate_is_a_clear_error():
     train, val = regression_loaders()
     model = torch.nn.Linear(3, 1)
     with pytest.raises(TrainingDivergedError, match="Lower the learning rate") as info:
-        fit(model, train, val, loss_fn=mse, optimizer=torch.optim.SGD(model.parameters(), lr=1e6),
-            epochs=20, progress=False)
+        fit(
+            model,
+            train,
+            val,
+            loss_fn=mse,
+            optimizer=torch.optim.SGD(model.parameters(), lr=1e6),
+            epochs=20,
+            progress=False,
+        )
     assert info.value.history is not None and info.value.history.epochs_run < 20
 
 
@@ -433,8 +509,14 @@ def test_infinite_gradient_is_caught_before_the_step():
     model = Scalar(0.0)
     loss_fn = lambda model, batch: torch.sqrt(model.w).sum()  # noqa: E731 - finite loss, infinite grad
     with pytest.raises(TrainingDivergedError, match="gradient norm is inf"):
-        fit(model, constant_loader(0.0, 2, 2), loss_fn=loss_fn,
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=2, progress=False)
+        fit(
+            model,
+            constant_loader(0.0, 2, 2),
+            loss_fn=loss_fn,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            epochs=2,
+            progress=False,
+        )
     assert model.w.item() == 0.0  # the update was not applied
 
 
@@ -443,17 +525,29 @@ def test_non_finite_weights_after_the_last_update_are_caught():
     model = Scalar()
     match = "a weight is NaN or infinite after the updates in epoch 1 of 1"
     with pytest.raises(TrainingDivergedError, match=match):
-        fit(model, constant_loader(0.0, 2, 2), loss_fn=lambda m, b: m.w.sum(),
-            optimizer=torch.optim.SGD(model.parameters(), lr=math.inf), epochs=1, progress=False)
+        fit(
+            model,
+            constant_loader(0.0, 2, 2),
+            loss_fn=lambda m, b: m.w.sum(),
+            optimizer=torch.optim.SGD(model.parameters(), lr=math.inf),
+            epochs=1,
+            progress=False,
+        )
 
 
 def test_max_grad_norm_bounds_the_step():
     # loss 100 * w has gradient 100; clipped to 1, each SGD step moves w by exactly lr = 0.1
     def run(max_grad_norm):
         model = Scalar()
-        history = fit(model, constant_loader(0.0, 6, 2), loss_fn=lambda m, b: 100 * m.w.sum(),
-                      optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=1,
-                      max_grad_norm=max_grad_norm, progress=False)
+        history = fit(
+            model,
+            constant_loader(0.0, 6, 2),
+            loss_fn=lambda m, b: 100 * m.w.sum(),
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            epochs=1,
+            max_grad_norm=max_grad_norm,
+            progress=False,
+        )
         return model.w.item(), history
 
     w, history = run(1.0)
@@ -468,10 +562,12 @@ def test_max_grad_norm_bounds_the_gradients_the_optimizer_sees():
         model = torch.nn.Linear(3, 1)
         optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
         norms = []
-        optimizer.register_step_pre_hook(lambda opt, args, kwargs: norms.append(float(
-            torch.nn.utils.get_total_norm([p.grad for g in opt.param_groups for p in g["params"]]))))
-        fit(model, train, loss_fn=mse, optimizer=optimizer, epochs=2, max_grad_norm=max_grad_norm,
-            progress=False)
+        optimizer.register_step_pre_hook(
+            lambda opt, args, kwargs: norms.append(
+                float(torch.nn.utils.get_total_norm([p.grad for g in opt.param_groups for p in g["params"]]))
+            )
+        )
+        fit(model, train, loss_fn=mse, optimizer=optimizer, epochs=2, max_grad_norm=max_grad_norm, progress=False)
         return norms
 
     clipped, free = run(0.5), run(None)
@@ -482,8 +578,13 @@ def test_max_grad_norm_bounds_the_gradients_the_optimizer_sees():
 def test_mixed_precision_true_on_cpu_raises():
     model = Scalar()
     loader = constant_loader(1.0, 4, 2)
-    kwargs = dict(loss_fn=squared_distance, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-                  epochs=1, progress=False, device="cpu")
+    kwargs = dict(
+        loss_fn=squared_distance,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        epochs=1,
+        progress=False,
+        device="cpu",
+    )
     with pytest.raises(ValueError, match="mixed_precision=True needs a CUDA device"):
         fit(model, loader, mixed_precision=True, **kwargs)
     with pytest.raises(ValueError, match="'auto', True or False"):
@@ -501,8 +602,15 @@ class _Empty(IterableDataset):
 def _bad_call(**overrides):
     model = Scalar()
     loader = constant_loader(1.0, 4, 2)
-    kwargs = dict(model=model, train_loader=loader, val_loader=loader, loss_fn=squared_distance,
-                  optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=2, progress=False)
+    kwargs = dict(
+        model=model,
+        train_loader=loader,
+        val_loader=loader,
+        loss_fn=squared_distance,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        epochs=2,
+        progress=False,
+    )
     kwargs.update(overrides)
     fit(**kwargs)
 
@@ -514,18 +622,19 @@ def _bad_call(**overrides):
         (dict(epochs=-3), ValueError, "epochs must be a positive integer"),
         (dict(epochs=2.5), ValueError, "epochs must be a positive integer"),
         (dict(epochs=True), ValueError, "epochs must be a positive integer"),
-        (dict(early_stopping_patience=0), ValueError,
-         "early_stopping_patience must be a positive integer"),
+        (dict(early_stopping_patience=0), ValueError, "early_stopping_patience must be a positive integer"),
         (dict(early_stopping_patience=1.5), ValueError, "early_stopping_patience"),
         (dict(early_stopping_patience=2, val_loader=None), ValueError, "needs a val_loader"),
         (dict(min_delta=-0.1), ValueError, "min_delta"),
         (dict(max_grad_norm=0.0), ValueError, "max_grad_norm"),
         (dict(max_grad_norm=math.inf), ValueError, "max_grad_norm"),
-        (dict(train_loader=DataLoader(TensorDataset(torch.zeros(0)), batch_size=2)), ValueError,
-         "train_loader is empty"),
+        (
+            dict(train_loader=DataLoader(TensorDataset(torch.zeros(0)), batch_size=2)),
+            ValueError,
+            "train_loader is empty",
+        ),
         (dict(val_loader=[]), ValueError, "val_loader is empty"),
-        (dict(train_loader=DataLoader(_Empty(), batch_size=2)), ValueError,
-         "train_loader yielded no batches"),
+        (dict(train_loader=DataLoader(_Empty(), batch_size=2)), ValueError, "train_loader yielded no batches"),
         (dict(train_loader=3), TypeError, "train_loader must be an iterable"),
         (dict(model="net"), TypeError, "torch.nn.Module"),
         (dict(optimizer="sgd"), TypeError, "torch.optim.Optimizer"),

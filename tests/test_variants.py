@@ -18,17 +18,19 @@ PNG = base64.b64encode(b"\x89PNG\r\n\x1a\nfake").decode()
 
 def make_chapter() -> nbformat.NotebookNode:
     new_code, new_md = nbformat.v4.new_code_cell, nbformat.v4.new_markdown_cell
-    return nbformat.v4.new_notebook(cells=[
-        new_md("# Title\n\nSome lecture text with {glue:text}`value:.2f` and {cite}`a2020,b2021`."),
-        new_code("x = 1"),
-        new_md("## Exercises\n\n### Exercise 1: double it\n\nCompute twice x.\n\nMore detail."),
-        new_code("def twice():\n    ...", metadata={"tags": ["exercise"]}),
-        new_code("def twice():\n    return 2 * x\nSECRET = twice()", metadata={"tags": ["solution", "hide-cell"]}),
-        new_md("**Figure check.** Look.\n\n```{glue:figure} fig_one\n:name: fig-one\n\nExpected: a line.\n```"),
-        new_md("## Checks"),
-        new_code("assert x == 1"),
-        new_md("## References\n\n```{bibliography}\n:filter: docname in docnames\n```"),
-    ])
+    return nbformat.v4.new_notebook(
+        cells=[
+            new_md("# Title\n\nSome lecture text with {glue:text}`value:.2f` and {cite}`a2020,b2021`."),
+            new_code("x = 1"),
+            new_md("## Exercises\n\n### Exercise 1: double it\n\nCompute twice x.\n\nMore detail."),
+            new_code("def twice():\n    ...", metadata={"tags": ["exercise"]}),
+            new_code("def twice():\n    return 2 * x\nSECRET = twice()", metadata={"tags": ["solution", "hide-cell"]}),
+            new_md("**Figure check.** Look.\n\n```{glue:figure} fig_one\n:name: fig-one\n\nExpected: a line.\n```"),
+            new_md("## Checks"),
+            new_code("assert x == 1"),
+            new_md("## References\n\n```{bibliography}\n:filter: docname in docnames\n```"),
+        ]
+    )
 
 
 GLUED = {
@@ -96,8 +98,9 @@ def test_attendee_notebook_runs_top_to_bottom_at_smoke_scale(source, monkeypatch
     assert "solution" not in {t for c in notebook.cells for t in variants.tags(c)}
     monkeypatch.setenv("COURSE_SCALE", "smoke")
     monkeypatch.setenv("COURSE_OFFLINE", "1")
-    client = NotebookClient(notebook, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(source.parent)}})
+    client = NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(source.parent)}}
+    )
     client.execute()  # raises CellExecutionError unless a failing cell is tagged raises-exception
     assert code
 

@@ -105,8 +105,9 @@ def test_launch_buttons_appear_only_once_the_course_names_its_public_repository(
     assert book.repository_url(unpublished) is None
     assert "launch_buttons" not in config and "repository" not in config
 
-    published = _book_copy(tmp_path / "published",
-                           '[project.urls]\nRepository = "https://github.com/someone/course/"\n')
+    published = _book_copy(
+        tmp_path / "published", '[project.urls]\nRepository = "https://github.com/someone/course/"\n'
+    )
     config = yaml.safe_load(book.write_build_config(published, tmp_path / "b", "off").read_text())
     assert config["repository"]["url"] == "https://github.com/someone/course"
     assert config["launch_buttons"]["binderhub_url"] == book.BINDER_URL

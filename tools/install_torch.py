@@ -64,8 +64,11 @@ def plan(torch: str, system: str, constraints: str, timeout: float = 10.0) -> li
     if url is None or system != "Linux":
         return None
     if not reachable(url, timeout):
-        print(f"note: {url} cannot be reached, so torch comes from the package index (on Linux "
-              "its CUDA build, several GB, unless pip finds a CPU wheel of its own)", flush=True)
+        print(
+            f"note: {url} cannot be reached, so torch comes from the package index (on Linux "
+            "its CUDA build, several GB, unless pip finds a CPU wheel of its own)",
+            flush=True,
+        )
         return None
     return ["install", "--quiet", "-c", constraints, "torch", "--index-url", url]
 

@@ -41,6 +41,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from course_utils.data.download import (
+    MIRROR_ENV,
+    cache_path,
+    candidate_urls,
+    fetch,
+    fetch_all,
+    is_cached,
+)
 from course_utils.data.errors import (
     Attempt,
     CacheWriteError,
@@ -51,14 +59,6 @@ from course_utils.data.errors import (
     OfflineError,
     UnknownDatasetError,
 )
-from course_utils.data.download import (
-    MIRROR_ENV,
-    cache_path,
-    candidate_urls,
-    fetch,
-    fetch_all,
-    is_cached,
-)
 from course_utils.data.registry import (
     REGISTRY,
     Dataset,
@@ -68,11 +68,18 @@ from course_utils.data.registry import (
 )
 
 _LOADERS = (
-    "load_place_cells", "load_current_injection", "PlaceCellSession", "CurrentInjectionSession",
-    "load_head_direction", "HeadDirectionSession",
-    "load_evoked_dipole", "EvokedDipole",
-    "load_photostim", "PhotostimSession",
-    "load_assemblies", "AssemblyData",
+    "load_place_cells",
+    "load_current_injection",
+    "PlaceCellSession",
+    "CurrentInjectionSession",
+    "load_head_direction",
+    "HeadDirectionSession",
+    "load_evoked_dipole",
+    "EvokedDipole",
+    "load_photostim",
+    "PhotostimSession",
+    "load_assemblies",
+    "AssemblyData",
 )
 
 __all__ = [

@@ -18,8 +18,8 @@ import socket
 import sys
 import time
 import warnings
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 from urllib.parse import urlsplit
 
 import pooch
@@ -248,9 +248,7 @@ def fetch(name: str, *, progress: bool = True, timeout: float = 30.0, retries: i
 
     failures = []
     for url in urls:
-        failure = _try_url(
-            url, dataset, folder, progress=progress, timeout=timeout, retries=retries
-        )
+        failure = _try_url(url, dataset, folder, progress=progress, timeout=timeout, retries=retries)
         if failure is None:
             return target
         failures.append(failure)
@@ -301,8 +299,7 @@ def fetch_all(
         details = "\n\n".join(f"[{name}] {exc}" for name, exc in errors.items())
         all_offline = all(isinstance(e, OfflineError) for e in errors.values())
         raise (OfflineError if all_offline else DataFetchError)(
-            f"{len(errors)} of {len(wanted)} datasets could not be fetched "
-            f"(fetched: {done}).\n\n{details}",
+            f"{len(errors)} of {len(wanted)} datasets could not be fetched (fetched: {done}).\n\n{details}",
             tuple(a for exc in errors.values() for a in exc.attempts),
         )
     return paths
@@ -397,8 +394,14 @@ class RateLimitedDownloader:
                 if self.progress:
                     from tqdm.auto import tqdm
 
-                    bar = tqdm(total=total or None, unit="B", unit_scale=True, ncols=79,
-                               ascii=sys.platform == "win32", leave=True)
+                    bar = tqdm(
+                        total=total or None,
+                        unit="B",
+                        unit_scale=True,
+                        ncols=79,
+                        ascii=sys.platform == "win32",
+                        leave=True,
+                    )
                 started = time.monotonic()
                 received = 0
                 while True:
@@ -417,8 +420,7 @@ class RateLimitedDownloader:
                     elapsed = time.monotonic() - started
                     if elapsed > self.timeout and received < self.min_rate * (elapsed - self.timeout):
                         raise TooSlowError(
-                            f"the server sent {received} bytes in {elapsed:.0f} s, under "
-                            f"{self.min_rate / 1000:g} kB/s"
+                            f"the server sent {received} bytes in {elapsed:.0f} s, under {self.min_rate / 1000:g} kB/s"
                         )
                 if total and received < total:
                     raise requests.exceptions.ChunkedEncodingError(
@@ -478,8 +480,9 @@ def _classify(url: str, exc: Exception, timeout: float) -> tuple[Attempt, bool]:
         status = response.status_code if response is not None else 0
         text = response.reason if response is not None else ""
         return Attempt(url, "http", f"HTTP {status} {text}".strip()), status >= 500 or status == 429
-    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                        requests.exceptions.InvalidSchema)):
+    if isinstance(
+        exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema)
+    ):
         return Attempt(url, "bad_url", f"not a valid URL ({exc})"), False
     if isinstance(exc, TooSlowError):
         return Attempt(url, "slow", str(exc)), False
@@ -526,9 +529,7 @@ def _os_reason(chain: list[BaseException]) -> str:
     return str(chain[-1])
 
 
-def _failure_error(
-    dataset: Dataset, folder: Path, failures: tuple[Attempt, ...], timeout: float
-) -> DataFetchError:
+def _failure_error(dataset: Dataset, folder: Path, failures: tuple[Attempt, ...], timeout: float) -> DataFetchError:
     kinds = {f.kind for f in failures}
     if "checksum" in kinds:
         error_class: type[DataFetchError] = ChecksumError
@@ -536,8 +537,13 @@ def _failure_error(
         error_class = OfflineError
     else:
         error_class = DownloadError
-    fields = dict(env=MIRROR_ENV, name=dataset.name, filename=dataset.filename, timeout=timeout,
-                  min_rate_kb=MIN_RATE_BYTES_S / 1000)
+    fields = dict(
+        env=MIRROR_ENV,
+        name=dataset.name,
+        filename=dataset.filename,
+        timeout=timeout,
+        min_rate_kb=MIN_RATE_BYTES_S / 1000,
+    )
     advice = []
     if kinds == {"unreachable"}:
         advice.append(_OFFLINE_ADVICE.format(**fields))
@@ -553,8 +559,10 @@ def _failure_error(
         + f"\nNo partial file was left in the cache folder {folder}."
     )
     if error_class is OfflineError:
-        summary = (f"{dataset.name!r} could not be downloaded: no network (pre-download with "
-                   f"`python -m course_utils fetch {dataset.name}` where you have network).")
+        summary = (
+            f"{dataset.name!r} could not be downloaded: no network (pre-download with "
+            f"`python -m course_utils fetch {dataset.name}` where you have network)."
+        )
     else:
         summary = f"{dataset.name!r} could not be downloaded ({failures[-1].reason})."
     return error_class(message, failures, summary=summary)

@@ -45,9 +45,7 @@ class DataFetchError(RuntimeError):
         One line for a notebook's output: what failed and what to do.
     """
 
-    def __init__(
-        self, message: str, attempts: tuple[Attempt, ...] = (), summary: str | None = None
-    ) -> None:
+    def __init__(self, message: str, attempts: tuple[Attempt, ...] = (), summary: str | None = None) -> None:
         super().__init__(message)
         self.attempts = attempts
         self.summary = summary or message.splitlines()[0]

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
-from course_utils.validation import check_ints
 import pynapple as nap
 
-from course_utils.data.errors import DatasetFormatError
 from course_utils.data.download import fetch
+from course_utils.data.errors import DatasetFormatError
 from course_utils.simulate.glm import (
     CurrentInjectionSimulation,
     LinearMazeSimulation,
@@ -37,6 +37,7 @@ from course_utils.simulate.population import (
     HeadDirectionPopulation,
     simulate_head_direction_population,
 )
+from course_utils.validation import check_ints
 
 SOURCES: tuple[str, ...] = ("simulated", "real")
 PYRAMIDAL = "pE"
@@ -207,9 +208,7 @@ def _simulated_place_cells(seed: int, duration_s: float, bin_s: float) -> PlaceC
     return PlaceCellSession(units, position, position.time_support, "simulated", sim)
 
 
-def _simulated_current_injection(
-    seed: int, duration_s: float, bin_s: float
-) -> CurrentInjectionSession:
+def _simulated_current_injection(seed: int, duration_s: float, bin_s: float) -> CurrentInjectionSession:
     sim = simulate_current_injection(duration_s, bin_s, seed)
     session = nap.IntervalSet(start=0.0, end=sim.t[-1] + sim.bin_s / 2)
     units = nap.TsGroup({0: nap.Ts(t=sim.spike_times)}, time_support=session)
@@ -308,9 +307,7 @@ def load_head_direction(
     return HeadDirectionSession(units, heading, heading.time_support, "real", None)
 
 
-def _simulated_head_direction(
-    seed: int, duration_s: float, bin_s: float, n_neurons: int
-) -> HeadDirectionSession:
+def _simulated_head_direction(seed: int, duration_s: float, bin_s: float, n_neurons: int) -> HeadDirectionSession:
     sim = simulate_head_direction_population(duration_s, bin_s, seed, n_neurons=n_neurons)
     session = nap.IntervalSet(start=0.0, end=sim.t[-1] + sim.bin_s / 2)
     units = nap.TsGroup(
@@ -338,8 +335,7 @@ def _open_nwb(path: Path) -> Iterator[Any]:
 def _get(data: Any, key: str, expected: type, path: Path) -> Any:
     if key not in data.keys():
         raise DatasetFormatError(
-            f"{path.name} has no {key!r} (it has: {', '.join(sorted(data.keys()))}). "
-            f"{_refetch_advice(path)}"
+            f"{path.name} has no {key!r} (it has: {', '.join(sorted(data.keys()))}). {_refetch_advice(path)}"
         )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pynapple warns, then returns the raw NWB object
@@ -458,8 +454,12 @@ def load_evoked_dipole(
         )
 
         planted = simulate_planted_dipole(
-            PLANTED_PARAMS if params is None else params, mesh_shape=mesh_shape,
-            n_trials=n_trials, dt=dt, noise_fraction=noise_fraction, seed=seed,
+            PLANTED_PARAMS if params is None else params,
+            mesh_shape=mesh_shape,
+            n_trials=n_trials,
+            dt=dt,
+            noise_fraction=noise_fraction,
+            seed=seed,
             event_seed=TARGET_EVENT_SEED if event_seed is None else event_seed,
         )
         return EvokedDipole(planted.times, planted.dipole, "simulated", planted)
@@ -474,8 +474,10 @@ def load_evoked_dipole(
             "(the MEG recording, shipped with the course) or the path of your own dipole file: text, "
             "column 1 time (ms), column 2 dipole (nAm)."
         )
-    advice = ("Expected whitespace-separated text: column 1 time (ms), column 2 dipole (nAm), "
-              "one sample per line, as in HNN's yes_trial_S1_ERP_all_avg.txt.")
+    advice = (
+        "Expected whitespace-separated text: column 1 time (ms), column 2 dipole (nAm), "
+        "one sample per line, as in HNN's yes_trial_S1_ERP_all_avg.txt."
+    )
     times, dipole = _read_dipole_text(path, advice)
     return EvokedDipole(times, dipole, str(path), None)
 
@@ -593,11 +595,11 @@ def load_photostim(
         wrong shape, contain NaN or inf, negative stimulation, or fewer than two patterns.
     """
     if source not in PHOTOSTIM_SOURCES:
-        hint = (" There is no public copy of the photostimulation recordings of Wagenmaker et al. "
-                "(2024): load your own with source='user', arrays=(activity, stimulation).")
-        raise ValueError(
-            f"source must be 'simulated' or 'user', got {source!r}.{hint if source == 'real' else ''}"
+        hint = (
+            " There is no public copy of the photostimulation recordings of Wagenmaker et al. "
+            "(2024): load your own with source='user', arrays=(activity, stimulation)."
         )
+        raise ValueError(f"source must be 'simulated' or 'user', got {source!r}.{hint if source == 'real' else ''}")
     if source == "simulated":
         if arrays is not None:
             raise ValueError("arrays are only read with source='user'; the simulated source makes its own.")
@@ -605,9 +607,16 @@ def load_photostim(
 
         sim = simulate_photostim(seed=seed, **simulation_options)
         return PhotostimSession(
-            activity=sim.activity, stimulation=sim.stimulation, trial_onsets=sim.trial_onsets,
-            trial_pattern=sim.trial_group, patterns=sim.patterns, heldout_patterns=sim.heldout_groups,
-            stim_frames=sim.stim_frames, trial_frames=sim.trial_frames, source="simulated", truth=sim,
+            activity=sim.activity,
+            stimulation=sim.stimulation,
+            trial_onsets=sim.trial_onsets,
+            trial_pattern=sim.trial_group,
+            patterns=sim.patterns,
+            heldout_patterns=sim.heldout_groups,
+            stim_frames=sim.stim_frames,
+            trial_frames=sim.trial_frames,
+            source="simulated",
+            truth=sim,
         )
     if simulation_options:
         raise ValueError(f"options {sorted(simulation_options)} only apply to source='simulated'.")
@@ -621,16 +630,20 @@ def load_photostim(
         )
     if n_heldout_patterns is None:
         n_heldout_patterns = max(1, n_patterns // 5)
-    if isinstance(n_heldout_patterns, bool) or not isinstance(n_heldout_patterns, (int, np.integer)) \
-            or not 1 <= n_heldout_patterns < n_patterns:
+    if (
+        isinstance(n_heldout_patterns, bool)
+        or not isinstance(n_heldout_patterns, (int, np.integer))
+        or not 1 <= n_heldout_patterns < n_patterns
+    ):
         raise ValueError(
             f"n_heldout_patterns must be an integer from 1 to {n_patterns - 1} (there are "
             f"{n_patterns} patterns), got {n_heldout_patterns!r}."
         )
     heldout = np.sort(np.random.default_rng(seed).choice(n_patterns, n_heldout_patterns, replace=False))
     trial_frames = int(np.median(np.diff(onsets))) if onsets.size > 1 else int(activity.shape[0] - onsets[0])
-    return PhotostimSession(activity, stimulation, onsets, pattern_of_trial, patterns, heldout,
-                            stim_frames, trial_frames, "user", None)
+    return PhotostimSession(
+        activity, stimulation, onsets, pattern_of_trial, patterns, heldout, stim_frames, trial_frames, "user", None
+    )
 
 
 def _photostim_arrays(arrays: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -729,14 +742,17 @@ class AssemblyData:
         return int(self.train.shape[1])
 
 
-def _split_blocks(array: np.ndarray, train_fraction: float, validation_fraction: float, gap: int
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _split_blocks(
+    array: np.ndarray, train_fraction: float, validation_fraction: float, gap: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cut a (time, neurons) array into training, validation and test blocks, ``gap`` bins apart."""
     if not 0.0 < float(train_fraction) < 1.0:
         raise ValueError(f"train_fraction must lie strictly between 0 and 1, got {train_fraction!r}.")
     if not 0.0 <= float(validation_fraction) < 1.0 - float(train_fraction):
-        raise ValueError(f"validation_fraction must be >= 0 and leave room for a test block after "
-                         f"train_fraction={train_fraction}, got {validation_fraction!r}.")
+        raise ValueError(
+            f"validation_fraction must be >= 0 and leave room for a test block after "
+            f"train_fraction={train_fraction}, got {validation_fraction!r}."
+        )
     check_ints(minimum=0, gap=gap)
     n_time = array.shape[0]
     n_train = int(round(float(train_fraction) * n_time))
@@ -760,7 +776,9 @@ def _check_binary_activity(activity: Any, train_fraction: float) -> tuple[np.nda
     except Exception as error:  # noqa: BLE001 (anything that is not array-like)
         raise ValueError(f"activity must be a (time, neurons) array of 0/1; could not read it ({error}).") from None
     if array.ndim != 2:
-        raise ValueError(f"activity must be a 2-D (time, neurons) array, got {array.ndim} dimension(s) of shape {array.shape}.")
+        raise ValueError(
+            f"activity must be a 2-D (time, neurons) array, got {array.ndim} dimension(s) of shape {array.shape}."
+        )
     if array.dtype.kind not in "biuf":
         raise ValueError(f"activity must hold numbers (0/1 or booleans), got dtype {array.dtype}.")
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
@@ -836,8 +854,10 @@ def load_assemblies(
         ``"simulated"``, or the array is not 2-D, not binary, has NaN, or is too short to split.
     """
     if source not in ASSEMBLY_SOURCES:
-        hint = (f" The zebrafish recordings are not downloaded by the course: get them from "
-                f"{ZEBRAFISH_DATA_URL}, binarize them, and pass source='user', activity=<array>.")
+        hint = (
+            f" The zebrafish recordings are not downloaded by the course: get them from "
+            f"{ZEBRAFISH_DATA_URL}, binarize them, and pass source='user', activity=<array>."
+        )
         raise ValueError(f"source must be 'simulated' or 'user', got {source!r}.{hint if source == 'real' else ''}")
     if source == "simulated":
         if activity is not None:
@@ -846,8 +866,9 @@ def load_assemblies(
 
         sim = simulate_assemblies(train_fraction=train_fraction, seed=seed, **simulation_options)
         if not validation_fraction and not gap:
-            return AssemblyData(train=sim.train, test=sim.test, source="simulated", truth=sim,
-                                validation=sim.activity[:0])
+            return AssemblyData(
+                train=sim.train, test=sim.test, source="simulated", truth=sim, validation=sim.activity[:0]
+            )
         train, validation, test = _split_blocks(sim.activity, train_fraction, validation_fraction, gap)
         return AssemblyData(train=train, test=test, source="simulated", truth=sim, validation=validation)
     if activity is None:

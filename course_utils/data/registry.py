@@ -215,9 +215,7 @@ def get_dataset(name: str) -> Dataset:
     else:
         close = difflib.get_close_matches(str(name), list(REGISTRY), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise UnknownDatasetError(
-        f"Unknown dataset {name!r}.{hint} Known datasets: {', '.join(dataset_names())}."
-    )
+    raise UnknownDatasetError(f"Unknown dataset {name!r}.{hint} Known datasets: {', '.join(dataset_names())}.")
 
 
 def describe_datasets() -> str:

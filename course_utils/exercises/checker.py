@@ -54,8 +54,9 @@ class ExerciseChecks:
         Where the answers files are (the package's own by default; tests use another).
     """
 
-    def __init__(self, chapter: str, *, mode: str | None = None, scale: str | None = None,
-                 folder: Path | None = None) -> None:
+    def __init__(
+        self, chapter: str, *, mode: str | None = None, scale: str | None = None, folder: Path | None = None
+    ) -> None:
         self.chapter = chapter
         self.mode = mode or config.check_mode()
         if self.mode not in config.CHECK_MODES:
@@ -65,8 +66,16 @@ class ExerciseChecks:
         self._answers = records.load_answers(chapter, folder).get(self.scale)
 
     # -- the three kinds of check -------------------------------------------------------
-    def value(self, name: str, answer: Any, *, expected: Any = None, rtol: float = 1e-4,
-              atol: float = 1e-8, hints: Hints | None = None) -> Diagnosis:
+    def value(
+        self,
+        name: str,
+        answer: Any,
+        *,
+        expected: Any = None,
+        rtol: float = 1e-4,
+        atol: float = 1e-8,
+        hints: Hints | None = None,
+    ) -> Diagnosis:
         """Check a value: a number, an array, a dict of fitted parameters, a tuple of these.
 
         Parameters
@@ -91,11 +100,11 @@ class ExerciseChecks:
         stored = self._recorded(name, "value")
         if stored is None:
             return self._no_record(name)
-        return self._report(name, diagnose(answer, records.decode(stored), rtol=rtol, atol=atol),
-                            hints)
+        return self._report(name, diagnose(answer, records.decode(stored), rtol=rtol, atol=atol), hints)
 
-    def choice(self, name: str, answer: Any, options: Sequence[Any], *,
-               hints: Mapping[Any, str] | None = None) -> Diagnosis:
+    def choice(
+        self, name: str, answer: Any, options: Sequence[Any], *, hints: Mapping[Any, str] | None = None
+    ) -> Diagnosis:
         """Check the choice of one of ``options`` (a size, a label, a model).
 
         Parameters
@@ -118,9 +127,17 @@ class ExerciseChecks:
         hint = (hints or {}).get(_plain(answer)) if found.code == "choice" else None
         return self._report(name, found, {"choice": hint} if hint else None)
 
-    def function(self, name: str, function: Callable[..., Any], inputs: Sequence[tuple],
-                 *, reference: Callable[..., Any] | None = None, rtol: float = 1e-4,
-                 atol: float = 1e-8, hints: Hints | None = None) -> Diagnosis:
+    def function(
+        self,
+        name: str,
+        function: Callable[..., Any],
+        inputs: Sequence[tuple],
+        *,
+        reference: Callable[..., Any] | None = None,
+        rtol: float = 1e-4,
+        atol: float = 1e-8,
+        hints: Hints | None = None,
+    ) -> Diagnosis:
         """Check a function by calling it on inputs the check chooses.
 
         Parameters
@@ -144,30 +161,33 @@ class ExerciseChecks:
                 outputs.append(function(*copy.deepcopy(arguments)))
             except Exception as exc:  # the learner's code: report, never stop the notebook
                 frame = _learner_frame(exc)
-                found = Diagnosis("error", f"calling it raised {type(exc).__name__}: {exc} "
-                                           f"(line {frame.lineno}: `{(frame.line or '').strip()}`).",
-                                  f"check input {index + 1} of {len(inputs)}")
+                found = Diagnosis(
+                    "error",
+                    f"calling it raised {type(exc).__name__}: {exc} "
+                    f"(line {frame.lineno}: `{(frame.line or '').strip()}`).",
+                    f"check input {index + 1} of {len(inputs)}",
+                )
                 return self._report(name, found, hints)
             if is_unanswered(outputs[-1]):
-                return self._report(name, Diagnosis(
-                    "not_attempted", "not attempted yet: the function returns `...` or None."), hints)
+                return self._report(
+                    name, Diagnosis("not_attempted", "not attempted yet: the function returns `...` or None."), hints
+                )
         if reference is not None:
             expected = [reference(*copy.deepcopy(arguments)) for arguments in inputs]
             return self._compare_outputs(name, outputs, expected, rtol, atol, hints)
         if self.mode == "record":
-            return self._record(name, {"type": "function",
-                                       "outputs": [records.encode(out) for out in outputs]})
+            return self._record(name, {"type": "function", "outputs": [records.encode(out) for out in outputs]})
         stored = self._recorded(name, "function")
         if stored is None:
             return self._no_record(name)
         if len(stored["outputs"]) != len(outputs):
-            return self._stale(name, f"{len(outputs)} check inputs now, {len(stored['outputs'])} "
-                                     "when recorded")
+            return self._stale(name, f"{len(outputs)} check inputs now, {len(stored['outputs'])} when recorded")
         expected = [records.decode(record) for record in stored["outputs"]]
         return self._compare_outputs(name, outputs, expected, rtol, atol, hints)
 
-    def _compare_outputs(self, name: str, outputs: list, expected: list, rtol: float,
-                         atol: float, hints: Hints | None) -> Diagnosis:
+    def _compare_outputs(
+        self, name: str, outputs: list, expected: list, rtol: float, atol: float, hints: Hints | None
+    ) -> Diagnosis:
         for index, (output, wanted) in enumerate(zip(outputs, expected)):
             found = diagnose(output, wanted, rtol=rtol, atol=atol)
             if not found.ok:
@@ -175,8 +195,9 @@ class ExerciseChecks:
                 return self._report(name, found.located(where) if where else found, hints)
         return self._report(name, Diagnosis("correct", "correct."), hints)
 
-    def figure(self, name: str, figure: Any, *, rtol: float = 1e-3, atol: float = 1e-8,
-               hints: Hints | None = None) -> Diagnosis:
+    def figure(
+        self, name: str, figure: Any, *, rtol: float = 1e-3, atol: float = 1e-8, hints: Hints | None = None
+    ) -> Diagnosis:
         """Check a Matplotlib figure by its data: panels, labels, lines and scatters."""
         if self.mode == "record" and not is_unanswered(figure):
             return self._record(name, {"type": "figure", "summary": summarize(figure)})
@@ -205,8 +226,10 @@ class ExerciseChecks:
         if self._answers is None and self.scale in RECORDED_SCALES:
             return self._stale(name, f"nothing is recorded at the {self.scale!r} scale; run `{command}`")
         if self._answers is None:  # the full scale is never recorded: say so, go on
-            print(f"ⓘ {name}: no answers are recorded at the {self.scale!r} scale, so this "
-                  "answer cannot be checked here; compare it with the book's solution.")
+            print(
+                f"ⓘ {name}: no answers are recorded at the {self.scale!r} scale, so this "
+                "answer cannot be checked here; compare it with the book's solution."
+            )
             return Diagnosis("not_attempted", "no recorded answer at this scale.")
         return self._stale(name, f"no recorded answer; run `{command}`")
 
@@ -238,6 +261,11 @@ def _plain(value: Any) -> Any:
 def _learner_frame(exc: BaseException) -> traceback.FrameSummary:
     """The deepest frame of the learner's own code in a traceback (not a library's)."""
     frames = traceback.extract_tb(exc.__traceback__)
-    own = [f for f in frames if "site-packages" not in f.filename and "/lib/python" not in f.filename
-           and not f.filename.endswith(("checker.py",))]
+    own = [
+        f
+        for f in frames
+        if "site-packages" not in f.filename
+        and "/lib/python" not in f.filename
+        and not f.filename.endswith(("checker.py",))
+    ]
     return (own or frames)[-1]

@@ -18,8 +18,19 @@ import numpy as np
 
 #: Every diagnosis code, in the order they are tried.
 CODES: tuple[str, ...] = (
-    "not_attempted", "type", "shape", "nan", "sign", "scale", "offset", "order",
-    "tolerance", "wrong", "choice", "error", "correct",
+    "not_attempted",
+    "type",
+    "shape",
+    "nan",
+    "sign",
+    "scale",
+    "offset",
+    "order",
+    "tolerance",
+    "wrong",
+    "choice",
+    "error",
+    "correct",
 )
 
 
@@ -50,7 +61,7 @@ class Diagnosis:
         """Whether the answer matched."""
         return self.code == "correct"
 
-    def located(self, where: str) -> "Diagnosis":
+    def located(self, where: str) -> Diagnosis:
         """The same diagnosis, said of a part of the answer."""
         inner = f"{where} → {self.where}" if self.where else where
         return Diagnosis(self.code, self.message, inner)
@@ -84,8 +95,7 @@ def _relative_error(answer: np.ndarray, expected: np.ndarray) -> float:
 
 
 def _close(answer: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> bool:
-    return answer.shape == expected.shape and bool(
-        np.allclose(answer, expected, rtol=rtol, atol=atol, equal_nan=True))
+    return answer.shape == expected.shape and bool(np.allclose(answer, expected, rtol=rtol, atol=atol, equal_nan=True))
 
 
 def diagnose_numbers(answer: Any, expected: np.ndarray, *, rtol: float, atol: float) -> Diagnosis:
@@ -110,21 +120,29 @@ def diagnose_numbers(answer: Any, expected: np.ndarray, *, rtol: float, atol: fl
         if expected.ndim == 0 and given.size == 1:
             given = given.reshape(())
         elif expected.ndim == 2 and given.shape == expected.shape[::-1]:
-            return Diagnosis("shape", f"shape {given.shape} is the transpose of the expected "
-                                      f"{expected.shape}: swap the axes (`.T`).")
+            return Diagnosis(
+                "shape", f"shape {given.shape} is the transpose of the expected {expected.shape}: swap the axes (`.T`)."
+            )
         elif given.size == expected.size:
-            return Diagnosis("shape", f"the right number of values, but shape {given.shape} "
-                                      f"instead of {expected.shape}.")
+            return Diagnosis(
+                "shape", f"the right number of values, but shape {given.shape} instead of {expected.shape}."
+            )
         else:
             return Diagnosis("shape", f"shape {given.shape}, expected {expected.shape}.")
     bad = ~np.isfinite(given) & np.isfinite(expected)
     if bad.any():
-        return Diagnosis("nan", f"{int(bad.sum())} of {given.size} values are NaN or infinite; "
-                                "look for a division by zero or the log of zero.")
+        return Diagnosis(
+            "nan",
+            f"{int(bad.sum())} of {given.size} values are NaN or infinite; "
+            "look for a division by zero or the log of zero.",
+        )
     undefined = np.isfinite(given) & ~np.isfinite(expected)
     if undefined.any():
-        return Diagnosis("nan", f"{int(undefined.sum())} of {given.size} values should be "
-                                "undefined (NaN), as when there is nothing to average, but are numbers.")
+        return Diagnosis(
+            "nan",
+            f"{int(undefined.sum())} of {given.size} values should be "
+            "undefined (NaN), as when there is nothing to average, but are numbers.",
+        )
     if _close(given, expected, rtol, atol):
         return CORRECT
     finite = np.isfinite(expected)
@@ -135,14 +153,20 @@ def diagnose_numbers(answer: Any, expected: np.ndarray, *, rtol: float, atol: fl
         factor = float(a @ e / (a @ a))  # least-squares factor that maps the answer on the expected
         systematic = a.size > 1 or _is_round_factor(1 / factor if factor else 0.0, rtol)
         if systematic and factor != 0 and abs(1 / factor - 1) > _NEAR and _close(factor * a, e, rtol, atol):
-            return Diagnosis("scale", f"off by a constant factor: your values are {1 / factor:.4g} "
-                                      "times the expected ones (a unit, a bin width or a mean "
-                                      "instead of a sum?).")
+            return Diagnosis(
+                "scale",
+                f"off by a constant factor: your values are {1 / factor:.4g} "
+                "times the expected ones (a unit, a bin width or a mean "
+                "instead of a sum?).",
+            )
     if a.size > 1:
         shift = float(np.mean(a - e))
         if abs(shift) > _NEAR * float(np.max(np.abs(e))) and _close(a - shift, e, rtol, atol):
-            return Diagnosis("offset", f"off by a constant: your values are all {shift:+.4g} away "
-                                       "from the expected ones (a missing or extra constant term?).")
+            return Diagnosis(
+                "offset",
+                f"off by a constant: your values are all {shift:+.4g} away "
+                "from the expected ones (a missing or extra constant term?).",
+            )
         if _close(np.sort(a.ravel()), np.sort(e.ravel()), rtol, atol):
             return Diagnosis("order", "the right values, in the wrong order.")
     error = _relative_error(given[finite], expected[finite])
@@ -151,8 +175,11 @@ def diagnose_numbers(answer: Any, expected: np.ndarray, *, rtol: float, atol: fl
             return Diagnosis("tolerance", "close (within 10 %), but outside the tolerance.")
         return Diagnosis("wrong", "not right yet (more than 10 % off).")
     if error < 0.1:
-        return Diagnosis("tolerance", f"close, but outside the tolerance: the largest error is "
-                                      f"{error:.2%} of the values' size (tolerance {rtol:.2g} relative).")
+        return Diagnosis(
+            "tolerance",
+            f"close, but outside the tolerance: the largest error is "
+            f"{error:.2%} of the values' size (tolerance {rtol:.2g} relative).",
+        )
     return Diagnosis("wrong", f"not right yet: the largest error is {error:.3g} times the values' size.")
 
 
@@ -229,8 +256,7 @@ def diagnose(answer: Any, expected: Any, *, rtol: float = 1e-4, atol: float = 1e
         if is_unanswered(answer):
             return Diagnosis("not_attempted", "not attempted yet: the answer is still `...` or None.")
         if not isinstance(answer, Sequence) or isinstance(answer, str):
-            return Diagnosis("type", f"expected a tuple of {len(expected)} items, got a "
-                                     f"{type(answer).__name__}.")
+            return Diagnosis("type", f"expected a tuple of {len(expected)} items, got a {type(answer).__name__}.")
         if len(answer) != len(expected):
             return Diagnosis("shape", f"expected {len(expected)} items, got {len(answer)}.")
         for index, (given, value) in enumerate(zip(answer, expected)):

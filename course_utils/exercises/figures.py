@@ -34,15 +34,20 @@ def summarize(figure: Any) -> dict[str, Any]:
         if ax.get_label() == "<colorbar>":
             continue
         lines = [[_floats(line.get_xdata()), _floats(line.get_ydata())] for line in ax.get_lines()]
-        points = [np.asarray(c.get_offsets(), dtype=float) for c in ax.collections
-                  if isinstance(c, PathCollection) and len(c.get_offsets())]  # scatter plots
-        axes.append({
-            "xlabel": bool(ax.get_xlabel().strip()),
-            "ylabel": bool(ax.get_ylabel().strip()),
-            "title": bool(ax.get_title().strip()),
-            "lines": lines,
-            "points": [[_floats(p[:, 0]), _floats(p[:, 1])] for p in points],
-        })
+        points = [
+            np.asarray(c.get_offsets(), dtype=float)
+            for c in ax.collections
+            if isinstance(c, PathCollection) and len(c.get_offsets())
+        ]  # scatter plots
+        axes.append(
+            {
+                "xlabel": bool(ax.get_xlabel().strip()),
+                "ylabel": bool(ax.get_ylabel().strip()),
+                "title": bool(ax.get_title().strip()),
+                "lines": lines,
+                "points": [[_floats(p[:, 0]), _floats(p[:, 1])] for p in points],
+            }
+        )
     return {"axes": axes}
 
 
@@ -57,12 +62,14 @@ def _as_array(values: list[float | None]) -> np.ndarray:
 
 def _same_data(given: list, expected: list, rtol: float, atol: float) -> bool:
     gx, gy, ex, ey = (_as_array(v) for v in (*given, *expected))
-    return gx.shape == ex.shape and gy.shape == ey.shape and all(
-        np.allclose(g, e, rtol=rtol, atol=atol, equal_nan=True) for g, e in ((gx, ex), (gy, ey)))
+    return (
+        gx.shape == ex.shape
+        and gy.shape == ey.shape
+        and all(np.allclose(g, e, rtol=rtol, atol=atol, equal_nan=True) for g, e in ((gx, ex), (gy, ey)))
+    )
 
 
-def diagnose_figure(figure: Any, expected: dict[str, Any], *, rtol: float = 1e-3,
-                    atol: float = 1e-8) -> Diagnosis:
+def diagnose_figure(figure: Any, expected: dict[str, Any], *, rtol: float = 1e-3, atol: float = 1e-8) -> Diagnosis:
     """Compare a learner's figure with the summary of the expected one.
 
     Every expected panel must exist, carry the labels the expected one carries, and show
@@ -78,8 +85,7 @@ def diagnose_figure(figure: Any, expected: dict[str, Any], *, rtol: float = 1e-3
     except (TypeError, ValueError) as exc:  # e.g. dates or categories on an axis
         return Diagnosis("type", f"the figure's data could not be read as numbers ({exc}).")
     if len(given["axes"]) != len(expected["axes"]):
-        return Diagnosis("shape", f"the figure has {len(given['axes'])} panels, expected "
-                                  f"{len(expected['axes'])}.")
+        return Diagnosis("shape", f"the figure has {len(given['axes'])} panels, expected {len(expected['axes'])}.")
     for index, (mine, theirs) in enumerate(zip(given["axes"], expected["axes"])):
         where = f"panel {index + 1}"
         for label in ("xlabel", "ylabel", "title"):
@@ -88,7 +94,11 @@ def diagnose_figure(figure: Any, expected: dict[str, Any], *, rtol: float = 1e-3
         for kind, noun in (("lines", "line"), ("points", "scatter")):
             for k, wanted in enumerate(theirs[kind]):
                 if not any(_same_data(got, wanted, rtol, atol) for got in mine[kind]):
-                    return Diagnosis("wrong", f"{noun} {k + 1} of {len(theirs[kind])} expected is "
-                                              f"missing or shows other data (this panel has "
-                                              f"{len(mine[kind])} {noun}s).", where)
+                    return Diagnosis(
+                        "wrong",
+                        f"{noun} {k + 1} of {len(theirs[kind])} expected is "
+                        f"missing or shows other data (this panel has "
+                        f"{len(mine[kind])} {noun}s).",
+                        where,
+                    )
     return CORRECT

@@ -46,18 +46,17 @@ def encode(value: Any) -> dict[str, Any]:
         return {"type": "exact", "value": value if isinstance(value, str) else bool(value)}
     if isinstance(value, Mapping):
         return {"type": "mapping", "items": {str(k): encode(v) for k, v in value.items()}}
-    if isinstance(value, (tuple, list)) and any(np.ndim(v) > 0 or isinstance(v, (Mapping, str))
-                                                for v in value):
+    if isinstance(value, (tuple, list)) and any(np.ndim(v) > 0 or isinstance(v, (Mapping, str)) for v in value):
         return {"type": "sequence", "items": [encode(v) for v in value]}
     if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
     try:
         array = np.asarray(value, dtype=float)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"cannot record a {type(value).__name__} as an answer: record the numbers "
-                        "it holds instead.") from exc
-    values = [None if not np.isfinite(v) else float(f"{v:.{_SIGNIFICANT_DIGITS}g}")
-              for v in array.ravel()]
+        raise TypeError(
+            f"cannot record a {type(value).__name__} as an answer: record the numbers it holds instead."
+        ) from exc
+    values = [None if not np.isfinite(v) else float(f"{v:.{_SIGNIFICANT_DIGITS}g}") for v in array.ravel()]
     return {"type": "array", "shape": list(array.shape), "values": values}
 
 
@@ -84,8 +83,7 @@ def load_answers(chapter: str, folder: Path | None = None) -> dict[str, dict[str
     return json.loads(path.read_text())
 
 
-def store_answer(chapter: str, scale: str, name: str, record: Mapping[str, Any],
-                 folder: Path | None = None) -> Path:
+def store_answer(chapter: str, scale: str, name: str, record: Mapping[str, Any], folder: Path | None = None) -> Path:
     """Add or replace one recorded answer, writing the file atomically.
 
     The file is read, changed and replaced as a whole (a temporary file renamed over it),
@@ -101,8 +99,9 @@ def clear_scale(chapter: str, scale: str, folder: Path | None = None) -> None:
     replace_scale(chapter, scale, None, folder)
 
 
-def replace_scale(chapter: str, scale: str, answers_at_scale: Mapping[str, Any] | None,
-                  folder: Path | None = None) -> None:
+def replace_scale(
+    chapter: str, scale: str, answers_at_scale: Mapping[str, Any] | None, folder: Path | None = None
+) -> None:
     """Set the answers of ``chapter`` at ``scale`` as a whole (``None``: none recorded)."""
     path = answers_path(chapter, folder)
     answers = load_answers(chapter, folder)

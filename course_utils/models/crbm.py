@@ -8,9 +8,11 @@ A cRBM has binary visible units ``v_i`` in {0, 1} with fields ``g_i`` and real h
     U(h) = \\tfrac12 \\gamma_+ h_+^2 + \\tfrac12 \\gamma_- h_-^2 + \\theta_+ h_+ + \\theta_- h_-,
     \\qquad h_+ = \\max(h, 0),\\; h_- = \\max(-h, 0),
 
-and the energy :math:`E(v, h) = -\\sum_i g_i v_i + \\sum_\\mu U_\\mu(h_\\mu) - \\sum_{i\\mu} w_{i\\mu} v_i h_\\mu`
-(Tubiana & Monasson 2017; dReLU: Tubiana, Cocco & Monasson 2019). Both ``h_+`` and ``h_-`` are non-negative, so positive thresholds
-``theta_+`` and ``theta_-`` both hold a hidden unit near zero until its input is strong.
+and the energy
+:math:`E(v, h) = -\\sum_i g_i v_i + \\sum_\\mu U_\\mu(h_\\mu) - \\sum_{i\\mu} w_{i\\mu} v_i h_\\mu`
+(Tubiana & Monasson 2017; dReLU: Tubiana, Cocco & Monasson 2019). Both ``h_+`` and ``h_-``
+are non-negative, so positive thresholds ``theta_+`` and ``theta_-`` both hold a hidden unit
+near zero until its input is strong.
 
 Every tensor carries a leading **model dimension** ``M``: ``M`` cRBMs with the same sizes but
 their own parameters, penalty strength and seed train as one tensor computation
@@ -47,8 +49,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -58,8 +60,16 @@ from course_utils.training import BatchedAdam, get_device
 from course_utils.validation import check_positive_ints, check_positive_numbers
 
 __all__ = [
-    "PENALTIES", "BatchedCRBM", "SweepHistory", "drelu_log_partition", "drelu_moments",
-    "drelu_potential", "sample_drelu", "ndtri_exp", "penalty", "train_crbms",
+    "PENALTIES",
+    "BatchedCRBM",
+    "SweepHistory",
+    "drelu_log_partition",
+    "drelu_moments",
+    "drelu_potential",
+    "sample_drelu",
+    "ndtri_exp",
+    "penalty",
+    "train_crbms",
 ]
 
 PENALTIES: tuple[str, ...] = ("l1", "l2l1")
@@ -188,8 +198,13 @@ class _Halves:
         return mean_plus, second_plus, mean_minus, second_minus
 
 
-def _halves(inputs: torch.Tensor, gamma_plus: torch.Tensor, gamma_minus: torch.Tensor,
-            theta_plus: torch.Tensor, theta_minus: torch.Tensor) -> _Halves:
+def _halves(
+    inputs: torch.Tensor,
+    gamma_plus: torch.Tensor,
+    gamma_minus: torch.Tensor,
+    theta_plus: torch.Tensor,
+    theta_minus: torch.Tensor,
+) -> _Halves:
     sd_plus, sd_minus = torch.rsqrt(gamma_plus), torch.rsqrt(gamma_minus)
     a_plus = (inputs - theta_plus) * sd_plus
     a_minus = -(inputs + theta_minus) * sd_minus
@@ -223,8 +238,11 @@ class _DReLULogPartition(torch.autograd.Function):
 
 
 def drelu_potential(
-    h: torch.Tensor, gamma_plus: torch.Tensor, gamma_minus: torch.Tensor,
-    theta_plus: torch.Tensor, theta_minus: torch.Tensor,
+    h: torch.Tensor,
+    gamma_plus: torch.Tensor,
+    gamma_minus: torch.Tensor,
+    theta_plus: torch.Tensor,
+    theta_minus: torch.Tensor,
 ) -> torch.Tensor:
     """Return the dReLU potential ``U(h)``, elementwise (parameters broadcast against ``h``)."""
     h_plus, h_minus = torch.clamp(h, min=0.0), torch.clamp(-h, min=0.0)
@@ -232,8 +250,11 @@ def drelu_potential(
 
 
 def drelu_log_partition(
-    inputs: torch.Tensor, gamma_plus: torch.Tensor, gamma_minus: torch.Tensor,
-    theta_plus: torch.Tensor, theta_minus: torch.Tensor,
+    inputs: torch.Tensor,
+    gamma_plus: torch.Tensor,
+    gamma_minus: torch.Tensor,
+    theta_plus: torch.Tensor,
+    theta_minus: torch.Tensor,
 ) -> torch.Tensor:
     """Return the cumulant generating function ``Gamma(I) = log int exp(-U(h) + I h) dh``.
 
@@ -255,8 +276,11 @@ def drelu_log_partition(
 
 
 def drelu_moments(
-    inputs: torch.Tensor, gamma_plus: torch.Tensor, gamma_minus: torch.Tensor,
-    theta_plus: torch.Tensor, theta_minus: torch.Tensor,
+    inputs: torch.Tensor,
+    gamma_plus: torch.Tensor,
+    gamma_minus: torch.Tensor,
+    theta_plus: torch.Tensor,
+    theta_minus: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Return the mean and the variance of ``h`` given its input ``I``.
 
@@ -272,8 +296,12 @@ def drelu_moments(
 
 
 def sample_drelu(
-    inputs: torch.Tensor, gamma_plus: torch.Tensor, gamma_minus: torch.Tensor,
-    theta_plus: torch.Tensor, theta_minus: torch.Tensor, generator: torch.Generator | None = None,
+    inputs: torch.Tensor,
+    gamma_plus: torch.Tensor,
+    gamma_minus: torch.Tensor,
+    theta_plus: torch.Tensor,
+    theta_minus: torch.Tensor,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Draw ``h ~ p(h | I)`` exactly: pick a half by its mass, then invert its truncated CDF.
 
@@ -380,8 +408,14 @@ class BatchedCRBM:
     """
 
     def __init__(
-        self, n_visible: int, n_hidden: int, n_models: int = 1, *, seeds: Sequence[int] | None = None,
-        weight_scale: float = 0.01, device: str | torch.device | None = None,
+        self,
+        n_visible: int,
+        n_hidden: int,
+        n_models: int = 1,
+        *,
+        seeds: Sequence[int] | None = None,
+        weight_scale: float = 0.01,
+        device: str | torch.device | None = None,
         dtype: torch.dtype = torch.float32,
     ) -> None:
         check_positive_ints(n_visible=n_visible, n_hidden=n_hidden, n_models=n_models)
@@ -393,10 +427,12 @@ class BatchedCRBM:
         self.device = get_device(device)
         self.dtype = dtype
         self.seeds = seeds
-        weights = torch.stack([
-            torch.randn(n_visible, n_hidden, generator=torch.Generator().manual_seed(s), dtype=torch.float64)
-            for s in seeds
-        ])
+        weights = torch.stack(
+            [
+                torch.randn(n_visible, n_hidden, generator=torch.Generator().manual_seed(s), dtype=torch.float64)
+                for s in seeds
+            ]
+        )
         self.weights = (weight_scale * weights).to(dtype=dtype, device=self.device)
         zeros = torch.zeros(n_models, n_hidden, dtype=dtype, device=self.device)
         self.fields = torch.zeros(n_models, n_visible, dtype=dtype, device=self.device)
@@ -421,10 +457,15 @@ class BatchedCRBM:
 
     def parameters(self) -> dict[str, torch.Tensor]:
         """Return the trainable tensors by name (the same objects, not copies)."""
-        return {"fields": self.fields, "weights": self.weights, "eta": self.eta,
-                "theta_plus": self.theta_plus, "theta_minus": self.theta_minus}
+        return {
+            "fields": self.fields,
+            "weights": self.weights,
+            "eta": self.eta,
+            "theta_plus": self.theta_plus,
+            "theta_minus": self.theta_minus,
+        }
 
-    def set_parameters(self, **values: object) -> "BatchedCRBM":
+    def set_parameters(self, **values: object) -> BatchedCRBM:
         """Replace parameters by name (arrays or tensors of the same shape); return ``self``."""
         current = self.parameters()
         for name, value in values.items():
@@ -438,7 +479,7 @@ class BatchedCRBM:
             setattr(self, name, tensor.clone())
         return self
 
-    def select(self, models: Sequence[int] | slice) -> "BatchedCRBM":
+    def select(self, models: Sequence[int] | slice) -> BatchedCRBM:
         """Return a new batch holding copies of the chosen models."""
         index = torch.arange(self.n_models)[models] if isinstance(models, slice) else torch.as_tensor(list(models))
         if index.numel() == 0:
@@ -523,17 +564,26 @@ class BatchedCRBM:
                 v = self.sample_visible(self.sample_hidden(v, generator), generator)
         return v
 
-    def independent_samples(self, data: torch.Tensor | np.ndarray, n_chains: int,
-                            generator: torch.Generator | None = None) -> torch.Tensor:
+    def independent_samples(
+        self, data: torch.Tensor | np.ndarray, n_chains: int, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Return ``(M, n_chains, N)`` draws of independent neurons with the data's mean rates."""
         rate = self._visible(data).mean(dim=-2).clamp(1e-3, 1 - 1e-3)
         rate = rate.expand(self.n_models, self.n_visible) if rate.ndim == 1 else rate
         shape = (self.n_models, int(n_chains), self.n_visible)
-        return (torch.rand(shape, generator=generator, dtype=self.dtype, device=self.device) < rate[:, None, :]).to(self.dtype)
+        return (torch.rand(shape, generator=generator, dtype=self.dtype, device=self.device) < rate[:, None, :]).to(
+            self.dtype
+        )
 
     def sample(
-        self, n_chains: int, n_samples: int, *, burn_in: int = 200, thin: int = 10,
-        start: torch.Tensor | np.ndarray | None = None, generator: torch.Generator | None = None,
+        self,
+        n_chains: int,
+        n_samples: int,
+        *,
+        burn_in: int = 200,
+        thin: int = 10,
+        start: torch.Tensor | np.ndarray | None = None,
+        generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Draw visible samples from every model with Gibbs chains after a burn-in.
 
@@ -653,12 +703,21 @@ def _check_data(data: object, n_visible: int, dtype: torch.dtype, device: torch.
     if array.shape[0] < 2:
         raise ValueError("data must hold at least 2 time points.")
     if not np.isin(array, (0, 1)).all():
-        raise ValueError("data must hold only 0 and 1 (binarized activity); binarize it first, e.g. activity > threshold.")
+        raise ValueError(
+            "data must hold only 0 and 1 (binarized activity); binarize it first, e.g. activity > threshold."
+        )
     return torch.as_tensor(array.astype(np.float32), dtype=dtype, device=device)
 
 
-def _check_sweep_args(model: BatchedCRBM, lambdas: object, penalty_kind: str, ints: dict[str, object],
-                      lr: float, lr_final: float, weight_bound: float) -> np.ndarray:
+def _check_sweep_args(
+    model: BatchedCRBM,
+    lambdas: object,
+    penalty_kind: str,
+    ints: dict[str, object],
+    lr: float,
+    lr_final: float,
+    weight_bound: float,
+) -> np.ndarray:
     lam = np.atleast_1d(np.asarray(lambdas, dtype=float))
     if lam.shape != (model.n_models,):
         raise ValueError(f"lambdas must hold one value per model ({model.n_models}), got shape {lam.shape}.")
@@ -737,8 +796,15 @@ def train_crbms(
     ValueError
         If the data are not binary ``(T, N)`` or an argument is out of range.
     """
-    lam = _check_sweep_args(model, lambdas, penalty_kind, dict(epochs=epochs, batch_size=batch_size,
-                            n_chains=n_chains, gibbs_steps=gibbs_steps), lr, lr_final, weight_bound)
+    lam = _check_sweep_args(
+        model,
+        lambdas,
+        penalty_kind,
+        dict(epochs=epochs, batch_size=batch_size, n_chains=n_chains, gibbs_steps=gibbs_steps),
+        lr,
+        lr_final,
+        weight_bound,
+    )
     x = _check_data(data, model.n_visible, model.dtype, model.device)
     generator = torch.Generator(device=model.device).manual_seed(int(seed))
     order_rng = np.random.default_rng(seed)
@@ -753,19 +819,20 @@ def train_crbms(
     chains = model.independent_samples(x, n_chains, generator)
 
     M = model.n_models
-    history = SweepHistory(lambdas=lam, penalty_kind=penalty_kind, diverged=np.zeros(M, bool),
-                           diverged_at=np.full(M, -1), reasons=[""] * M)
+    history = SweepHistory(
+        lambdas=lam, penalty_kind=penalty_kind, diverged=np.zeros(M, bool), diverged_at=np.full(M, -1), reasons=[""] * M
+    )
     active = torch.ones(M, dtype=torch.bool, device=model.device)
     adam = BatchedAdam([model.parameters()[name] for name in names])
     n_batches = max(1, x.shape[0] // batch_size)
     total = epochs * n_batches
     start = time.perf_counter()
     with tqdm(range(epochs), desc="cRBM sweep", disable=not progress, unit="epoch") as bar:
-        for epoch in bar:
+        for _ in bar:
             order = torch.as_tensor(order_rng.permutation(x.shape[0]), device=model.device)
             gaps = torch.zeros(M, dtype=torch.float64, device=model.device)
             for b in range(n_batches):
-                batch = x[order[b * batch_size:(b + 1) * batch_size]]
+                batch = x[order[b * batch_size : (b + 1) * batch_size]]
                 chains = model.gibbs(chains, gibbs_steps, generator)
                 step_lr = lr * (lr_final / lr) ** (history.updates_run / max(1, total - 1))
                 gap, nonfinite = _update(model, adam, names, batch, chains, lam_t, penalty_kind, step_lr, active)
@@ -780,9 +847,17 @@ def train_crbms(
     return history
 
 
-def _update(model: BatchedCRBM, adam: BatchedAdam, names: Sequence[str], batch: torch.Tensor,
-            chains: torch.Tensor, lam: torch.Tensor, penalty_kind: str, lr: float,
-            active: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _update(
+    model: BatchedCRBM,
+    adam: BatchedAdam,
+    names: Sequence[str],
+    batch: torch.Tensor,
+    chains: torch.Tensor,
+    lam: torch.Tensor,
+    penalty_kind: str,
+    lr: float,
+    active: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One PCD step for all models.
 
     Returns each model's ``F(data) - F(chains)`` and a mask of the models whose objective or
@@ -814,8 +889,14 @@ def _finite_per_model(model: BatchedCRBM) -> torch.Tensor:
     return finite
 
 
-def _mark_divergence(model: BatchedCRBM, history: SweepHistory, active: torch.Tensor,
-                     nonfinite: torch.Tensor, weight_bound: float, update: int) -> None:
+def _mark_divergence(
+    model: BatchedCRBM,
+    history: SweepHistory,
+    active: torch.Tensor,
+    nonfinite: torch.Tensor,
+    weight_bound: float,
+    update: int,
+) -> None:
     """Freeze (``active[m] = False``) and mark the models that diverged in this update."""
     exploded = model.weights.abs().flatten(1).amax(1) > weight_bound
     newly = (exploded | nonfinite) & active
@@ -827,5 +908,6 @@ def _mark_divergence(model: BatchedCRBM, history: SweepHistory, active: torch.Te
         history.diverged_at[m] = update
         history.reasons[m] = (
             f"a parameter or the objective became NaN or infinite at update {update}"
-            if bool(nonfinite[m]) else f"a weight passed the bound {weight_bound:g} at update {update}"
+            if bool(nonfinite[m])
+            else f"a weight passed the bound {weight_bound:g} at update {update}"
         )

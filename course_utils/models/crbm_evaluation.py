@@ -77,10 +77,17 @@ def crbm_statistics(visible: ArrayLike, hidden: ArrayLike) -> dict[str, np.ndarr
     v = _as_finite_2d("visible", visible)
     h = _as_finite_2d("hidden", hidden)
     if v.shape[0] != h.shape[0]:
-        raise ValueError(f"visible and hidden must have the same number of time points, got {v.shape[0]} and {h.shape[0]}.")
+        raise ValueError(
+            f"visible and hidden must have the same number of time points, got {v.shape[0]} and {h.shape[0]}."
+        )
     v_mean, h_mean = v.mean(axis=0), h.mean(axis=0)
-    return {"v": v_mean, "h": h_mean, "vh": v.T @ h / v.shape[0] - np.outer(v_mean, h_mean),
-            "vv": _upper_covariance(v), "hh": _upper_covariance(h)}
+    return {
+        "v": v_mean,
+        "h": h_mean,
+        "vh": v.T @ h / v.shape[0] - np.outer(v_mean, h_mean),
+        "vv": _upper_covariance(v),
+        "hh": _upper_covariance(h),
+    }
 
 
 def shuffled_rmse(reference: ArrayLike, values: ArrayLike) -> float:
@@ -119,7 +126,9 @@ def nrmse(rmse_model: float, rmse_opt: float, rmse_shuffled: float) -> float:
 
 
 def crbm_nrmse(
-    model: dict[str, np.ndarray], test: dict[str, np.ndarray], train: dict[str, np.ndarray],
+    model: dict[str, np.ndarray],
+    test: dict[str, np.ndarray],
+    train: dict[str, np.ndarray],
 ) -> dict[str, float]:
     """nRMSE of each of the five statistics (:func:`crbm_statistics` dicts).
 
@@ -133,8 +142,9 @@ def crbm_nrmse(
         for name, stats in (("model", model), ("test", test), ("train", train)):
             if key not in stats:
                 raise ValueError(f"the {name} statistics have no {key!r}: build them with crbm_statistics().")
-        scores[key] = nrmse(rmse(model[key], test[key]), rmse(train[key], test[key]),
-                            shuffled_rmse(test[key], train[key]))
+        scores[key] = nrmse(
+            rmse(model[key], test[key]), rmse(train[key], test[key]), shuffled_rmse(test[key], train[key])
+        )
     return scores
 
 

@@ -32,7 +32,10 @@ DEFAULT_TOLERANCE_NATS = 0.01
 
 
 def _smallest_subgradient(
-    gradient: np.ndarray, weights: np.ndarray, penalty: str, strength: np.ndarray,
+    gradient: np.ndarray,
+    weights: np.ndarray,
+    penalty: str,
+    strength: np.ndarray,
     groups: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The penalized objective's smallest subgradient and the mask of free weights."""
@@ -107,13 +110,17 @@ def newton_decrement(
     X, Y = np.asarray(X, dtype=float), np.asarray(Y, dtype=float)
     coef, intercept = np.asarray(coef, dtype=float), np.asarray(intercept, dtype=float)
     if X.ndim != 2 or Y.ndim != 2 or len(X) != len(Y) or coef.shape != (X.shape[1], Y.shape[1]):
-        raise ValueError(f"X [bin, feature], Y [bin, neuron] and coef [feature, neuron] must agree; "
-                         f"got {X.shape}, {Y.shape} and {coef.shape}.")
+        raise ValueError(
+            f"X [bin, feature], Y [bin, neuron] and coef [feature, neuron] must agree; "
+            f"got {X.shape}, {Y.shape} and {coef.shape}."
+        )
     if intercept.shape != (Y.shape[1],):
         raise ValueError(f"intercept must have one value per neuron, got shape {intercept.shape}.")
     if not all(np.isfinite(a).all() for a in (X, Y, coef, intercept)):
-        raise ValueError("X, Y and the fitted parameters must be finite (a NaN weight means the "
-                         "fit failed: refit, e.g. with float64 or a smaller step).")
+        raise ValueError(
+            "X, Y and the fitted parameters must be finite (a NaN weight means the "
+            "fit failed: refit, e.g. with float64 or a smaller step)."
+        )
     if penalty == "group_lasso":
         if np.ndim(strength) != 0:
             raise ValueError("The group lasso takes one strength (a number), as nemos does.")
@@ -121,11 +128,12 @@ def newton_decrement(
             raise ValueError("The group lasso needs group_mask [group, feature, neuron].")
         group_mask = np.asarray(group_mask, dtype=float)
         if group_mask.shape[1:] != coef.shape:
-            raise ValueError(f"group_mask must be [group, {coef.shape[0]}, {coef.shape[1]}], "
-                             f"got {group_mask.shape}.")
+            raise ValueError(f"group_mask must be [group, {coef.shape[0]}, {coef.shape[1]}], got {group_mask.shape}.")
         if ((group_mask != 0).any(axis=1).sum(axis=1) > 1).any():
-            raise ValueError("Each group must lie within one neuron's weights (nemos would "
-                             "couple the neurons of a group spanning several).")
+            raise ValueError(
+                "Each group must lie within one neuron's weights (nemos would "
+                "couple the neurons of a group spanning several)."
+            )
     strength = np.broadcast_to(np.asarray(strength, dtype=float), coef.shape)
     n_bins = len(X)
     X_ones = np.column_stack([np.ones(n_bins), X])
@@ -136,7 +144,8 @@ def newton_decrement(
         gradient = X_ones.T @ (rate - Y[:, neuron])  # of the negative total log-likelihood
         groups = None if group_mask is None else group_mask[:, :, neuron]
         weight_subgradient, free = _smallest_subgradient(
-            gradient[1:], coef[:, neuron], penalty, strength[:, neuron] * n_bins, groups)
+            gradient[1:], coef[:, neuron], penalty, strength[:, neuron] * n_bins, groups
+        )
         subgradient = np.concatenate([gradient[:1], weight_subgradient])
         free = np.concatenate([[True], free])
         hessian = X_ones[:, free].T @ (rate[:, None] * X_ones[:, free])
@@ -150,8 +159,13 @@ def newton_decrement(
                 if norm == 0:
                     continue
                 unit = coef[members, neuron] / norm
-                block = strength[0, neuron] * n_bins * np.sqrt(members.sum()) / norm * (
-                    np.eye(members.sum()) - np.outer(unit, unit))
+                block = (
+                    strength[0, neuron]
+                    * n_bins
+                    * np.sqrt(members.sum())
+                    / norm
+                    * (np.eye(members.sum()) - np.outer(unit, unit))
+                )
                 index = np.flatnonzero(members[free[1:]]) + 1
                 hessian[np.ix_(index, index)] += block
         free_part = subgradient[free]
@@ -171,8 +185,7 @@ def is_converged(decrement: ArrayLike, tolerance: float = DEFAULT_TOLERANCE_NATS
     return bool(np.isfinite(decrement).all() and (decrement <= tolerance).all())
 
 
-_PENALTY_OF_REGULARIZER = {"UnRegularized": "none", "Ridge": "ridge", "Lasso": "lasso",
-                           "GroupLasso": "group_lasso"}
+_PENALTY_OF_REGULARIZER = {"UnRegularized": "none", "Ridge": "ridge", "Lasso": "lasso", "GroupLasso": "group_lasso"}
 
 
 def model_decrement(model: object, X: ArrayLike, Y: ArrayLike) -> np.ndarray:
@@ -200,11 +213,17 @@ def model_decrement(model: object, X: ArrayLike, Y: ArrayLike) -> np.ndarray:
         raise ValueError("The model is not fitted: call model.fit(X, Y) first.")
     name = type(model.regularizer).__name__
     if name not in _PENALTY_OF_REGULARIZER:
-        raise ValueError(f"No Newton decrement for a {name} regularizer; use one of "
-                         f"{sorted(_PENALTY_OF_REGULARIZER)}.")
+        raise ValueError(f"No Newton decrement for a {name} regularizer; use one of {sorted(_PENALTY_OF_REGULARIZER)}.")
     penalty = _PENALTY_OF_REGULARIZER[name]
     strength = 0.0 if penalty == "none" else np.asarray(model.regularizer_strength, dtype=float)
     mask = getattr(model.regularizer, "mask", None) if penalty == "group_lasso" else None
     mask = getattr(mask, "coef", mask)  # a fitted model keeps the mask as a parameter tree
-    return newton_decrement(X, Y, model.coef_, model.intercept_, penalty=penalty,
-                            strength=strength, group_mask=None if mask is None else np.asarray(mask))
+    return newton_decrement(
+        X,
+        Y,
+        model.coef_,
+        model.intercept_,
+        penalty=penalty,
+        strength=strength,
+        group_mask=None if mask is None else np.asarray(mask),
+    )

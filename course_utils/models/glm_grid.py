@@ -10,7 +10,8 @@ strength (compiling, not iterating, is most of a small fit's time on a CPU).
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import nemos as nmo
 import numpy as np
@@ -64,18 +65,22 @@ def fit_strength_grid(
     """
     X, Y = np.asarray(X, dtype=float), np.asarray(Y, dtype=float)
     if X.ndim != 2 or Y.ndim != 2 or len(X) != len(Y):
-        raise ValueError(f"X must be [bin, feature] and Y [bin, neuron] with as many bins; "
-                         f"got {X.shape} and {Y.shape}.")
+        raise ValueError(
+            f"X must be [bin, feature] and Y [bin, neuron] with as many bins; got {X.shape} and {Y.shape}."
+        )
     if not (np.isfinite(X).all() and np.isfinite(Y).all()):
-        raise ValueError("X and Y must be finite: drop the bins with NaN (e.g. the first "
-                         "history window) before fitting.")
+        raise ValueError(
+            "X and Y must be finite: drop the bins with NaN (e.g. the first history window) before fitting."
+        )
     if len(strengths) == 0:
         raise ValueError("Give at least one strength array.")
     n_features, n_neurons = X.shape[1], Y.shape[1]
     for strength in strengths:
         if np.shape(strength) != (n_features, n_neurons):
-            raise ValueError(f"Each strength array must have shape [feature, neuron] = "
-                             f"{(n_features, n_neurons)}; got {np.shape(strength)}.")
+            raise ValueError(
+                f"Each strength array must have shape [feature, neuron] = "
+                f"{(n_features, n_neurons)}; got {np.shape(strength)}."
+            )
     n_fits = len(strengths)
     stacked_strength = np.concatenate([np.asarray(s, dtype=float) for s in strengths], axis=1)
     model = make_glm(stacked_strength).fit(X, np.tile(Y, n_fits))

@@ -34,8 +34,8 @@ errors (``mse``) are averaged over neurons too.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -44,9 +44,20 @@ from course_utils.training import BatchedAdam
 from course_utils.validation import check_positive_ints
 
 __all__ = [
-    "LaggedData", "ARWeights", "CompressedData", "BatchedHistory", "FullRankAR", "LowRankAR",
-    "lag_data", "least_squares_ar", "ridge_ar", "compress", "train_batched", "mse",
-    "stimulation_response", "spectral_radius",
+    "LaggedData",
+    "ARWeights",
+    "CompressedData",
+    "BatchedHistory",
+    "FullRankAR",
+    "LowRankAR",
+    "lag_data",
+    "least_squares_ar",
+    "ridge_ar",
+    "compress",
+    "train_batched",
+    "mse",
+    "stimulation_response",
+    "spectral_radius",
 ]
 
 
@@ -87,19 +98,19 @@ class LaggedData:
     def __len__(self) -> int:
         return int(self.target.shape[0])
 
-    def rows(self, index: torch.Tensor | np.ndarray) -> "LaggedData":
+    def rows(self, index: torch.Tensor | np.ndarray) -> LaggedData:
         """Return the rows selected by a boolean mask or integer index."""
         index = torch.as_tensor(index, device=self.target.device)
         return LaggedData(self.x_lags[index], self.u_lags[index], self.target[index], self.frame[index])
 
-    def truncate(self, order: int) -> "LaggedData":
+    def truncate(self, order: int) -> LaggedData:
         """The same rows with only the first ``order`` lags (for a model of lower order)."""
         if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or not 1 <= order <= self.order:
             raise ValueError(f"order must be an integer from 1 to {self.order}, got {order!r}.")
         return LaggedData(self.x_lags[:, :order], self.u_lags[:, :order], self.target, self.frame)
 
     @staticmethod
-    def concatenate(pieces: Sequence["LaggedData"]) -> "LaggedData":
+    def concatenate(pieces: Sequence[LaggedData]) -> LaggedData:
         """The rows of several recordings (e.g. blocks of trials) one after the other.
 
         ``frame`` keeps each row's index within its own recording.
@@ -114,8 +125,9 @@ class LaggedData:
         shapes = {tuple(piece.x_lags.shape[1:]) for piece in pieces}
         if len(shapes) > 1:
             raise ValueError(f"pieces must share their order and number of neurons, got (order, d) = {sorted(shapes)}.")
-        return LaggedData(*(torch.cat([getattr(piece, name) for piece in pieces])
-                            for name in ("x_lags", "u_lags", "target", "frame")))
+        return LaggedData(
+            *(torch.cat([getattr(piece, name) for piece in pieces]) for name in ("x_lags", "u_lags", "target", "frame"))
+        )
 
     def design(self) -> torch.Tensor:
         """The design matrix ``[x_t, ..., x_{t-k+1}, u_t, ..., u_{t-k+1}]``, shape ``(n, 2kd)``."""
@@ -123,8 +135,9 @@ class LaggedData:
         return torch.cat([self.x_lags.reshape(n, -1), self.u_lags.reshape(n, -1)], dim=1)
 
 
-def _as_2d_tensor(name: str, values: np.ndarray | torch.Tensor, device: torch.device | None,
-                  dtype: torch.dtype) -> torch.Tensor:
+def _as_2d_tensor(
+    name: str, values: np.ndarray | torch.Tensor, device: torch.device | None, dtype: torch.dtype
+) -> torch.Tensor:
     tensor = torch.as_tensor(np.asarray(values) if not isinstance(values, torch.Tensor) else values)
     if tensor.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array (frames x neurons), got shape {tuple(tensor.shape)}.")
@@ -205,13 +218,14 @@ class ARWeights:
         """Predicted next frames, shape ``(..., n_rows, d)``."""
         return _predict(self.A, self.B, self.bias, data.x_lags, data.u_lags)
 
-    def select(self, *index: int | slice) -> "ARWeights":
+    def select(self, *index: int | slice) -> ARWeights:
         """Index the leading (batch) dimensions, e.g. ``weights.select(fold, lam)``."""
         return ARWeights(self.A[index], self.B[index], self.bias[index])
 
 
-def _predict(A: torch.Tensor, B: torch.Tensor, bias: torch.Tensor, x_lags: torch.Tensor,
-             u_lags: torch.Tensor) -> torch.Tensor:
+def _predict(
+    A: torch.Tensor, B: torch.Tensor, bias: torch.Tensor, x_lags: torch.Tensor, u_lags: torch.Tensor
+) -> torch.Tensor:
     """``v + sum_s A_s x_{t-s} + B_s u_{t-s}`` as one matrix product with the design matrix."""
     n, order, d = x_lags.shape
     design = torch.cat([x_lags.reshape(n, -1), u_lags.reshape(n, -1)], dim=1)  # (n, 2kd)
@@ -255,8 +269,9 @@ def least_squares_ar(data: LaggedData) -> ARWeights:
     return ARWeights(A, B, y_mean - z_mean @ W)
 
 
-def ridge_ar(data: LaggedData, lambdas: Sequence[float] | torch.Tensor,
-             row_weights: torch.Tensor | None = None) -> ARWeights:
+def ridge_ar(
+    data: LaggedData, lambdas: Sequence[float] | torch.Tensor, row_weights: torch.Tensor | None = None
+) -> ARWeights:
     """Closed-form ridge AR, batched over folds (row masks) and penalties.
 
     Minimizes, for each fold ``f`` and penalty ``lam``,
@@ -292,9 +307,7 @@ def ridge_ar(data: LaggedData, lambdas: Sequence[float] | torch.Tensor,
         row_weights = torch.ones(1, len(data), device=device, dtype=dtype)
     row_weights = torch.as_tensor(row_weights, device=device, dtype=dtype)
     if row_weights.ndim != 2 or row_weights.shape[1] != len(data):
-        raise ValueError(
-            f"row_weights must have shape (n_folds, {len(data)}), got {tuple(row_weights.shape)}."
-        )
+        raise ValueError(f"row_weights must have shape (n_folds, {len(data)}), got {tuple(row_weights.shape)}.")
     counts = row_weights.sum(dim=1)
     if (counts <= 0).any():
         raise ValueError("a fold has no training rows: check the fold assignment.")
@@ -334,8 +347,9 @@ class FullRankAR(torch.nn.Module):
         Random generator for the initial weights.
     """
 
-    def __init__(self, n_neurons: int, order: int, init_scale: float = 0.0,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self, n_neurons: int, order: int, init_scale: float = 0.0, generator: torch.Generator | None = None
+    ) -> None:
         super().__init__()
         check_positive_ints(n_neurons=n_neurons, order=order)
         shape = (order, n_neurons, n_neurons)
@@ -400,11 +414,18 @@ class CompressedData:
         """Number of groups (folds)."""
         return int(self.target.shape[0])
 
-    def group(self, index: int) -> "CompressedData":
+    def group(self, index: int) -> CompressedData:
         """The data of one group, still with a leading dimension of size 1."""
         sl = slice(index, index + 1)
-        return CompressedData(self.x_lags[sl], self.u_lags[sl], self.target[sl], self.n_rows[sl],
-                              self.residual[sl], self.z_mean[sl], self.y_mean[sl])
+        return CompressedData(
+            self.x_lags[sl],
+            self.u_lags[sl],
+            self.target[sl],
+            self.n_rows[sl],
+            self.residual[sl],
+            self.z_mean[sl],
+            self.y_mean[sl],
+        )
 
 
 def compress(data: LaggedData, rows: torch.Tensor, center_rows: torch.Tensor | None = None) -> CompressedData:
@@ -462,8 +483,9 @@ def compress(data: LaggedData, rows: torch.Tensor, center_rows: torch.Tensor | N
         targets[g, : UtY.shape[0]] = UtY
     residual = torch.stack([piece[2] for piece in pieces])
     lags = inputs.reshape(n_groups, q, 2, order, d)
-    return CompressedData(lags[:, :, 0], lags[:, :, 1], targets, rows.sum(dim=1).to(Z.dtype),
-                          residual.clamp_min(0.0), z_means, y_means)
+    return CompressedData(
+        lags[:, :, 0], lags[:, :, 1], targets, rows.sum(dim=1).to(Z.dtype), residual.clamp_min(0.0), z_means, y_means
+    )
 
 
 # --------------------------------------------------------------------------- low-rank models
@@ -505,9 +527,16 @@ class LowRankAR(torch.nn.Module):
         Shape ``(n_models, d)``.
     """
 
-    def __init__(self, n_neurons: int, order: int, ranks: Sequence[int], *,
-                 orders: Sequence[int] | None = None, init_scale: float = 0.05,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        n_neurons: int,
+        order: int,
+        ranks: Sequence[int],
+        *,
+        orders: Sequence[int] | None = None,
+        init_scale: float = 0.05,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__()
         check_positive_ints(n_neurons=n_neurons, order=order)
         ranks_t = torch.as_tensor(list(ranks), dtype=torch.long).reshape(-1)
@@ -543,8 +572,7 @@ class LowRankAR(torch.nn.Module):
         return int(self.ranks.numel())
 
     @classmethod
-    def from_weights(cls, weights: ARWeights, ranks: Sequence[int],
-                     orders: Sequence[int] | None = None) -> "LowRankAR":
+    def from_weights(cls, weights: ARWeights, ranks: Sequence[int], orders: Sequence[int] | None = None) -> LowRankAR:
         """Initialize each model from the truncated SVD of full-rank weights ("svd" init).
 
         ``D`` is the diagonal of each ``A_s`` (``B_s``); ``U`` and ``V`` are the top singular
@@ -587,8 +615,7 @@ class LowRankAR(torch.nn.Module):
         rank = V.shape[-1]
         V = V.reshape(n_groups, per, order, d, rank)
         # One matrix product per lag, over all models of a group at once.
-        out = [lags[:, :, s] @ V[:, :, s].permute(0, 2, 1, 3).reshape(n_groups, d, per * rank)
-               for s in range(order)]
+        out = [lags[:, :, s] @ V[:, :, s].permute(0, 2, 1, 3).reshape(n_groups, d, per * rank) for s in range(order)]
         out = torch.stack(out, dim=2).reshape(n_groups, n, order, per, rank)
         return out.permute(0, 3, 1, 2, 4).reshape(self.n_models, n, order * rank)
 
@@ -618,8 +645,7 @@ class LowRankAR(torch.nn.Module):
         if self.n_models % n_groups:
             raise ValueError(f"{self.n_models} models cannot be split evenly over {n_groups} data groups.")
         mask = self.factor_mask
-        projected = torch.cat([self._project(x_lags, self.V_A * mask),
-                               self._project(u_lags, self.V_B * mask)], dim=2)
+        projected = torch.cat([self._project(x_lags, self.V_A * mask), self._project(u_lags, self.V_B * mask)], dim=2)
         U = torch.cat([self.U_A * mask, self.U_B * mask], dim=1)  # (M, 2k, d, R)
         U = U.permute(0, 1, 3, 2).reshape(self.n_models, -1, d)  # (M, 2k * R, d)
         out = (projected @ U).reshape(n_groups, -1, n, d)
@@ -680,8 +706,9 @@ class BatchedHistory:
         return self.val_steps[np.argmin(self.val_mse, axis=0)]
 
 
-def _per_model(name: str, value: float | Sequence[float] | torch.Tensor, n_models: int,
-               device: torch.device) -> torch.Tensor:
+def _per_model(
+    name: str, value: float | Sequence[float] | torch.Tensor, n_models: int, device: torch.device
+) -> torch.Tensor:
     tensor = torch.as_tensor(value, dtype=torch.float32, device=device).reshape(-1)
     if tensor.numel() == 1:
         tensor = tensor.expand(n_models)
@@ -790,8 +817,7 @@ def train_batched(
         y_mean = train.y_mean.repeat_interleave(per, dim=0)
         order = W.A.shape[1]
         x_mean = z_mean.reshape(M, 2, order, d)
-        implied = (torch.einsum("msij,msj->mi", W.A, x_mean[:, 0])
-                   + torch.einsum("msij,msj->mi", W.B, x_mean[:, 1]))
+        implied = torch.einsum("msij,msj->mi", W.A, x_mean[:, 0]) + torch.einsum("msij,msj->mi", W.B, x_mean[:, 1])
         model.bias.copy_(y_mean - implied)
     wall = time.perf_counter() - start
     return BatchedHistory(
@@ -805,8 +831,7 @@ def train_batched(
 # --------------------------------------------------------------------------- analysis
 
 
-def stimulation_response(weights: ARWeights, patterns: torch.Tensor, n_frames: int,
-                         stim_frames: int) -> torch.Tensor:
+def stimulation_response(weights: ARWeights, patterns: torch.Tensor, n_frames: int, stim_frames: int) -> torch.Tensor:
     """Noiseless response of AR models to stimulating each pattern, from the baseline.
 
     Parameters

@@ -19,8 +19,8 @@ windows; the window rule is what this module adds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -28,9 +28,19 @@ import torch
 from course_utils.models import low_rank_ar as lrar
 from course_utils.validation import check_positive_ints
 
-__all__ = ["FoldMasks", "TuningResult", "frame_patterns", "window_patterns", "fold_masks",
-           "assign_folds", "least_squares_cv", "nested_ridge_starts", "fold_curves", "repeat_per_fold",
-           "tune_low_rank"]
+__all__ = [
+    "FoldMasks",
+    "TuningResult",
+    "frame_patterns",
+    "window_patterns",
+    "fold_masks",
+    "assign_folds",
+    "least_squares_cv",
+    "nested_ridge_starts",
+    "fold_curves",
+    "repeat_per_fold",
+    "tune_low_rank",
+]
 
 TEST = -1  #: fold label of the held-out test patterns
 FREE = -2  #: label of frames outside every trial (the lead-in): anyone may read them
@@ -112,8 +122,9 @@ def window_patterns(target_frames: np.ndarray, order: int, frame_pattern: np.nda
     return np.asarray(frame_pattern)[frames]
 
 
-def assign_folds(train_patterns: np.ndarray, test_patterns: np.ndarray, n_patterns: int, n_folds: int,
-                 rng: np.random.Generator) -> np.ndarray:
+def assign_folds(
+    train_patterns: np.ndarray, test_patterns: np.ndarray, n_patterns: int, n_folds: int, rng: np.random.Generator
+) -> np.ndarray:
     """Deal the training patterns into ``n_folds`` folds at random; label test patterns ``TEST``.
 
     Returns
@@ -193,8 +204,9 @@ def least_squares_cv(data: lrar.LaggedData, masks: FoldMasks) -> float:
     return float(np.mean(errors))
 
 
-def nested_ridge_starts(data: lrar.LaggedData, windows: np.ndarray, pattern_fold: np.ndarray,
-                        lambdas: Sequence[float]) -> tuple[lrar.ARWeights, np.ndarray]:
+def nested_ridge_starts(
+    data: lrar.LaggedData, windows: np.ndarray, pattern_fold: np.ndarray, lambdas: Sequence[float]
+) -> tuple[lrar.ARWeights, np.ndarray]:
     """Each fold's ridge fit, its penalty chosen by cross-validation inside that fold's training patterns.
 
     For outer fold ``f``, the training patterns of ``f`` are dealt into as many inner folds
@@ -215,8 +227,9 @@ def nested_ridge_starts(data: lrar.LaggedData, windows: np.ndarray, pattern_fold
         inner = fold_masks(windows, _inner_folds(pattern_fold, f, n_folds))
         fits = lrar.ridge_ar(data, lambdas, torch.as_tensor(inner.fit, device=device))
         chosen[f] = lambdas[int(np.argmin(fold_curves(fits, data, inner.val).mean(axis=0)))]
-    pieces = [lrar.ridge_ar(data, [chosen[f]], torch.as_tensor(outer.fit[f : f + 1], device=device))
-              for f in range(n_folds)]
+    pieces = [
+        lrar.ridge_ar(data, [chosen[f]], torch.as_tensor(outer.fit[f : f + 1], device=device)) for f in range(n_folds)
+    ]
     weights = lrar.ARWeights(*(torch.cat([getattr(p, n) for p in pieces]) for n in ("A", "B", "bias")))
     return weights, chosen
 
@@ -258,10 +271,21 @@ class TuningResult:
         return 1.0 - self.test_mse["low rank"] / self.test_mse["least squares"]
 
 
-def tune_low_rank(session, *, orders: Sequence[int], ranks: Sequence[int], lambdas: Sequence[float],
-                  ridge_lambdas: Sequence[float], lr: float, steps: int, eval_every: int, n_folds: int,
-                  init: str = "svd", rng: np.random.Generator, device: torch.device | str = "cpu",
-                  ) -> TuningResult:
+def tune_low_rank(
+    session,
+    *,
+    orders: Sequence[int],
+    ranks: Sequence[int],
+    lambdas: Sequence[float],
+    ridge_lambdas: Sequence[float],
+    lr: float,
+    steps: int,
+    eval_every: int,
+    n_folds: int,
+    init: str = "svd",
+    rng: np.random.Generator,
+    device: torch.device | str = "cpu",
+) -> TuningResult:
     """Chapter 3's protocol on one session, from folds to held-out errors.
 
     1. Folds of whole training patterns (:func:`fold_masks`); least squares and ridge
@@ -307,27 +331,45 @@ def tune_low_rank(session, *, orders: Sequence[int], ranks: Sequence[int], lambd
     masks = fold_masks(windows, pattern_fold)
     as_tensor = lambda mask: torch.as_tensor(mask, device=data.target.device)  # noqa: E731
 
-    ridge_cv = {k: fold_curves(lrar.ridge_ar(data.truncate(k), ridge_lambdas, as_tensor(masks.fit)),
-                               data.truncate(k), masks.val).mean(axis=0) for k in orders}
+    ridge_cv = {
+        k: fold_curves(
+            lrar.ridge_ar(data.truncate(k), ridge_lambdas, as_tensor(masks.fit)), data.truncate(k), masks.val
+        ).mean(axis=0)
+        for k in orders
+    }
 
-    def grid_search(k: int, configs: list[tuple[float, int]], model_orders: list[int] | None
-                    ) -> tuple[np.ndarray, np.ndarray]:
+    def grid_search(
+        k: int, configs: list[tuple[float, int]], model_orders: list[int] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Validation curves (checkpoints, configs) averaged over folds, and their steps."""
         data_k = data if model_orders is not None else data.truncate(k)
         per = len(configs)
         ranks_all = [r for _, r in configs] * n_folds
         if init == "svd":
             starts, _ = nested_ridge_starts(data_k, windows, pattern_fold, ridge_lambdas)
-            model = lrar.LowRankAR.from_weights(repeat_per_fold(starts, per), ranks=ranks_all,
-                                                orders=None if model_orders is None else model_orders * n_folds)
+            model = lrar.LowRankAR.from_weights(
+                repeat_per_fold(starts, per),
+                ranks=ranks_all,
+                orders=None if model_orders is None else model_orders * n_folds,
+            )
         else:
-            model = lrar.LowRankAR(data_k.n_neurons, data_k.order, ranks_all, init_scale=0.05,
-                                   orders=None if model_orders is None else model_orders * n_folds,
-                                   generator=torch.Generator().manual_seed(int(rng.integers(2**31)))).to(device)
-        history = lrar.train_batched(model, lrar.compress(data_k, as_tensor(masks.fit)),
-                                     lrar.compress(data_k, as_tensor(masks.val), center_rows=as_tensor(masks.fit)),
-                                     lambdas=[lam for lam, _ in configs] * n_folds, lr=lr, steps=steps,
-                                     eval_every=eval_every)
+            model = lrar.LowRankAR(
+                data_k.n_neurons,
+                data_k.order,
+                ranks_all,
+                init_scale=0.05,
+                orders=None if model_orders is None else model_orders * n_folds,
+                generator=torch.Generator().manual_seed(int(rng.integers(2**31))),
+            ).to(device)
+        history = lrar.train_batched(
+            model,
+            lrar.compress(data_k, as_tensor(masks.fit)),
+            lrar.compress(data_k, as_tensor(masks.val), center_rows=as_tensor(masks.fit)),
+            lambdas=[lam for lam, _ in configs] * n_folds,
+            lr=lr,
+            steps=steps,
+            eval_every=eval_every,
+        )
         curves = history.val_mse.reshape(len(history.val_steps), n_folds, per).mean(axis=1)
         return curves, history.val_steps
 
@@ -344,8 +386,10 @@ def tune_low_rank(session, *, orders: Sequence[int], ranks: Sequence[int], lambd
     ridge_order = min(orders, key=lambda k: ridge_cv[k].min())
     ridge_lambda = float(ridge_lambdas[int(np.argmin(ridge_cv[ridge_order]))])
     least_squares_order = min(orders, key=lambda k: least_squares_cv(data.truncate(k), masks))
-    rows = {k: (data.truncate(k).rows(as_tensor(masks.train)), data.truncate(k).rows(as_tensor(masks.test)))
-            for k in {order, ridge_order, least_squares_order}}
+    rows = {
+        k: (data.truncate(k).rows(as_tensor(masks.train)), data.truncate(k).rows(as_tensor(masks.test)))
+        for k in {order, ridge_order, least_squares_order}
+    }
 
     def score(weights: lrar.ARWeights, k: int) -> float:
         test_rows = rows[k][1]
@@ -355,20 +399,36 @@ def tune_low_rank(session, *, orders: Sequence[int], ranks: Sequence[int], lambd
         start_lambda = float(ridge_lambdas[int(np.argmin(ridge_cv[order]))])
         final = lrar.LowRankAR.from_weights(lrar.ridge_ar(rows[order][0], [start_lambda]).select(0), ranks=[rank])
     else:
-        final = lrar.LowRankAR(data.n_neurons, order, [rank], init_scale=0.05,
-                               generator=torch.Generator().manual_seed(int(rng.integers(2**31)))).to(device)
-    lrar.train_batched(final, lrar.compress(data.truncate(order), as_tensor(masks.train[None])), lambdas=lam,
-                       lr=lr, steps=epochs)
-    test_mse = {"least squares": score(lrar.least_squares_ar(rows[least_squares_order][0]), least_squares_order),
-                "ridge": score(lrar.ridge_ar(rows[ridge_order][0], [ridge_lambda]).select(0, 0), ridge_order),
-                "low rank": score(final.weights().select(0), order)}
+        final = lrar.LowRankAR(
+            data.n_neurons,
+            order,
+            [rank],
+            init_scale=0.05,
+            generator=torch.Generator().manual_seed(int(rng.integers(2**31))),
+        ).to(device)
+    lrar.train_batched(
+        final, lrar.compress(data.truncate(order), as_tensor(masks.train[None])), lambdas=lam, lr=lr, steps=epochs
+    )
+    test_mse = {
+        "least squares": score(lrar.least_squares_ar(rows[least_squares_order][0]), least_squares_order),
+        "ridge": score(lrar.ridge_ar(rows[ridge_order][0], [ridge_lambda]).select(0, 0), ridge_order),
+        "low rank": score(final.weights().select(0), order),
+    }
     truth = getattr(session, "truth", None)
     if truth is not None and truth.dynamics.order <= k_max:
         dyn = truth.dynamics
-        true_weights = lrar.ARWeights(*(torch.as_tensor(a, dtype=torch.float32, device=device)
-                                        for a in (dyn.A, dyn.B, dyn.bias)))
+        true_weights = lrar.ARWeights(
+            *(torch.as_tensor(a, dtype=torch.float32, device=device) for a in (dyn.A, dyn.B, dyn.bias))
+        )
         true_rows = data.truncate(dyn.order).rows(as_tensor(masks.test))
         test_mse["true model"] = float(lrar.mse(true_weights.predict(true_rows), true_rows.target))
-    return TuningResult(order=order, rank=int(rank), lam=float(lam), epochs=epochs, ridge_lambda=ridge_lambda,
-                        ridge_order=int(ridge_order), least_squares_order=int(least_squares_order),
-                        test_mse=test_mse)
+    return TuningResult(
+        order=order,
+        rank=int(rank),
+        lam=float(lam),
+        epochs=epochs,
+        ridge_lambda=ridge_lambda,
+        ridge_order=int(ridge_order),
+        least_squares_order=int(least_squares_order),
+        test_mse=test_mse,
+    )

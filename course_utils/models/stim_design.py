@@ -42,7 +42,7 @@ stimulation at the uncertain parts of a low-rank model; it is not their algorith
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -165,11 +165,13 @@ def choose_patterns(
         raise ValueError(f"seen must have shape (n_seen, {d}), got {seen.shape}.")
     if directions.ndim != 2 or directions.shape[0] != d:
         raise ValueError(f"directions must have shape ({d}, r), got {directions.shape}.")
-    if not np.isin(candidates, (0.0, 1.0)).all() or np.unique(candidates.sum(axis=1)).size != 1 \
-            or candidates.sum() == 0:
+    if (
+        not np.isin(candidates, (0.0, 1.0)).all()
+        or np.unique(candidates.sum(axis=1)).size != 1
+        or candidates.sum() == 0
+    ):
         raise ValueError("candidates must be 0/1 patterns, all stimulating the same number of neurons.")
-    if isinstance(n_choose, bool) or not isinstance(n_choose, (int, np.integer)) \
-            or not 1 <= n_choose <= n_candidates:
+    if isinstance(n_choose, bool) or not isinstance(n_choose, (int, np.integer)) or not 1 <= n_choose <= n_candidates:
         raise ValueError(f"n_choose must be an integer from 1 to the {n_candidates} candidates, got {n_choose!r}.")
     check_positive_ints(order=order)
     unknown = set(terms) - set(DESIGN_TERMS)
@@ -213,8 +215,9 @@ def choose_patterns(
     return np.array(chosen, dtype=int)
 
 
-def _trace_reduction(information: np.ndarray, rows: np.ndarray,
-                     times_sigma: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+def _trace_reduction(
+    information: np.ndarray, rows: np.ndarray, times_sigma: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
     """``tr(S I^-1) - tr(S (I + x x^T)^-1)`` for every row ``x`` (Sherman-Morrison).
 
     It equals ``x^T I^-1 S I^-1 x / (1 + x^T I^-1 x)``; ``times_sigma`` multiplies rows by ``S``.

@@ -25,11 +25,12 @@ Hidden layers use ReLU and He (Kaiming) initialization. The image models return 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
 from course_utils.validation import check_positive_ints
 
 __all__ = ["gaussian_kl", "reparameterize", "DenseVAE", "ConvVAE2d", "ConvVAE1d", "StackedConvVAE1d"]
@@ -57,7 +58,6 @@ def _he_init(module: nn.Module) -> None:
             nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)
-
 
 
 class _VAE(nn.Module):
@@ -153,13 +153,17 @@ class ConvVAE2d(_VAE):
         c1, c2 = channels
         self.image_size, self.inner = image_size, image_size // 4
         self.encoder = nn.Sequential(
-            nn.Conv2d(1, c1, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
+            nn.Conv2d(1, c1, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(c1, c2, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
         )
         self.to_posterior = nn.Linear(c2 * self.inner**2, 2 * latent_size)
         self.from_latent = nn.Sequential(nn.Linear(latent_size, c2 * self.inner**2), nn.ReLU())
         self.decoder = nn.Sequential(
-            nn.ConvTranspose2d(c2, c1, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(c2, c1, 3, stride=2, padding=1, output_padding=1),
+            nn.ReLU(),
             nn.ConvTranspose2d(c1, 1, 3, stride=2, padding=1, output_padding=1),
         )
         self.c2 = c2
@@ -192,7 +196,9 @@ def _check_trace_args(n_samples: int, kernel_size: int) -> None:
     if kernel_size % 2 == 0:
         raise ValueError(f"kernel_size must be odd (symmetric padding), got {kernel_size}.")
     if n_samples < 4 * kernel_size:
-        raise ValueError(f"n_samples={n_samples} is too short for kernel_size={kernel_size}: use at least {4 * kernel_size}.")
+        raise ValueError(
+            f"n_samples={n_samples} is too short for kernel_size={kernel_size}: use at least {4 * kernel_size}."
+        )
 
 
 class ConvVAE1d(_VAE):
@@ -216,8 +222,9 @@ class ConvVAE1d(_VAE):
     Inputs have shape ``(batch, n_samples)``; so do the reconstructions.
     """
 
-    def __init__(self, n_samples: int, latent_size: int, kernel_size: int = 7,
-                 channels: tuple[int, int] = (32, 64)) -> None:
+    def __init__(
+        self, n_samples: int, latent_size: int, kernel_size: int = 7, channels: tuple[int, int] = (32, 64)
+    ) -> None:
         super().__init__()
         _check_trace_args(n_samples, kernel_size)
         check_positive_ints(latent_size=latent_size)
@@ -227,13 +234,17 @@ class ConvVAE1d(_VAE):
         pad = kernel_size // 2
         _, self.inner = _conv_lengths(n_samples, kernel_size)
         self.encoder = nn.Sequential(
-            nn.Conv1d(1, c1, kernel_size, stride=2, padding=pad), nn.ReLU(),
-            nn.Conv1d(c1, c2, kernel_size, stride=2, padding=pad), nn.ReLU(), nn.Flatten(),
+            nn.Conv1d(1, c1, kernel_size, stride=2, padding=pad),
+            nn.ReLU(),
+            nn.Conv1d(c1, c2, kernel_size, stride=2, padding=pad),
+            nn.ReLU(),
+            nn.Flatten(),
         )
         self.to_posterior = nn.Linear(c2 * self.inner, 2 * latent_size)
         self.from_latent = nn.Sequential(nn.Linear(latent_size, c2 * self.inner), nn.ReLU())
         self.decoder = nn.Sequential(
-            nn.ConvTranspose1d(c2, c1, kernel_size, stride=2, padding=pad, output_padding=1), nn.ReLU(),
+            nn.ConvTranspose1d(c2, c1, kernel_size, stride=2, padding=pad, output_padding=1),
+            nn.ReLU(),
             nn.ConvTranspose1d(c1, 1, kernel_size, stride=2, padding=pad, output_padding=1),
         )
         _he_init(self)
@@ -271,8 +282,9 @@ class StackedConvVAE1d(nn.Module):
     ``(n_models, batch, max(latent_sizes))``.
     """
 
-    def __init__(self, n_samples: int, latent_sizes: Sequence[int], kernel_size: int = 7,
-                 channels: tuple[int, int] = (32, 64)) -> None:
+    def __init__(
+        self, n_samples: int, latent_sizes: Sequence[int], kernel_size: int = 7, channels: tuple[int, int] = (32, 64)
+    ) -> None:
         super().__init__()
         _check_trace_args(n_samples, kernel_size)
         if not latent_sizes:
@@ -290,10 +302,10 @@ class StackedConvVAE1d(nn.Module):
         self.to_posterior_bias = nn.Parameter(torch.zeros(m, 2 * self.max_latent))
         self.from_latent_weight = nn.Parameter(torch.empty(m, self.max_latent, flat))
         self.from_latent_bias = nn.Parameter(torch.zeros(m, flat))
-        self.deconv1 = nn.ConvTranspose1d(m * c2, m * c1, kernel_size, stride=2, padding=pad,
-                                          output_padding=1, groups=m)
-        self.deconv2 = nn.ConvTranspose1d(m * c1, m, kernel_size, stride=2, padding=pad,
-                                          output_padding=1, groups=m)
+        self.deconv1 = nn.ConvTranspose1d(
+            m * c2, m * c1, kernel_size, stride=2, padding=pad, output_padding=1, groups=m
+        )
+        self.deconv2 = nn.ConvTranspose1d(m * c1, m, kernel_size, stride=2, padding=pad, output_padding=1, groups=m)
         mask = torch.zeros(m, self.max_latent)
         for i, size in enumerate(self.latent_sizes):
             mask[i, :size] = 1.0
@@ -357,18 +369,18 @@ class StackedConvVAE1d(nn.Module):
         rows = torch.cat([torch.arange(size), self.max_latent + torch.arange(size)])
         with torch.no_grad():
             enc1, enc2 = model.encoder[0], model.encoder[2]
-            enc1.weight.copy_(self.conv1.weight[index * c1:(index + 1) * c1])
-            enc1.bias.copy_(self.conv1.bias[index * c1:(index + 1) * c1])
-            enc2.weight.copy_(self.conv2.weight[index * c2:(index + 1) * c2])
-            enc2.bias.copy_(self.conv2.bias[index * c2:(index + 1) * c2])
+            enc1.weight.copy_(self.conv1.weight[index * c1 : (index + 1) * c1])
+            enc1.bias.copy_(self.conv1.bias[index * c1 : (index + 1) * c1])
+            enc2.weight.copy_(self.conv2.weight[index * c2 : (index + 1) * c2])
+            enc2.bias.copy_(self.conv2.bias[index * c2 : (index + 1) * c2])
             model.to_posterior.weight.copy_(self.to_posterior_weight[index][:, rows].T)
             model.to_posterior.bias.copy_(self.to_posterior_bias[index][rows])
             model.from_latent[0].weight.copy_(self.from_latent_weight[index][:size].T)
             model.from_latent[0].bias.copy_(self.from_latent_bias[index])
             dec1, dec2 = model.decoder[0], model.decoder[2]
             # A grouped transposed convolution stores weights as (in, out / groups, k).
-            dec1.weight.copy_(self.deconv1.weight[index * c2:(index + 1) * c2])
-            dec1.bias.copy_(self.deconv1.bias[index * c1:(index + 1) * c1])
-            dec2.weight.copy_(self.deconv2.weight[index * c1:(index + 1) * c1])
-            dec2.bias.copy_(self.deconv2.bias[index:index + 1])
+            dec1.weight.copy_(self.deconv1.weight[index * c2 : (index + 1) * c2])
+            dec1.bias.copy_(self.deconv1.bias[index * c1 : (index + 1) * c1])
+            dec2.weight.copy_(self.deconv2.weight[index * c1 : (index + 1) * c1])
+            dec2.bias.copy_(self.deconv2.bias[index : index + 1])
         return model.train(self.training)

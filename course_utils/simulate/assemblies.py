@@ -116,7 +116,10 @@ def _draw_membership(
 
 
 def _markov_switching(
-    n_timepoints: int, n_assemblies: int, active_fraction: float, mean_duration: float,
+    n_timepoints: int,
+    n_assemblies: int,
+    active_fraction: float,
+    mean_duration: float,
     rng: np.random.Generator,
 ) -> np.ndarray:
     """On/off states of independent two-state Markov chains, started at stationarity."""
@@ -217,6 +220,11 @@ def simulate_assemblies(
     silent = (1.0 - base) * np.exp(states.astype(float) @ np.log1p(-np.minimum(gains, 1 - 1e-12)))
     activity = (rng.random((n_timepoints, n_neurons)) < 1.0 - silent).astype(np.uint8)
     return AssemblySimulation(
-        activity=activity, membership=membership, assembly_activity=states, baseline=base,
-        drive=gains, n_train=n_train, seed=int(seed),
+        activity=activity,
+        membership=membership,
+        assembly_activity=states,
+        baseline=base,
+        drive=gains,
+        n_train=n_train,
+        seed=int(seed),
     )

@@ -25,11 +25,13 @@ import contextlib
 import io
 import math
 import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
+
 from course_utils.validation import check_ints, check_numbers, check_positive_ints, check_positive_numbers
 
 #: The three parameters of the second proximal drive, in the order the chapter uses.
@@ -52,35 +54,56 @@ TARGET_EVENT_SEED = 1_000_002
 TARGET_TIMES_MS: np.ndarray = np.linspace(0.0, 169.8259311846297, 103)
 TARGET_TIMES_MS.flags.writeable = False
 
-_SYNAPTIC_DELAYS_PROXIMAL = {"L2_basket": 0.1, "L2_pyramidal": 0.1, "L5_basket": 1.0,
-                             "L5_pyramidal": 1.0}
+_SYNAPTIC_DELAYS_PROXIMAL = {"L2_basket": 0.1, "L2_pyramidal": 0.1, "L5_basket": 1.0, "L5_pyramidal": 1.0}
 #: The evoked drives of hnn-core's "optimize simulated evoked response parameters" example:
 #: one drive cell each, connected to every cell (``cell_specific=False``), one spike per
 #: trial at a Gaussian time (mean ``mu``, s.d. ``sigma``, in ms); weights in uS. The second
 #: proximal drive's ``mu``, ``sigma`` and AMPA weight onto L5 pyramidal cells are the
 #: parameters the chapter fits; its other values are fixed here.
-ERP_DRIVES: Mapping[str, Mapping[str, Any]] = MappingProxyType({
-    "evprox1": MappingProxyType(dict(
-        mu=26.61, sigma=2.47, location="proximal",
-        weights_ampa={"L2_basket": 0.08831, "L2_pyramidal": 0.01525, "L5_basket": 0.19934,
-                      "L5_pyramidal": 0.00865},
-        weights_nmda=None, synaptic_delays=_SYNAPTIC_DELAYS_PROXIMAL,
-    )),
-    "evdist1": MappingProxyType(dict(
-        mu=63.53, sigma=3.85, location="distal",
-        weights_ampa={"L2_basket": 0.006562, "L2_pyramidal": 0.000007,
-                      "L5_pyramidal": 0.142300},
-        weights_nmda={"L2_basket": 0.019482, "L2_pyramidal": 0.004317,
-                      "L5_pyramidal": 0.080074},
-        synaptic_delays={"L2_basket": 0.1, "L2_pyramidal": 0.1, "L5_pyramidal": 0.1},
-    )),
-    "evprox2": MappingProxyType(dict(
-        mu=None, sigma=None, location="proximal",
-        weights_ampa={"L2_basket": 0.000003, "L2_pyramidal": 1.438840, "L5_basket": 0.008958,
-                      "L5_pyramidal": None},
-        weights_nmda=None, synaptic_delays=_SYNAPTIC_DELAYS_PROXIMAL,
-    )),
-})
+ERP_DRIVES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {
+        "evprox1": MappingProxyType(
+            dict(
+                mu=26.61,
+                sigma=2.47,
+                location="proximal",
+                weights_ampa={
+                    "L2_basket": 0.08831,
+                    "L2_pyramidal": 0.01525,
+                    "L5_basket": 0.19934,
+                    "L5_pyramidal": 0.00865,
+                },
+                weights_nmda=None,
+                synaptic_delays=_SYNAPTIC_DELAYS_PROXIMAL,
+            )
+        ),
+        "evdist1": MappingProxyType(
+            dict(
+                mu=63.53,
+                sigma=3.85,
+                location="distal",
+                weights_ampa={"L2_basket": 0.006562, "L2_pyramidal": 0.000007, "L5_pyramidal": 0.142300},
+                weights_nmda={"L2_basket": 0.019482, "L2_pyramidal": 0.004317, "L5_pyramidal": 0.080074},
+                synaptic_delays={"L2_basket": 0.1, "L2_pyramidal": 0.1, "L5_pyramidal": 0.1},
+            )
+        ),
+        "evprox2": MappingProxyType(
+            dict(
+                mu=None,
+                sigma=None,
+                location="proximal",
+                weights_ampa={
+                    "L2_basket": 0.000003,
+                    "L2_pyramidal": 1.438840,
+                    "L5_basket": 0.008958,
+                    "L5_pyramidal": None,
+                },
+                weights_nmda=None,
+                synaptic_delays=_SYNAPTIC_DELAYS_PROXIMAL,
+            )
+        ),
+    }
+)
 
 
 def import_hnn_core() -> list[str]:
@@ -173,8 +196,9 @@ def check_params(params: Mapping[str, float]) -> dict[str, float]:
     if values["evprox2_sigma"] <= 0:
         raise ValueError(f"evprox2_sigma must be positive (ms), got {values['evprox2_sigma']}.")
     if values["evprox2_ampa_L5_pyramidal"] < 0:
-        raise ValueError("evprox2_ampa_L5_pyramidal must be non-negative (uS), got "
-                         f"{values['evprox2_ampa_L5_pyramidal']}.")
+        raise ValueError(
+            f"evprox2_ampa_L5_pyramidal must be non-negative (uS), got {values['evprox2_ampa_L5_pyramidal']}."
+        )
     return values
 
 
@@ -218,11 +242,17 @@ def add_erp_drives(net: Any, params: Mapping[str, float], *, event_seed: int = 2
             spec["sigma"] = values["evprox2_sigma"]
             weights_ampa["L5_pyramidal"] = values["evprox2_ampa_L5_pyramidal"]
         net.add_evoked_drive(
-            name, mu=spec["mu"], sigma=spec["sigma"], numspikes=1, location=spec["location"],
+            name,
+            mu=spec["mu"],
+            sigma=spec["sigma"],
+            numspikes=1,
+            location=spec["location"],
             weights_ampa=weights_ampa,
             weights_nmda=None if spec["weights_nmda"] is None else dict(spec["weights_nmda"]),
-            synaptic_delays=dict(spec["synaptic_delays"]), n_drive_cells=1,
-            cell_specific=False, event_seed=int(event_seed),
+            synaptic_delays=dict(spec["synaptic_delays"]),
+            n_drive_cells=1,
+            cell_specific=False,
+            event_seed=int(event_seed),
         )
 
 
@@ -266,8 +296,7 @@ def simulate_trials(
     check_positive_ints(n_trials=n_trials)
     check_positive_numbers(tstop=tstop, dt=dt, scale_factor=scale_factor)
     check_numbers(inclusive=True, unit="ms", smooth_ms=smooth_ms)
-    dipoles = simulate_dipole(net, tstop=float(tstop), dt=float(dt), n_trials=int(n_trials),
-                              verbose=False)
+    dipoles = simulate_dipole(net, tstop=float(tstop), dt=float(dt), n_trials=int(n_trials), verbose=False)
     trials = []
     for dipole in dipoles:  # the order of hnn-core's Optimizer: scale, then smooth
         dipole.scale(scale_factor)
@@ -302,8 +331,7 @@ def sample_at(times: np.ndarray, sim_times: np.ndarray, values: np.ndarray) -> n
     sim_times = np.asarray(sim_times, dtype=float)
     values = np.asarray(values, dtype=float)
     if sim_times.shape != values.shape or sim_times.ndim != 1 or sim_times.size < 2:
-        raise ValueError(f"sim_times and values must be 1-D of one length, got {sim_times.shape} "
-                         f"and {values.shape}.")
+        raise ValueError(f"sim_times and values must be 1-D of one length, got {sim_times.shape} and {values.shape}.")
     half_step = 0.5 * float(np.min(np.diff(sim_times)))
     if times.min() < sim_times[0] - half_step or times.max() > sim_times[-1] + half_step:
         raise ValueError(
@@ -422,8 +450,9 @@ def simulate_planted_dipole(
 
     net = neymotin_2020_model(mesh_shape=mesh_shape)
     add_erp_drives(net, values, event_seed=event_seed)
-    sim_times, trials = simulate_trials(net, n_trials=n_trials, tstop=float(sample_times[-1]),
-                                        dt=dt, scale_factor=factor, smooth_ms=smooth_ms)
+    sim_times, trials = simulate_trials(
+        net, n_trials=n_trials, tstop=float(sample_times[-1]), dt=dt, scale_factor=factor, smooth_ms=smooth_ms
+    )
     clean = sample_at(sample_times, sim_times, trials.mean(axis=0))
     noise_sd = float(noise_fraction * np.ptp(clean))
     noise = np.random.default_rng(seed).normal(0.0, noise_sd, size=clean.shape)
@@ -432,9 +461,17 @@ def simulate_planted_dipole(
     dipole = clean + noise
     dipole.flags.writeable = False
     return PlantedDipole(
-        times=sample_times, dipole=dipole, clean=clean, params=MappingProxyType(values),
-        noise_sd=noise_sd, n_trials=int(n_trials), mesh_shape=mesh_shape, dt=float(dt),
-        scale_factor=factor, smooth_ms=float(smooth_ms), event_seed=int(event_seed),
+        times=sample_times,
+        dipole=dipole,
+        clean=clean,
+        params=MappingProxyType(values),
+        noise_sd=noise_sd,
+        n_trials=int(n_trials),
+        mesh_shape=mesh_shape,
+        dt=float(dt),
+        scale_factor=factor,
+        smooth_ms=float(smooth_ms),
+        event_seed=int(event_seed),
     )
 
 
@@ -548,8 +585,12 @@ class DipoleObjective:
             net = self.net.copy()
             self.set_params(net, dict(values))
             times, trials = simulate_trials(
-                net, n_trials=n_trials, tstop=self.tstop, dt=self.dt,
-                scale_factor=self.scale_factor, smooth_ms=self.smooth_ms,
+                net,
+                n_trials=n_trials,
+                tstop=self.tstop,
+                dt=self.dt,
+                scale_factor=self.scale_factor,
+                smooth_ms=self.smooth_ms,
             )
             self.n_simulations += n_trials
             self._times = times
@@ -591,8 +632,7 @@ class DipoleObjective:
         """Turn values in :data:`PARAM_NAMES` order into a parameter mapping."""
         vector = np.asarray(vector, dtype=float).ravel()
         if vector.size != len(PARAM_NAMES):
-            raise ValueError(f"Expected {len(PARAM_NAMES)} values ({', '.join(PARAM_NAMES)}), "
-                             f"got {vector.size}.")
+            raise ValueError(f"Expected {len(PARAM_NAMES)} values ({', '.join(PARAM_NAMES)}), got {vector.size}.")
         return dict(zip(PARAM_NAMES, (float(v) for v in vector)))
 
     # ------------------------------------------------------------------ hnn-core
@@ -619,8 +659,17 @@ class DipoleObjective:
             to [0, 1]); ``None`` when the optimizer's parameters are the model's.
         """
 
-        def obj_fun(initial_net, initial_params, set_params, predicted_params, update_params,
-                    obj_values, tstop, obj_fun_kwargs, best=None):
+        def obj_fun(
+            initial_net,
+            initial_params,
+            set_params,
+            predicted_params,
+            update_params,
+            obj_values,
+            tstop,
+            obj_fun_kwargs,
+            best=None,
+        ):
             batch = np.asarray(predicted_params, dtype=float)
             rows = batch.reshape(-1, len(initial_params))
             convert = (lambda p: p) if to_params is None else to_params
@@ -640,9 +689,7 @@ def _check_mesh(mesh_shape: tuple[int, int]) -> tuple[int, int]:
     if (
         not isinstance(mesh_shape, (tuple, list))
         or len(mesh_shape) != 2
-        or any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1
-               for n in mesh_shape)
+        or any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1 for n in mesh_shape)
     ):
         raise ValueError(f"mesh_shape must be two positive integers (n_x, n_y), got {mesh_shape!r}.")
     return int(mesh_shape[0]), int(mesh_shape[1])
-

@@ -15,10 +15,12 @@ against the truth:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
+
 from course_utils.validation import check_positive_numbers
 
 NeuronKind = Literal["speed", "position", "both"]
@@ -224,9 +226,7 @@ def simulate_linear_maze(
     if not 0 < peak_speed_range[0] <= peak_speed_range[1]:
         raise ValueError(f"peak_speed_range must be increasing and positive, got {peak_speed_range}.")
     rng = np.random.default_rng(seed)
-    t, position, speed, laps = _lap_trajectory(
-        rng, duration_s, bin_s, track_length_cm, peak_speed_range, pause_range_s
-    )
+    t, position, speed, laps = _lap_trajectory(rng, duration_s, bin_s, track_length_cm, peak_speed_range, pause_range_s)
     cells = tuple(neurons) if neurons is not None else _default_neurons(kinds, track_length_cm)
     counts, spike_times = [], []
     for cell in cells:
@@ -246,8 +246,13 @@ def simulate_linear_maze(
     )
 
 
-def biphasic_kernel(lags_s: np.ndarray, fast_s: float = 0.012, slow_s: float = 0.045,
-                    fast_gain: float = 0.010, slow_gain: float = 0.0025) -> np.ndarray:
+def biphasic_kernel(
+    lags_s: np.ndarray,
+    fast_s: float = 0.012,
+    slow_s: float = 0.045,
+    fast_gain: float = 0.010,
+    slow_gain: float = 0.0025,
+) -> np.ndarray:
     """A biphasic temporal kernel: a fast excitatory lobe minus a slow inhibitory one.
 
     Each lobe is an alpha function ``(lag / tau) * exp(1 - lag / tau)`` peaking at ``tau``
@@ -301,8 +306,13 @@ class CurrentInjectionSimulation:
 
 
 def _noise_current(
-    rng: np.random.Generator, t: np.ndarray, bin_s: float, sweep_bounds: np.ndarray,
-    dc_pa: float, noise_pa: float, correlation_s: float,
+    rng: np.random.Generator,
+    t: np.ndarray,
+    bin_s: float,
+    sweep_bounds: np.ndarray,
+    dc_pa: float,
+    noise_pa: float,
+    correlation_s: float,
 ) -> np.ndarray:
     """Low-pass filtered Gaussian noise around a DC step inside each sweep, zero outside."""
     white = rng.standard_normal(t.size)
@@ -361,8 +371,14 @@ def simulate_current_injection(
     ValueError
         On non-positive sizes or a recording shorter than one sweep.
     """
-    check_positive_numbers(duration_s=duration_s, bin_s=bin_s, window_s=window_s, sweep_s=sweep_s,
-                    baseline_rate_hz=baseline_rate_hz, correlation_s=correlation_s)
+    check_positive_numbers(
+        duration_s=duration_s,
+        bin_s=bin_s,
+        window_s=window_s,
+        sweep_s=sweep_s,
+        baseline_rate_hz=baseline_rate_hz,
+        correlation_s=correlation_s,
+    )
     if duration_s < sweep_s:
         raise ValueError(f"duration_s={duration_s} is shorter than one sweep (sweep_s={sweep_s}).")
     if window_s < 4 * bin_s:
@@ -381,8 +397,14 @@ def simulate_current_injection(
     log_rate = np.log(baseline_rate_hz) + drive
     counts, spike_times = _poisson_spikes(rng, log_rate, t, bin_s)
     return CurrentInjectionSimulation(
-        t=t, bin_s=float(bin_s), current=current, counts=counts, spike_times=spike_times,
-        sweep_bounds=sweeps, kernel=kernel, kernel_lags_s=lags,
+        t=t,
+        bin_s=float(bin_s),
+        current=current,
+        counts=counts,
+        spike_times=spike_times,
+        sweep_bounds=sweeps,
+        kernel=kernel,
+        kernel_lags_s=lags,
         baseline_log_rate=float(np.log(baseline_rate_hz)),
         info=dict(dc_pa=dc_pa, noise_pa=noise_pa, correlation_s=correlation_s),
     )

@@ -26,19 +26,30 @@ Units: ms, mV, mS/cm², µA/cm², µF/cm².
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
 from course_utils.validation import check_numbers, check_positive_ints, check_positive_numbers
 
 __all__ = [
-    "HHParameters", "StepCurrent", "HHTraces", "rate_constants", "steady_state_gates",
-    "simulate", "simulate_dataset", "sample_conductances", "reference_solve_ivp",
-    "spike_times", "spike_features", "minmax_scale",
+    "HHParameters",
+    "StepCurrent",
+    "HHTraces",
+    "rate_constants",
+    "steady_state_gates",
+    "simulate",
+    "simulate_dataset",
+    "sample_conductances",
+    "reference_solve_ivp",
+    "spike_times",
+    "spike_features",
+    "minmax_scale",
 ]
 
 
@@ -81,8 +92,7 @@ class StepCurrent:
             raise ValueError(f"The step amplitude must be finite, got {self.amplitude!r}.")
         if not (math.isfinite(self.start_ms) and self.start_ms >= 0 and self.stop_ms > self.start_ms):
             raise ValueError(
-                f"The step needs 0 <= start_ms < stop_ms, got start_ms={self.start_ms!r}, "
-                f"stop_ms={self.stop_ms!r}."
+                f"The step needs 0 <= start_ms < stop_ms, got start_ms={self.start_ms!r}, stop_ms={self.stop_ms!r}."
             )
 
     def __call__(self, t_ms: float) -> float:
@@ -189,18 +199,19 @@ def steady_state_gates(v: Any) -> tuple[Any, Any, Any]:
 # --------------------------------------------------------------------------- batched RK4
 
 
-def _derivatives(state: jax.Array, current: jax.Array, g_k: jax.Array, g_na: jax.Array,
-                 p: HHParameters) -> jax.Array:
+def _derivatives(state: jax.Array, current: jax.Array, g_k: jax.Array, g_na: jax.Array, p: HHParameters) -> jax.Array:
     """Time derivatives of ``(V, n, m, h)`` for a state of shape ``(4, n_traces)``."""
     v, n, m, h = state
     a_n, b_n, a_m, b_m, a_h, b_h = rate_constants(v)
     i_ion = g_na * m**3 * h * (v - p.e_na) + g_k * n**4 * (v - p.e_k) + p.g_l * (v - p.e_l)
-    return jnp.stack([(current - i_ion) / p.c_m, a_n * (1 - n) - b_n * n,
-                      a_m * (1 - m) - b_m * m, a_h * (1 - h) - b_h * h])
+    return jnp.stack(
+        [(current - i_ion) / p.c_m, a_n * (1 - n) - b_n * n, a_m * (1 - m) - b_m * m, a_h * (1 - h) - b_h * h]
+    )
 
 
-def _rk4_step(state: jax.Array, dt: float, current: jax.Array, g_k: jax.Array, g_na: jax.Array,
-              p: HHParameters) -> jax.Array:
+def _rk4_step(
+    state: jax.Array, dt: float, current: jax.Array, g_k: jax.Array, g_na: jax.Array, p: HHParameters
+) -> jax.Array:
     """One classical Runge-Kutta step; the current is constant over the step."""
     k1 = _derivatives(state, current, g_k, g_na, p)
     k2 = _derivatives(state + 0.5 * dt * k1, current, g_k, g_na, p)
@@ -210,8 +221,17 @@ def _rk4_step(state: jax.Array, dt: float, current: jax.Array, g_k: jax.Array, g
 
 
 @partial(jax.jit, static_argnames=("n_settle", "settle_dt_ms", "dt_ms", "n_rows", "params"))
-def _integrate(g_k: jax.Array, g_na: jax.Array, step_currents: jax.Array, *, n_settle: int,
-               settle_dt_ms: float, dt_ms: float, n_rows: int, params: HHParameters) -> jax.Array:
+def _integrate(
+    g_k: jax.Array,
+    g_na: jax.Array,
+    step_currents: jax.Array,
+    *,
+    n_settle: int,
+    settle_dt_ms: float,
+    dt_ms: float,
+    n_rows: int,
+    params: HHParameters,
+) -> jax.Array:
     """Settle, then record: returns the first ``n_rows`` of the state before each step.
 
     The whole integration is one compiled XLA loop: each RK4 step is fused into a few
@@ -220,8 +240,7 @@ def _integrate(g_k: jax.Array, g_na: jax.Array, step_currents: jax.Array, *, n_s
     v0 = jnp.full_like(g_k, -65.0)
     state = jnp.stack([v0, *steady_state_gates(v0)])
     no_input = jnp.zeros((), g_k.dtype)
-    state = jax.lax.fori_loop(
-        0, n_settle, lambda _, s: _rk4_step(s, settle_dt_ms, no_input, g_k, g_na, params), state)
+    state = jax.lax.fori_loop(0, n_settle, lambda _, s: _rk4_step(s, settle_dt_ms, no_input, g_k, g_na, params), state)
 
     def record_then_step(s: jax.Array, current: jax.Array) -> tuple[jax.Array, jax.Array]:
         return _rk4_step(s, dt_ms, current, g_k, g_na, params), s[:n_rows]
@@ -253,8 +272,9 @@ def _jax_device(device: Any) -> jax.Device:
 def _as_conductances(g_k: Any, g_na: Any) -> tuple[np.ndarray, np.ndarray]:
     """Check and broadcast the per-trace conductances to two 1-D float arrays."""
     try:
-        g_k_arr, g_na_arr = np.broadcast_arrays(np.atleast_1d(np.asarray(g_k, dtype=float)),
-                                                np.atleast_1d(np.asarray(g_na, dtype=float)))
+        g_k_arr, g_na_arr = np.broadcast_arrays(
+            np.atleast_1d(np.asarray(g_k, dtype=float)), np.atleast_1d(np.asarray(g_na, dtype=float))
+        )
     except ValueError as error:
         raise ValueError(
             f"g_k and g_na must have the same length (one value per trace) or one of them "
@@ -375,8 +395,14 @@ def simulate(
     step_currents = np.array([current((k + 0.5) * dt_ms) for k in range(n_samples)])
     with jax.enable_x64(dtype_name == "float64"), jax.default_device(target):
         inputs = (jnp.asarray(a, dtype=dtype_name) for a in (g_k_arr, g_na_arr, step_currents))
-        recorded = _integrate(*inputs, n_settle=n_settle, settle_dt_ms=float(settle_dt_ms),
-                              dt_ms=float(dt_ms), n_rows=4 if record_gates else 1, params=params)
+        recorded = _integrate(
+            *inputs,
+            n_settle=n_settle,
+            settle_dt_ms=float(settle_dt_ms),
+            dt_ms=float(dt_ms),
+            n_rows=4 if record_gates else 1,
+            params=params,
+        )
         traces = np.asarray(recorded, dtype=np.float32).transpose(2, 1, 0)
     if not np.all(np.isfinite(traces)):
         raise ValueError(
@@ -387,7 +413,10 @@ def simulate(
         t_ms=np.arange(n_samples) * dt_ms,
         v=traces[:, 0],
         gates=traces[:, 1:] if record_gates else None,
-        g_k=g_k_arr, g_na=g_na_arr, current=current, dt_ms=float(dt_ms),
+        g_k=g_k_arr,
+        g_na=g_na_arr,
+        current=current,
+        dt_ms=float(dt_ms),
         settle_ms=float(settle_ms),
     )
 
@@ -446,8 +475,17 @@ def simulate_dataset(
         ``n_traces`` voltage traces of ``duration_ms / dt_ms`` samples with their conductances.
     """
     g_k, g_na = sample_conductances(n_traces, seed, g_k_range, g_na_range)
-    return simulate(g_k, g_na, current=current, duration_ms=duration_ms, dt_ms=dt_ms,
-                    settle_ms=settle_ms, settle_dt_ms=settle_dt_ms, device=device, dtype=dtype)
+    return simulate(
+        g_k,
+        g_na,
+        current=current,
+        duration_ms=duration_ms,
+        dt_ms=dt_ms,
+        settle_ms=settle_ms,
+        settle_dt_ms=settle_dt_ms,
+        device=device,
+        dtype=dtype,
+    )
 
 
 # --------------------------------------------------------------------------- reference
@@ -495,12 +533,10 @@ def reference_solve_ivp(
         v, n, m, h = y
         a_n, b_n, a_m, b_m, a_h, b_h = rate_constants(float(v))
         i_ion = gna * m**3 * h * (v - p.e_na) + gk * n**4 * (v - p.e_k) + p.g_l * (v - p.e_l)
-        return [(amplitude - i_ion) / p.c_m, a_n * (1 - n) - b_n * n,
-                a_m * (1 - m) - b_m * m, a_h * (1 - h) - b_h * h]
+        return [(amplitude - i_ion) / p.c_m, a_n * (1 - n) - b_n * n, a_m * (1 - m) - b_m * m, a_h * (1 - h) - b_h * h]
 
     def run(y0: np.ndarray, t0: float, t1: float, amplitude: float, t_eval: np.ndarray | None):
-        solution = solve_ivp(rhs, (t0, t1), y0, method=method, rtol=rtol, atol=atol,
-                             t_eval=t_eval, args=(amplitude,))
+        solution = solve_ivp(rhs, (t0, t1), y0, method=method, rtol=rtol, atol=atol, t_eval=t_eval, args=(amplitude,))
         if not solution.success:
             raise RuntimeError(f"solve_ivp failed: {solution.message}")
         return solution
@@ -561,9 +597,7 @@ def spike_times(v: Any, t_ms: Any, threshold_mv: float = 0.0) -> list[np.ndarray
     return np.split(times, np.searchsorted(rows, np.arange(1, v.shape[0])))
 
 
-def spike_features(
-    v: Any, t_ms: Any, stimulus_start_ms: float, threshold_mv: float = 0.0
-) -> dict[str, np.ndarray]:
+def spike_features(v: Any, t_ms: Any, stimulus_start_ms: float, threshold_mv: float = 0.0) -> dict[str, np.ndarray]:
     """Hand-crafted features of each trace, as an electrophysiologist would measure them.
 
     Parameters

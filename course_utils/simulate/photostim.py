@@ -296,16 +296,16 @@ def make_dynamics(
     return PhotostimDynamics(diag_A, U_A, V_A, diag_B, U_B, V_B, bias, float(noise_std), float(obs_noise_std))
 
 
-def _make_groups(rng: np.random.Generator, d: int, group_size: int, n_groups: int, n_heldout: int
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def _make_groups(
+    rng: np.random.Generator, d: int, group_size: int, n_groups: int, n_heldout: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Groups drawn from successive random permutations, so the training groups cover every
     neuron when there are enough of them; the held-out groups are the last ``n_heldout``."""
     n_train = n_groups - n_heldout
     order = np.concatenate([rng.permutation(d) for _ in range(-(-n_train * group_size // d) + 1)])
     train = [np.sort(order[i * group_size : (i + 1) * group_size]) for i in range(n_train)]
     # A group may repeat a neuron where two permutations meet: redraw those few.
-    train = [g if np.unique(g).size == group_size else np.sort(rng.choice(d, group_size, replace=False))
-             for g in train]
+    train = [g if np.unique(g).size == group_size else np.sort(rng.choice(d, group_size, replace=False)) for g in train]
     seen = {tuple(g) for g in train}
     heldout = []
     while len(heldout) < n_heldout:
@@ -373,9 +373,16 @@ def simulate_photostim(
         On non-positive sizes, groups larger than the population, no training group left,
         a stimulation longer than a trial, or dynamics of another population size.
     """
-    check_positive_ints(n_neurons=n_neurons, rank=rank, order=order, n_groups=n_groups,
-                 group_size=group_size, n_repeats=n_repeats, trial_frames=trial_frames,
-                 stim_frames=stim_frames)
+    check_positive_ints(
+        n_neurons=n_neurons,
+        rank=rank,
+        order=order,
+        n_groups=n_groups,
+        group_size=group_size,
+        n_repeats=n_repeats,
+        trial_frames=trial_frames,
+        stim_frames=stim_frames,
+    )
     if group_size > n_neurons:
         raise ValueError(f"group_size={group_size} exceeds n_neurons={n_neurons}.")
     if not 0 <= n_heldout_groups < n_groups:
@@ -398,9 +405,15 @@ def simulate_photostim(
     stimulation, trial_onsets = _stimulation(patterns[trial_group], trial_frames, stim_frames, lead_in_frames)
     activity = _record(dynamics, stimulation, rng)
     return PhotostimSimulation(
-        activity=activity, stimulation=stimulation, trial_onsets=trial_onsets,
-        trial_group=trial_group, groups=groups, heldout_groups=heldout,
-        trial_frames=int(trial_frames), stim_frames=int(stim_frames), dynamics=dynamics,
+        activity=activity,
+        stimulation=stimulation,
+        trial_onsets=trial_onsets,
+        trial_group=trial_group,
+        groups=groups,
+        heldout_groups=heldout,
+        trial_frames=int(trial_frames),
+        stim_frames=int(stim_frames),
+        dynamics=dynamics,
     )
 
 
@@ -447,10 +460,14 @@ def simulate_trials(
         a stimulation longer than a trial.
     """
     check_positive_ints(n_repeats=n_repeats, trial_frames=trial_frames, stim_frames=stim_frames)
-    if isinstance(lead_in_frames, bool) or not isinstance(lead_in_frames, (int, np.integer)) \
-            or lead_in_frames < dynamics.order:
-        raise ValueError(f"lead_in_frames must be an integer of at least the order {dynamics.order}, "
-                         f"got {lead_in_frames!r}.")
+    if (
+        isinstance(lead_in_frames, bool)
+        or not isinstance(lead_in_frames, (int, np.integer))
+        or lead_in_frames < dynamics.order
+    ):
+        raise ValueError(
+            f"lead_in_frames must be an integer of at least the order {dynamics.order}, got {lead_in_frames!r}."
+        )
     if stim_frames >= trial_frames:
         raise ValueError(f"stim_frames={stim_frames} must be shorter than trial_frames={trial_frames}.")
     patterns = np.asarray(patterns, dtype=float)
@@ -463,8 +480,9 @@ def simulate_trials(
     return _record(dynamics, stimulation, rng), stimulation
 
 
-def _stimulation(trial_patterns: np.ndarray, trial_frames: int, stim_frames: int, lead_in_frames: int
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def _stimulation(
+    trial_patterns: np.ndarray, trial_frames: int, stim_frames: int, lead_in_frames: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Stimulation of every frame for trials of the given patterns in this order, and the onsets."""
     n_trials, d = trial_patterns.shape
     trial_onsets = lead_in_frames + np.arange(n_trials) * trial_frames
@@ -480,8 +498,7 @@ def _record(dynamics: PhotostimDynamics, stimulation: np.ndarray, rng: np.random
     return latent + dynamics.obs_noise_std * rng.standard_normal(latent.shape)
 
 
-def _simulate_latent(dynamics: PhotostimDynamics, stimulation: np.ndarray, rng: np.random.Generator
-                     ) -> np.ndarray:
+def _simulate_latent(dynamics: PhotostimDynamics, stimulation: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Run the noisy dynamics from the baseline through the whole stimulation sequence."""
     A, B, order = dynamics.A, dynamics.B, dynamics.order
     n_frames, d = stimulation.shape

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from course_utils.validation import check_positive_numbers
 
 
@@ -224,9 +225,16 @@ def simulate_head_direction_population(
         On non-positive sizes, a window shorter than two bins, a recording shorter than ten
         windows, a probability outside ``[0, 1]`` or a badly ordered range.
     """
-    check_positive_numbers(duration_s=duration_s, bin_s=bin_s, window_s=window_s,
-                    coupling_tau_s=coupling_tau_s, self_tau_s=self_tau_s,
-                    angular_tau_s=angular_tau_s, drift_tau_s=drift_tau_s, max_rate_hz=max_rate_hz)
+    check_positive_numbers(
+        duration_s=duration_s,
+        bin_s=bin_s,
+        window_s=window_s,
+        coupling_tau_s=coupling_tau_s,
+        self_tau_s=self_tau_s,
+        angular_tau_s=angular_tau_s,
+        drift_tau_s=drift_tau_s,
+        max_rate_hz=max_rate_hz,
+    )
     if isinstance(n_neurons, bool) or not isinstance(n_neurons, (int, np.integer)) or n_neurons < 2:
         raise ValueError(f"n_neurons must be an integer of at least 2, got {n_neurons!r}.")
     for name, p in (("edge_probability", edge_probability), ("inhibitory_fraction", inhibitory_fraction)):
@@ -242,9 +250,7 @@ def simulate_head_direction_population(
         raise ValueError(f"window_s={window_s} must span at least 2 bins of {bin_s} s.")
     n_bins = int(round(duration_s / bin_s))
     if n_bins < 10 * n_lags:
-        raise ValueError(
-            f"duration_s={duration_s} is too short for window_s={window_s}: use at least ten windows."
-        )
+        raise ValueError(f"duration_s={duration_s} is too short for window_s={window_s}: use at least ten windows.")
 
     # Two independent streams: the same seed gives the same network for any duration.
     network_rng, rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
@@ -264,8 +270,7 @@ def simulate_head_direction_population(
     filters = weights[:, :, None] * shape[None, None, :]
     filters[np.arange(n), np.arange(n)] = exponential_filter(lags, self_amplitude, self_tau_s)
 
-    drift = (_ornstein_uhlenbeck(rng, n_bins, n, drift_sd, drift_tau_s, bin_s)
-             if drift_sd > 0 else np.zeros((n_bins, n)))
+    drift = _ornstein_uhlenbeck(rng, n_bins, n, drift_sd, drift_tau_s, bin_s) if drift_sd > 0 else np.zeros((n_bins, n))
     angle = heading[:, None] - preferred[None, :]
     external = np.log(peak_rate)[None, :] + concentration[None, :] * (np.cos(angle) - 1.0) + drift
     counts = _run_network(rng, external, filters, bin_s, max_rate_hz)
@@ -275,9 +280,18 @@ def simulate_head_direction_population(
         starts = np.repeat(t - bin_s / 2, counts[:, k])
         spike_times.append(np.sort(starts + rng.uniform(0.0, bin_s, size=starts.size)))
     return HeadDirectionPopulation(
-        t=t, bin_s=float(bin_s), heading=heading, counts=counts, spike_times=spike_times,
-        preferred_direction=preferred, peak_rate_hz=peak_rate, concentration=concentration,
-        adjacency=weights != 0, coupling_weight=weights, filters=filters, filter_lags_s=lags,
+        t=t,
+        bin_s=float(bin_s),
+        heading=heading,
+        counts=counts,
+        spike_times=spike_times,
+        preferred_direction=preferred,
+        peak_rate_hz=peak_rate,
+        concentration=concentration,
+        adjacency=weights != 0,
+        coupling_weight=weights,
+        filters=filters,
+        filter_lags_s=lags,
         drift=drift,
     )
 
@@ -300,4 +314,3 @@ def _run_network(
         history = np.roll(history, 1, axis=0)
         history[0] = counts[k]
     return counts
-

@@ -19,8 +19,7 @@ from course_utils.config import CHECK_MODE_ENV, SCALE_ENV, environment
 from course_utils.exercises import records
 
 
-def record_answers(source: Path, scale: str, *, folder: Path | None = None,
-                   timeout: int = 1800) -> dict[str, dict]:
+def record_answers(source: Path, scale: str, *, folder: Path | None = None, timeout: int = 1800) -> dict[str, dict]:
     """Execute one chapter in record mode at ``scale``; return the answers it recorded.
 
     What was recorded before for this chapter and scale is forgotten first, so a check
@@ -37,10 +36,10 @@ def record_answers(source: Path, scale: str, *, folder: Path | None = None,
     records.clear_scale(chapter, scale, folder)
     notebook = jupytext.read(source)
     try:
-        with environment(**{SCALE_ENV: scale, CHECK_MODE_ENV: "record", "COURSE_OFFLINE": "1",
-                            "TQDM_DISABLE": "1"}):
-            NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                           resources={"metadata": {"path": str(source.parent)}}).execute()
+        with environment(**{SCALE_ENV: scale, CHECK_MODE_ENV: "record", "COURSE_OFFLINE": "1", "TQDM_DISABLE": "1"}):
+            NotebookClient(
+                notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(source.parent)}}
+            ).execute()
     except BaseException:
         records.replace_scale(chapter, scale, previous, folder)
         raise

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from course_utils.config import CHECK_MODE_ENV, SCALES, SCALE_ENV
+from course_utils.config import CHECK_MODE_ENV, SCALE_ENV, SCALES
 from course_utils.workshop.variants import write_variants
 
 EXECUTION_MODES: tuple[str, ...] = ("cache", "force", "off")
@@ -36,9 +36,7 @@ def find_book_root(start: Path | None = None) -> Path:
     for folder in (here, *here.parents):
         if (folder / "_config.yml").is_file() and (folder / "_toc.yml").is_file():
             return folder
-    raise FileNotFoundError(
-        f"No _config.yml and _toc.yml found in {here} or above: run this from the course checkout."
-    )
+    raise FileNotFoundError(f"No _config.yml and _toc.yml found in {here} or above: run this from the course checkout.")
 
 
 BINDER_URL = "https://mybinder.org"
@@ -71,8 +69,11 @@ def write_build_config(root: Path, out_dir: Path, execution: str) -> Path:
     url = repository_url(root)
     if url:
         config["repository"] = {"url": url, "branch": "main", "path_to_book": ""}
-        config["launch_buttons"] = {"notebook_interface": "jupyterlab",
-                                    "binderhub_url": BINDER_URL, "colab_url": COLAB_URL}
+        config["launch_buttons"] = {
+            "notebook_interface": "jupyterlab",
+            "binderhub_url": BINDER_URL,
+            "colab_url": COLAB_URL,
+        }
         config.setdefault("html", {})["use_repository_button"] = True
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "_config.generated.yml"
@@ -80,8 +81,14 @@ def write_build_config(root: Path, out_dir: Path, execution: str) -> Path:
     return path
 
 
-def build_book(scale: str = "default", execution: str = "cache", *, strict: bool = True,
-               root: Path | None = None, out_dir: Path | None = None) -> int:
+def build_book(
+    scale: str = "default",
+    execution: str = "cache",
+    *,
+    strict: bool = True,
+    root: Path | None = None,
+    out_dir: Path | None = None,
+) -> int:
     """Build the HTML book with every notebook executed at ``scale``.
 
     Parameters

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from course_utils.config import SCALES
 
@@ -20,7 +20,8 @@ def _check(args: argparse.Namespace) -> int:
 
         problems += [
             f"dataset {name} is not in the cache: run `python -m course_utils fetch {name}`"
-            for name in REGISTRY if not is_cached(name)
+            for name in REGISTRY
+            if not is_cached(name)
         ]
     if problems:
         print("\nNOT READY:", *problems, sep="\n  - ")
@@ -33,8 +34,7 @@ def _fetch(args: argparse.Namespace) -> int:
     from course_utils.data import DataFetchError, UnknownDatasetError, fetch, fetch_all
 
     if args.all == bool(args.names):
-        print("Name one or more datasets, or pass --all (see `python -m course_utils list`).",
-              file=sys.stderr)
+        print("Name one or more datasets, or pass --all (see `python -m course_utils list`).", file=sys.stderr)
         return 2
     try:
         if args.all:
@@ -105,8 +105,10 @@ def _record_answers(args: argparse.Namespace) -> int:
     chosen = [s for s in sources if not args.chapters or s.stem in args.chapters]
     unknown = set(args.chapters) - {s.stem for s in sources}
     if unknown:
-        print(f"error: no chapter named {', '.join(sorted(unknown))}; chapters: "
-              f"{', '.join(s.stem for s in sources)}", file=sys.stderr)
+        print(
+            f"error: no chapter named {', '.join(sorted(unknown))}; chapters: {', '.join(s.stem for s in sources)}",
+            file=sys.stderr,
+        )
         return 2
     for (chapter, scale), count in record_all(chosen, args.scale).items():
         print(f"{chapter} at {scale}: {count} answers recorded")
@@ -119,8 +121,11 @@ def parser() -> argparse.ArgumentParser:
     commands = main_parser.add_subparsers(dest="command", required=True)
 
     check = commands.add_parser("check", help="report versions, device, scale, data; exit 1 if not ready")
-    check.add_argument("--require-data", action="store_true",
-                       help="also fail when a real dataset is not downloaded (preparing an offline room)")
+    check.add_argument(
+        "--require-data",
+        action="store_true",
+        help="also fail when a real dataset is not downloaded (preparing an offline room)",
+    )
     check.set_defaults(run=_check)
 
     fetch = commands.add_parser("fetch", help="download and verify datasets into the cache")
@@ -139,22 +144,25 @@ def parser() -> argparse.ArgumentParser:
     book.add_argument("--out", type=Path, default=None, help="build folder (default: _build/<scale>)")
     book.set_defaults(run=_build_book)
 
-    variants = commands.add_parser(
-        "variants", help="write attendee and presenter notebooks into a built book")
-    variants.add_argument("--scale", choices=SCALES, default="default",
-                          help="which build to use (_build/<scale>)")
+    variants = commands.add_parser("variants", help="write attendee and presenter notebooks into a built book")
+    variants.add_argument("--scale", choices=SCALES, default="default", help="which build to use (_build/<scale>)")
     variants.add_argument("--build", type=Path, default=None, help="a build folder instead")
     variants.set_defaults(run=_variants)
 
-    answers = commands.add_parser(
-        "record-answers", help="run the solutions and record the exercises' expected answers")
+    answers = commands.add_parser("record-answers", help="run the solutions and record the exercises' expected answers")
     answers.add_argument("chapters", nargs="*", help="chapter stems, e.g. 01_glm_basics (default: all)")
-    answers.add_argument("--scale", nargs="+", choices=("smoke", "default"), default=["smoke", "default"],
-                         help="the scales to record at (default: smoke and default)")
+    answers.add_argument(
+        "--scale",
+        nargs="+",
+        choices=("smoke", "default"),
+        default=["smoke", "default"],
+        help="the scales to record at (default: smoke and default)",
+    )
     answers.set_defaults(run=_record_answers)
 
     colab = commands.add_parser(
-        "colab-cells", help="write pyproject.toml's repository URL into each chapter's Colab install cell")
+        "colab-cells", help="write pyproject.toml's repository URL into each chapter's Colab install cell"
+    )
     colab.set_defaults(run=_colab_cells)
     return main_parser
 

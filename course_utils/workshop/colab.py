@@ -15,8 +15,8 @@ import re
 from pathlib import Path
 
 import jupytext
-from nbformat import NotebookNode
 from jupytext.cli import jupytext as jupytext_cli
+from nbformat import NotebookNode
 
 from course_utils.workshop.book import chapter_sources, repository_url
 
@@ -26,7 +26,7 @@ PACKAGE = "course-utils"
 #: characters only, so that nothing in it can be read as code or shell syntax.
 _SAFE_URL = re.compile(r"https://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~-]+)+")
 
-_TEMPLATE = '''\
+_TEMPLATE = """\
 # On Google Colab, install the course's helper package and what it needs (Colab's own
 # numpy, torch, matplotlib ... are kept where their versions fit); anywhere else (your
 # machine, Binder) this cell does nothing. If Colab then offers to restart the session,
@@ -34,7 +34,7 @@ _TEMPLATE = '''\
 # `python -m course_utils colab-cells` from pyproject.toml: do not edit by hand.)
 import sys
 
-COURSE_REPOSITORY = {url!r}  # the course's public repository (None: not published yet)
+COURSE_REPOSITORY = {url}  # the course's public repository (None: not published yet)
 if "google.colab" in sys.modules:
     if COURSE_REPOSITORY is None:
         raise RuntimeError(
@@ -44,8 +44,8 @@ if "google.colab" in sys.modules:
         )
     import subprocess
 
-    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet",
-                           f"{package} @ git+{{COURSE_REPOSITORY}}"])'''
+    requirement = f"{package} @ git+{{COURSE_REPOSITORY}}"
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", requirement])"""
 
 
 def install_cell_source(url: str | None) -> str:
@@ -72,7 +72,8 @@ def install_cell_source(url: str | None) -> str:
             f"Repository URL {url!r} is not a plain https://host/path address (letters, digits "
             "and . _ ~ - only): fix [project.urls] Repository in pyproject.toml."
         )
-    return _TEMPLATE.format(url=url, package=PACKAGE)
+    # Double quotes, as ruff format writes them: the cell must be stable under `make lint`.
+    return _TEMPLATE.format(url="None" if url is None else f'"{url}"', package=PACKAGE)
 
 
 def install_cell_index(notebook: NotebookNode) -> int:
@@ -94,12 +95,11 @@ def install_cell_index(notebook: NotebookNode) -> int:
         If there is none or more than one, or a code cell comes before it.
     """
     code_cells = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
-    tagged = [i for i, cell in enumerate(notebook.cells)
-              if INSTALL_TAG in cell.get("metadata", {}).get("tags", [])]
+    tagged = [i for i, cell in enumerate(notebook.cells) if INSTALL_TAG in cell.get("metadata", {}).get("tags", [])]
     if len(tagged) != 1:
         raise ValueError(
             f"expected one code cell tagged {INSTALL_TAG!r}, found {len(tagged)}: add "
-            f"`# %% tags=[\"{INSTALL_TAG}\", \"remove-cell\"]` before the first code cell"
+            f'`# %% tags=["{INSTALL_TAG}", "remove-cell"]` before the first code cell'
         )
     if not code_cells or tagged[0] != code_cells[0]:
         raise ValueError(f"the cell tagged {INSTALL_TAG!r} must be the first code cell")

@@ -86,8 +86,7 @@ def device_description() -> str:
 def missing_requirements() -> list[str]:
     """Return one line per problem that stops the chapters from running (empty when ready)."""
     problems = [
-        f"package {status.name} does not import ({status.error}); reinstall with `make book` "
-        "or `pip install -e .`"
+        f"package {status.name} does not import ({status.error}); reinstall with `make book` or `pip install -e .`"
         for status in (package_status(i, d) for i, d in REQUIRED_PACKAGES.items())
         if not status.ok
     ]

@@ -200,7 +200,5 @@ def write_variants(sources: list[Path], build_dir: Path, out_dir: Path) -> list[
 def decode_attachment(notebook: NotebookNode) -> list[bytes]:
     """The PNG attachments of a notebook (for tests and checks)."""
     return [
-        base64.b64decode(data["image/png"])
-        for cell in notebook.cells
-        for data in cell.get("attachments", {}).values()
+        base64.b64decode(data["image/png"]) for cell in notebook.cells for data in cell.get("attachments", {}).values()
     ]
