@@ -16,6 +16,9 @@ ROOT := $(CURDIR)
 # build), or the URL of a PyTorch wheel index (e.g. .../whl/cu126 for a GPU). macOS and
 # Windows always take the package index's build, which is the CPU one (tools/install_torch.py).
 TORCH ?= cpu
+# Extra pytest arguments of `make unit`, e.g. PYTEST_ARGS='-m "not browser"' to run the
+# attendee notebooks too (marker rerun, not in the default run).
+PYTEST_ARGS ?=
 
 # Tools' caches and configuration stay inside the checkout, never in $HOME.
 TOOL_DIRS := XDG_CACHE_HOME=$(ROOT)/.cache/xdg MPLCONFIGDIR=$(ROOT)/.cache/matplotlib \
@@ -48,7 +51,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 unit: $(STAMP)
-	$(TOOL_DIRS) COURSE_OFFLINE=1 $(PY) -m pytest
+	$(TOOL_DIRS) COURSE_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint unit
 	$(TOOL_DIRS) COURSE_OFFLINE=1 $(PY) -m course_utils build-book --scale smoke --execute force

@@ -209,38 +209,69 @@ def _names(code: str) -> tuple[set[str], set[str]]:
     return bound, _global_reads(tree)
 
 
-@pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.stem)
-def test_only_solution_and_check_cells_read_what_only_solutions_define(source):
-    """The attendee notebook has no solution cells: any other cell that read a name only a
-    solution binds would stop it with a NameError (at whatever scale reaches that line)."""
-    cells = [c for c in _cells(source) if c.cell_type == "code"]
-    tags = [set(c.metadata.get("tags", [])) for c in cells]
-    names = [_names(c.source) for c in cells]
-    by_solutions = set().union(*(b for (b, _), t in zip(names, tags) if "solution" in t))
-    elsewhere = set().union(*(b for (b, _), t in zip(names, tags) if "solution" not in t))
-    solution_only = by_solutions - elsewhere
-    for cell, t, (_, read) in zip(cells, tags, names):
+def attendee_hazards(cells: list[tuple[str, set[str]]]) -> list[tuple[int, set[str], str]]:
+    """Cells that would fail in the attendee notebook although the chapter runs.
+
+    The attendee notebook is the chapter without its solution cells, and its exercise stubs
+    return ``...``. So it runs whenever the book build's run of the chapter succeeds, as long
+    as no cell other than a solution or a check reads (1) a name only solution cells bind
+    (a NameError without them) or (2) a name only exercise stubs bind (a stub's ``...`` used
+    as a result). This static argument replaces executing each attendee notebook again in
+    the tests: the book build executes every chapter once.
+
+    Parameters
+    ----------
+    cells
+        Each code cell's source and tags, in order.
+
+    Returns
+    -------
+    list of (int, set of str, str)
+        Index of each offending cell, the names it should not read, and why.
+    """
+    names = [_names(code) for code, _ in cells]
+
+    def bound_by(kind: str, inside: bool) -> set[str]:
+        return set().union(*(b for (b, _), (_, t) in zip(names, cells) if (kind in t) == inside))
+
+    others = {"solution", "exercise"}
+    elsewhere = set().union(*(b for (b, _), (_, t) in zip(names, cells) if not t & others))
+    solution_only = bound_by("solution", True) - bound_by("solution", False)
+    stub_only = bound_by("exercise", True) - elsewhere
+    hazards = []
+    for index, ((_, read), (_, t)) in enumerate(zip(names, cells)):
         if t & {"solution", "check"}:
             continue
-        leaked = read & solution_only
-        assert not leaked, (
-            f"{source.name}: a cell reads {sorted(leaked)}, which only solution cells define:\n{cell.source[:300]}"
-        )
+        if read & solution_only:
+            hazards.append((index, read & solution_only, "only solution cells define"))
+        if "exercise" not in t and read & stub_only:
+            hazards.append((index, read & stub_only, "an exercise stub defines (its `...` would be used)"))
+    return hazards
 
 
-def test_the_leak_detector_finds_a_leak():
+@pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.stem)
+def test_the_attendee_notebook_runs_where_the_chapter_runs(source):
+    """Only solution and check cells read what solutions or exercise stubs alone define."""
+    code_cells = [c for c in _cells(source) if c.cell_type == "code"]
+    cells = [(c.source, set(c.metadata.get("tags", []))) for c in code_cells]
+    for index, leaked, why in attendee_hazards(cells):
+        pytest.fail(f"{source.name}: a cell reads {sorted(leaked)}, which {why}:\n{cells[index][0][:300]}")
+
+
+def test_the_attendee_hazard_detector_finds_both_kinds():
     cells = [
         ("x = 1", set()),
         ("def f():\n    ...", {"exercise"}),
         ("def f():\n    return x\nsecret = f()", {"solution"}),
-        ("print(secret)", set()),
+        ("checks.function('f', f, [()])", {"check"}),  # a check may call the stub
+        ("print(secret)", set()),  # NameError without the solution
+        ("y = f() + 1", set()),  # ... + 1 in the attendee notebook
+        ("def g(secret):\n    return secret", set()),  # a parameter is local
     ]
-    names = [_names(code) for code, _ in cells]
-    by_solutions = set().union(*(b for (b, _), (_, t) in zip(names, cells) if "solution" in t))
-    elsewhere = set().union(*(b for (b, _), (_, t) in zip(names, cells) if "solution" not in t))
-    assert by_solutions - elsewhere == {"secret"}
-    assert names[3][1] & (by_solutions - elsewhere) == {"secret"}
-    assert _names("def g(secret):\n    return secret")[1] == set()  # a parameter is local
+    found = {index: (names, why) for index, names, why in attendee_hazards(cells)}
+    assert set(found) == {4, 5}
+    assert found[4][0] == {"secret"} and "solution" in found[4][1]
+    assert found[5][0] == {"f"} and "stub" in found[5][1]
 
 
 def test_the_book_reads_no_file_outside_its_table_of_contents():

@@ -90,9 +90,12 @@ def test_every_exercise_has_a_solution_and_a_figure_check(source):
     ], "the presenter notebook runs exactly the book's code, which the book build executes"
 
 
-@pytest.mark.slow
+@pytest.mark.rerun
 @pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.stem)
 def test_attendee_notebook_runs_top_to_bottom_at_smoke_scale(source, monkeypatch):
+    """Executes each attendee notebook (not in the default run: the book build executes every
+    chapter once, and tests/test_notebooks.py shows statically that the attendee notebook then
+    runs too; `pytest -m rerun` runs this anyway)."""
     notebook = variants.attendee(jupytext.read(source), glued=None)
     code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
     assert "solution" not in {t for c in notebook.cells for t in variants.tags(c)}

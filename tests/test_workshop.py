@@ -21,10 +21,20 @@ def run_cli(*args: str, env_extra: dict[str, str] | None = None, tmp_path: Path 
     return subprocess.run([sys.executable, "-m", "course_utils", *args], capture_output=True, text=True, env=env)
 
 
+def _devices_here() -> tuple[str, list[str]]:
+    """The device the course picks on this machine and the accelerators it does not have."""
+    import torch
+
+    has = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    chosen = next((name for name in ("cuda", "mps") if has[name]), "cpu")
+    return chosen, [name for name in ("cuda", "mps") if not has[name]]
+
+
 def test_check_reports_and_passes_on_this_environment(tmp_path):
     result = run_cli("check", env_extra={"COURSE_DATA_DIR": str(tmp_path), "COURSE_SCALE": "smoke"})
     assert result.returncode == 0, result.stdout + result.stderr
-    for expected in ("nemos", "torch", "scale: smoke", "device: cpu", str(tmp_path), "place_cells", "Ready."):
+    device = f"device: {_devices_here()[0]}"  # cpu here and in CI; a GPU machine reports its GPU
+    for expected in ("nemos", "torch", "scale: smoke", device, str(tmp_path), "place_cells", "Ready."):
         assert expected in result.stdout
 
 
@@ -35,7 +45,10 @@ def test_check_fails_on_a_bad_scale_and_says_why(tmp_path):
 
 
 def test_check_fails_when_a_device_is_not_there(tmp_path):
-    result = run_cli("check", env_extra={"COURSE_DATA_DIR": str(tmp_path), "COURSE_DEVICE": "cuda"})
+    missing = _devices_here()[1]
+    if not missing:
+        pytest.skip("this machine has every accelerator the course knows")
+    result = run_cli("check", env_extra={"COURSE_DATA_DIR": str(tmp_path), "COURSE_DEVICE": missing[0]})
     assert result.returncode == 1 and "device" in result.stdout
 
 
