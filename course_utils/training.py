@@ -25,7 +25,7 @@ import math
 import numbers
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -49,7 +49,8 @@ __all__ = [
 DEVICE_ENV = "COURSE_DEVICE"
 _DEVICE_TYPES = ("cpu", "cuda", "mps")
 
-LossFn = Callable[[torch.nn.Module, Any], torch.Tensor]
+#: ``loss_fn(model, batch)``: the batch's scalar loss, or the loss and its named terms.
+LossFn = Callable[[torch.nn.Module, Any], "torch.Tensor | tuple[torch.Tensor, Mapping[str, torch.Tensor]]"]
 
 
 class DeviceUnavailableError(RuntimeError):
@@ -178,6 +179,10 @@ class History:
     metrics
         Other per-epoch values: ``"lr"`` (learning rate of the first parameter group during
         the epoch) and ``"grad_norm"`` (mean gradient norm before clipping).
+    train_terms, val_terms
+        The named terms ``loss_fn`` returned beside the loss (e.g. a VAE's reconstruction
+        error and KL), each averaged over the epoch's batches like the loss: per epoch a
+        float, or a list of floats for a term with one value per model (a stacked grid).
     best_epoch, best_val_loss
         Epoch (from 0) with the lowest validation loss and that loss; ``None`` without one.
     stopped_early
@@ -193,6 +198,8 @@ class History:
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     metrics: dict[str, list[float]] = field(default_factory=dict)
+    train_terms: dict[str, list[float | list[float]]] = field(default_factory=dict)
+    val_terms: dict[str, list[float | list[float]]] = field(default_factory=dict)
     best_epoch: int | None = None
     best_val_loss: float | None = None
     stopped_early: bool = False
@@ -313,6 +320,46 @@ def _weighted_mean(values: list[float], sizes: list[int | None]) -> float:
     return math.fsum(v * w for v, w in zip(values, weights)) / sum(weights)
 
 
+class _TermSums:
+    """Batch-size-weighted sums of named loss terms over one epoch.
+
+    The sums stay tensors on the training device until the epoch ends: a Python object per
+    batch and term, kept for the whole run, fragments the C heap between the large blocks of
+    each training step (chapter 5's peak memory once grew by a gigabyte that way).
+    """
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.weight = 0.0
+
+    def add(self, terms: Mapping[str, torch.Tensor], size: int | None) -> None:
+        weight = 1.0 if size is None else float(size)
+        for name, value in terms.items():
+            value = value.detach().to(torch.float64) * weight
+            self.sums[name] = value if name not in self.sums else self.sums[name] + value
+        self.weight += weight
+
+    def means(self) -> dict[str, float | list[float]]:
+        return {name: (total / self.weight).cpu().tolist() for name, total in self.sums.items()}
+
+
+def _split_terms(output: Any) -> tuple[Any, dict[str, torch.Tensor]]:
+    """Split what ``loss_fn`` returned into the loss and its named terms (checked)."""
+    if not isinstance(output, tuple):
+        return output, {}
+    if len(output) != 2 or not isinstance(output[1], Mapping):
+        raise TypeError("loss_fn must return a scalar tensor, or (loss, terms) with terms a dict of tensors.")
+    loss, terms = output
+    for name, value in terms.items():
+        if not isinstance(name, str) or not isinstance(value, torch.Tensor) or value.ndim > 1:
+            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else ""
+            raise TypeError(
+                f"loss term {name!r} must be named by a string and be a scalar or 1-D tensor (one value "
+                f"per model), got {type(value).__name__}{shape}."
+            )
+    return loss, dict(terms)
+
+
 # --------------------------------------------------------------------------- one run
 
 
@@ -347,16 +394,18 @@ class _Run:
             return contextlib.nullcontext()
         return torch.autocast(device_type="cuda", dtype=torch.float16)
 
-    def loss(self, batch: Any, epoch: int, index: int, phase: str) -> tuple[torch.Tensor, int | None]:
-        """Compute ``loss_fn`` on one batch and check that it is a finite scalar."""
+    def loss(
+        self, batch: Any, epoch: int, index: int, phase: str
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], int | None]:
+        """Compute ``loss_fn`` on one batch; check that the loss is a finite scalar."""
         batch = _to_device(batch, self.device)
         with self.autocast():
-            loss = self.loss_fn(self.model, batch)
+            loss, terms = _split_terms(self.loss_fn(self.model, batch))
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
             raise TypeError(f"loss_fn must return a scalar tensor (e.g. loss.mean()), got {loss!r:.80}.")
         if not torch.isfinite(loss):
             raise _diverged(f"the {phase} loss is {loss.item()}", epoch, index, self.epochs)
-        return loss, _batch_size(batch)
+        return loss, terms, _batch_size(batch)
 
     def step(self, loss: torch.Tensor, epoch: int, index: int) -> float:
         """Back-propagate, clip, check the gradient norm and step; return the norm before clipping."""
@@ -388,30 +437,34 @@ class _Run:
     def train_epoch(self, loader: Any, epoch: int) -> tuple[float, float]:
         """Train one epoch; return the mean training loss and the mean finite gradient norm."""
         self.model.train()
-        losses, sizes, norms = [], [], []
+        losses, sizes, norms, terms = [], [], [], _TermSums()
         for index, batch in enumerate(loader):
-            loss, size = self.loss(batch, epoch, index, "training")
+            loss, batch_terms, size = self.loss(batch, epoch, index, "training")
             norms.append(self.step(loss, epoch, index))
             losses.append(loss.item())
             sizes.append(size)
+            terms.add(batch_terms, size)
         if not losses:
             raise ValueError("train_loader yielded no batches.")
         finite = [norm for norm in norms if math.isfinite(norm)]
         if not all(torch.isfinite(p).all() for p in self.model.parameters()):
             raise _diverged("a weight is NaN or infinite after the updates", epoch, None, self.epochs)
+        _append_terms(self.history.train_terms, terms.means())
         return _weighted_mean(losses, sizes), (sum(finite) / len(finite) if finite else math.nan)
 
     def evaluate(self, loader: Any, epoch: int) -> float:
         """Return the mean validation loss, without gradients and in eval mode."""
         self.model.eval()
-        losses, sizes = [], []
+        losses, sizes, terms = [], [], _TermSums()
         with torch.no_grad():
             for index, batch in enumerate(loader):
-                loss, size = self.loss(batch, epoch, index, "validation")
+                loss, batch_terms, size = self.loss(batch, epoch, index, "validation")
                 losses.append(loss.item())
                 sizes.append(size)
+                terms.add(batch_terms, size)
         if not losses:
             raise ValueError("val_loader yielded no batches.")
+        _append_terms(self.history.val_terms, terms.means())
         return _weighted_mean(losses, sizes)
 
     def track(self, val: float, epoch: int) -> bool:
@@ -431,6 +484,11 @@ class _Run:
         """Load the best weights, if they were kept."""
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
+
+
+def _append_terms(log: dict[str, list], means: dict[str, float | list[float]]) -> None:
+    for name, value in means.items():
+        log.setdefault(name, []).append(value)
 
 
 # --------------------------------------------------------------------------- checks
@@ -453,7 +511,7 @@ def _check_fit_args(model: Any, loss_fn: Any, optimizer: Any, kwargs: dict[str, 
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
     if not callable(loss_fn):
-        raise TypeError("loss_fn must be a function loss_fn(model, batch) -> scalar tensor.")
+        raise TypeError("loss_fn must be a function loss_fn(model, batch) -> scalar tensor or (loss, terms).")
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}.")
     check_positive_ints(epochs=kwargs["epochs"])
@@ -519,7 +577,10 @@ def fit(
         (also inside tuples, lists and dicts) are moved to ``device``. Without ``val_loader``
         there is no validation, early stopping or best-weight restoring.
     loss_fn
-        ``loss_fn(model, batch)`` returns the mean loss of the batch as a scalar tensor.
+        ``loss_fn(model, batch)`` returns the mean loss of the batch as a scalar tensor, or
+        ``(loss, terms)`` with ``terms`` a dict of named scalar (or per-model 1-D) tensors,
+        such as the reconstruction error and the KL of a VAE: each is averaged per epoch
+        into ``History.train_terms`` and ``History.val_terms``.
     optimizer
         A torch optimizer over the model's parameters.
     epochs

@@ -45,7 +45,7 @@
 # **Run time** (measured by `benchmarks/chapters.py`, see
 # {doc}`../book/setup`):
 # <!-- timings:glm_basics -->
-# smoke 56 s (1.3 GB) · default 56 s (1.3 GB) · full: not measured yet · on 2 CPU cores, peak memory in brackets
+# smoke 27 s (1.3 GB) · default 56 s (1.3 GB) · full: not measured yet · on 2 CPU cores, peak memory in brackets
 # <!-- /timings -->
 #
 # **Notebooks to download** (from the book):

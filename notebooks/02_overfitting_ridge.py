@@ -51,7 +51,7 @@
 # **Run time** (measured by `benchmarks/chapters.py`, see
 # {doc}`../book/setup`):
 # <!-- timings:overfitting_ridge -->
-# smoke 144 s (1.2 GB), over budget · default 419 s (1.4 GB) · full: not measured yet · on 2 CPU cores, peak memory in brackets
+# smoke 55 s (1.2 GB) · default 419 s (1.4 GB) · full: not measured yet · on 2 CPU cores, peak memory in brackets
 # <!-- /timings -->
 #
 # **Notebooks to download** (from the book):

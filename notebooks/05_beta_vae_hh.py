@@ -53,7 +53,7 @@
 # **Run time** (measured by `benchmarks/chapters.py`, see
 # {doc}`../book/setup`):
 # <!-- timings:beta_vae_hh -->
-# smoke 24 s (1.3 GB) · default 172 s (1.4 GB) · full: not measured yet · on 2 CPU cores, peak memory in brackets
+# smoke 23 s (1.3 GB) · default 166 s (1.3 GB) · full: not measured yet · on 2 CPU cores, peak memory in brackets
 # <!-- /timings -->
 #
 # **Notebooks to download** (from the book):
@@ -166,36 +166,12 @@ dict(SIZES)
 #
 # The models live in `course_utils.models.vae`; each returns `(x_hat, mu, logvar)`,
 # sampling $z$ in training mode and decoding $\mu$ in evaluation mode. The loss is ours to
-# write. One small helper keeps each batch's terms so
-# that we can plot them per epoch after training with the course's `training.fit` loop.
+# write, and the course's `training.fit` loop trains it: a loss function may return, beside
+# the loss, a dict of its named terms, which `fit` averages per epoch into the history
+# (`history.train_terms`, `history.val_terms`), so we can plot reconstruction and KL apart.
 
 
 # %%
-class TermLog:
-    """The loss terms of every batch that `training.fit` evaluates, averaged per epoch later."""
-
-    def __init__(self) -> None:
-        self.batches: dict[str, list[tuple[int, dict[str, float | list[float]]]]] = {"train": [], "held_out": []}
-
-    def add(self, model: torch.nn.Module, size: int, **terms: torch.Tensor) -> None:
-        phase = "train" if model.training else "held_out"
-        # Python lists, not NumPy views of the tensors: thousands of small arrays kept alive
-        # between the large, short-lived blocks of a training step fragment the C heap (on
-        # Linux this chapter's peak memory grew by a gigabyte over 15 epochs).
-        self.batches[phase].append((size, {k: v.detach().cpu().tolist() for k, v in terms.items()}))
-
-    def per_epoch(self, phase: str, epochs: int) -> dict[str, np.ndarray]:
-        """Batch-size-weighted mean of each term per epoch, shape (epochs, ...)."""
-        sizes = np.array([size for size, _ in self.batches[phase]], dtype=float).reshape(epochs, -1)
-        weights = sizes / sizes.sum(axis=1, keepdims=True)
-        out = {}
-        for key in self.batches[phase][0][1]:
-            values = np.array([terms[key] for _, terms in self.batches[phase]], dtype=float)
-            values = values.reshape(epochs, sizes.shape[1], *values.shape[1:])
-            out[key] = np.einsum("eb,eb...->e...", weights, values)
-        return out
-
-
 def loader(*arrays: np.ndarray, shuffle: bool, batch_size: int) -> DataLoader:
     """A DataLoader over float32 tensors (a fixed generator keeps the shuffling reproducible)."""
     tensors = [torch.as_tensor(a, dtype=torch.float32) for a in arrays]
@@ -243,7 +219,6 @@ def digit_architectures(latent: int) -> dict[str, torch.nn.Module]:
 
 def train_digit_vae(model: torch.nn.Module) -> dict[str, np.ndarray]:
     """Train on the training digits (BCE + KLD); return the per-epoch test terms."""
-    log = TermLog()
     flat = isinstance(model, DenseVAE)
 
     def loss_fn(model: torch.nn.Module, batch: tuple[torch.Tensor]) -> torch.Tensor:
@@ -251,8 +226,7 @@ def train_digit_vae(model: torch.nn.Module) -> dict[str, np.ndarray]:
         logits, mu, logvar = model(x)
         bce = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
         kld = gaussian_kl(mu, logvar)
-        log.add(model, x.shape[0], bce=bce.mean(), kld=kld.mean())
-        return (bce + kld).mean()
+        return (bce + kld).mean(), {"bce": bce.mean(), "kld": kld.mean()}
 
     history = training.fit(
         model,
@@ -265,7 +239,7 @@ def train_digit_vae(model: torch.nn.Module) -> dict[str, np.ndarray]:
         progress=PROGRESS,
         restore_best=False,
     )
-    return log.per_epoch("held_out", history.epochs_run)
+    return {name: np.array(values) for name, values in history.val_terms.items()}
 
 
 start = time.perf_counter()
@@ -639,17 +613,19 @@ def gaussian_nll(mse: torch.Tensor) -> torch.Tensor:
 
 
 stack = StackedConvVAE1d(n_samples, [latent for _, latent, _ in grid], kernel_size=KERNEL_SIZE)
-hh_log = TermLog()
 
 
-def beta_vae_loss(model: StackedConvVAE1d, batch: tuple[torch.Tensor]) -> torch.Tensor:
-    """Sum over models of the batch's -log p(x | z) at the best σ, plus β times its mean KL."""
+def beta_vae_loss(model: StackedConvVAE1d, batch: tuple[torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Sum over models of the batch's -log p(x | z) at the best σ, plus β times its mean KL.
+
+    The terms returned beside it are each model's mean MSE and KL over the batch.
+    """
     x = batch[0]
     x_hat, mu, logvar = model(x)  # (models, batch, samples), (models, batch, latent)
     mse = (x_hat - x).pow(2).mean(-1)
     kld = gaussian_kl(mu, logvar)
-    hh_log.add(model, x.shape[0], mse=mse.mean(1), kld=kld.mean(1))
-    return (gaussian_nll(mse.mean(1)) + beta_per_model * kld.mean(1)).sum()
+    loss = (gaussian_nll(mse.mean(1)) + beta_per_model * kld.mean(1)).sum()
+    return loss, {"mse": mse.mean(1), "kld": kld.mean(1)}
 
 
 optimizer = torch.optim.NAdam(stack.parameters(), lr=1e-3, weight_decay=1e-4, decoupled_weight_decay=True)
@@ -667,8 +643,8 @@ history = training.fit(
     restore_best=False,
     desc="β-VAE sweep",
 )
-train_terms = hh_log.per_epoch("train", history.epochs_run)
-held_out_terms = hh_log.per_epoch("held_out", history.epochs_run)
+train_terms = {name: np.array(values) for name, values in history.train_terms.items()}  # (epoch, model)
+held_out_terms = {name: np.array(values) for name, values in history.val_terms.items()}
 glue("sweep_seconds", float(history.wall_time_s), display=False)
 glue("epochs", int(history.epochs_run), display=False)
 print(f"{len(grid)} β-VAEs, {history.epochs_run} epochs on {n_train} traces: {history.wall_time_s:.0f} s")

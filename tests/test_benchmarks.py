@@ -60,10 +60,7 @@ def test_chapter_header_is_rendered_from_the_results(source):
 #: Chapters measured over a budget, each with the open issue that tracks it (the README says
 #: "over budget" beside its time). The test fails when another chapter goes over, and when one
 #: of these comes back within budget: then remove it here.
-KNOWN_OVER_BUDGET = {
-    ("smoke", "02_overfitting_ridge"): "issue 20: about 45 nemos fits, each compiling its own "
-    "program for its penalty strength (cold JAX cache)",
-}
+KNOWN_OVER_BUDGET: dict[tuple[str, str], str] = {}
 
 
 @pytest.mark.parametrize("scale", ["smoke", "default"])

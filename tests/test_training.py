@@ -686,3 +686,47 @@ def test_batched_adam_checks_its_arguments():
     adam = BatchedAdam([torch.zeros(2, 1)])
     with pytest.raises(ValueError, match="1 parameter tensors"):
         adam.step([torch.zeros(2, 1), torch.zeros(2)], [torch.zeros(2, 1)], 0.1)
+
+
+# --------------------------------------------------------------------------- fit: named loss terms
+
+
+def test_named_loss_terms_are_averaged_per_epoch_like_the_loss():
+    model = Scalar(0.0)
+    values = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])  # batches of 2, 2 and 1: weights matter
+
+    def loss_with_terms(model: Scalar, batch):
+        (x,) = batch
+        per_item = (x - model.w) ** 2
+        both = torch.stack([x.mean(), 10 * x.mean()])  # a term with one value per "model"
+        return per_item.mean(), {"squared": per_item.mean(), "mean_x": x.mean(), "both": both}
+
+    loader = DataLoader(TensorDataset(values), batch_size=2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # w stays 0: the terms are known
+    history = fit(model, loader, loader, loss_fn=loss_with_terms, optimizer=optimizer, epochs=2, progress=False)
+    for log in (history.train_terms, history.val_terms):
+        assert log["mean_x"] == pytest.approx([3.0, 3.0])  # the mean over items, not over batches
+        assert log["squared"] == pytest.approx([11.0, 11.0])
+        assert log["both"] == [pytest.approx([3.0, 30.0])] * 2
+    assert history.train_loss == pytest.approx([11.0, 11.0])
+
+
+@pytest.mark.parametrize(
+    "returned, match",
+    [
+        ((torch.tensor(1.0, requires_grad=True), [1.0]), "terms a dict"),
+        ((torch.tensor(1.0, requires_grad=True), {"x": 1.0}), "'x' must be"),
+        ((torch.tensor(1.0, requires_grad=True), {"x": torch.ones(2, 2)}), r"1-D tensor.*\(2, 2\)"),
+    ],
+)
+def test_badly_returned_terms_are_named(returned, match):
+    model = Scalar()
+    with pytest.raises(TypeError, match=match):
+        fit(
+            model,
+            constant_loader(1.0, 4, 2),
+            loss_fn=lambda m, b: returned,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            epochs=1,
+            progress=False,
+        )
