@@ -6,8 +6,12 @@ wrong when the input cannot be scored.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.special import gammaln
+
+from course_utils.validation import check_positive_ints
 
 ArrayLike = np.ndarray
 
@@ -102,3 +106,37 @@ def rmse(a: ArrayLike, b: ArrayLike) -> float:
     if x.size == 0:
         raise ValueError("arrays are empty: there is nothing to compare.")
     return float(np.sqrt(np.mean((x - y) ** 2)))
+
+
+def separated(worse: ArrayLike, better: ArrayLike) -> bool:
+    """Whether every value of ``worse`` is larger than every value of ``better``.
+
+    The complete separation of two small samples, e.g. the scores of a handful of training
+    seeds at two settings: the strictest rank rule, and the only one that two sets of three
+    seeds can pass at a one-sided 5 % level (:func:`separation_chance`). Ties do not count as
+    separated; ``inf`` may mark a failed run (worst of all), so two failed runs tie.
+
+    Parameters
+    ----------
+    worse, better
+        The two samples (higher is worse), each with at least one value.
+
+    Raises
+    ------
+    ValueError
+        If a sample is empty or holds NaN.
+    """
+    a, b = np.asarray(worse, dtype=float).ravel(), np.asarray(better, dtype=float).ravel()
+    if a.size == 0 or b.size == 0:
+        raise ValueError("both samples need at least one value.")
+    if np.isnan(a).any() or np.isnan(b).any():
+        raise ValueError("a sample holds NaN: mark a failed run with inf (the worst value), not NaN.")
+    return bool(a.min() > b.max())
+
+
+def separation_chance(n_worse: int, n_better: int) -> float:
+    """Chance that two samples of these sizes are completely separated in a given direction
+    when both come from the same continuous distribution: ``1 / C(n_worse + n_better, n_worse)``
+    (1/20 for three against three), the p-value of :func:`separated` as a rank test."""
+    check_positive_ints(n_worse=n_worse, n_better=n_better)
+    return 1.0 / math.comb(n_worse + n_better, n_worse)

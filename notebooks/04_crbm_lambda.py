@@ -97,7 +97,7 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_rand_score
 
-from course_utils import config, plotting
+from course_utils import config, metrics, plotting
 from course_utils.data import load_assemblies
 from course_utils.exercises import ExerciseChecks
 from course_utils.glue import glue
@@ -662,20 +662,22 @@ glue("large_median_norm", float(median_norm[-1]), display=False)
 glue("small_frac_bad", float(frac_bad[0]), display=False)
 glue("large_frac_bad", float(frac_bad[-1]), display=False)
 glue("good_norm", float(crbm_evaluation.GOOD_NORM), display=False)
-seed_spread = float(np.ptp(norm_for_ranking[at_best])) if np.isfinite(norm_for_ranking[at_best]).all() else np.inf
-glue("seed_spread", seed_spread, display=False)
+# "Clearly worse" is a rank rule fixed before the run: every seed of the other λ scores worse
+# than every seed of the chosen one (a bad model counts as the worst), which N_SEEDS against
+# N_SEEDS seeds reach by chance with probability 1 / C(2 N_SEEDS, N_SEEDS).
+glue("separation_odds", round(1 / metrics.separation_chance(N_SEEDS, N_SEEDS)), display=False)
+small_end_worse = metrics.separated(norm_for_ranking[lambdas == lambda_grid[0]], norm_for_ranking[at_best])
+large_end_worse = metrics.separated(norm_for_ranking[lambdas == lambda_grid[-1]], norm_for_ranking[at_best])
 glue(
     "small_end_clause",
     "clearly worse"
-    if median_norm[0] - median_norm[best] > seed_spread
-    else "within the spread of the chosen λ's seeds, so the statistics alone barely tell them apart",
+    if small_end_worse
+    else "not clearly worse (its seeds and the chosen λ's overlap), so the statistics alone barely tell them apart",
     display=False,
 )
 glue(
     "large_end_clause",
-    "clearly worse"
-    if median_norm[-1] - median_norm[best] > seed_spread
-    else "within the spread of the chosen λ's seeds",
+    "clearly worse" if large_end_worse else "not clearly worse (its seeds and the chosen λ's overlap)",
     display=False,
 )
 median_nrmse = np.array(
@@ -786,9 +788,11 @@ plt.show()
 # {glue:text}`good_norm:.2f`). At the smallest λ the median norm is
 # {glue:text}`small_median_norm:.2f` (bad fraction {glue:text}`small_frac_bad:.2f`), at the
 # largest {glue:text}`large_median_norm:.2f` (bad fraction {glue:text}`large_frac_bad:.2f`).
-# Against the spread of the chosen λ's own seeds ({glue:text}`seed_spread:.2f` from best to
-# worst), the small end is {glue:text}`small_end_clause`; the large end is
-# {glue:text}`large_end_clause`. At the largest λ the pairwise correlations
+# Is an end worse than the chosen λ, or only by the luck of its seeds? We call it *clearly
+# worse* when every one of its seeds scores worse than every seed of the chosen λ (a bad
+# model counting as the worst); with {glue:text}`n_seeds` seeds each, chance alone does that
+# once in {glue:text}`separation_odds` times. The small end is {glue:text}`small_end_clause`;
+# the large end is {glue:text}`large_end_clause`. At the largest λ the pairwise correlations
 # $\langle v_i v_j \rangle_c$ are missed most: their median nRMSE is {glue:text}`vv_nrmse_large:.2f`, against {glue:text}`vv_nrmse_best:.2f` at the
 # best λ. The penalty has removed weights the correlations needed. At the smallest λ the
 # largest median error, {glue:text}`worst_small_nrmse:.2f`, is in
@@ -1098,6 +1102,28 @@ shown_model = good_model
 overlap = crbm_evaluation.assembly_overlap(weights[shown_model], truth.membership)
 matched = np.argmax(overlap, axis=1)
 glue("recovery_at_best", recovery_at_best, display=False)
+at_small = lambdas == lambda_grid[0]
+small_recovers_worse = metrics.separated(-best_match[at_small], -best_match[at_best])  # higher overlap is better
+small_stats_good = bool(median_norm[0] <= crbm_evaluation.GOOD_NORM)
+glue(
+    "small_stats_clause",
+    "reproduces the statistics well enough to count as good"
+    if small_stats_good
+    else "reproduces the statistics less well than a good model",
+    display=False,
+)
+glue(
+    "small_recovery_clause",
+    "less well on every seed" if small_recovers_worse else "about as well (their seeds overlap)",
+    display=False,
+)
+if small_recovers_worse and small_stats_good:
+    stats_recovery = "good statistics do not guarantee interpretable units, which is what the sparsity penalty buys"
+elif small_recovers_worse:
+    stats_recovery = "without the penalty both the statistics and the units suffer"
+else:
+    stats_recovery = "by the overlap, the penalty buys little here"
+glue("stats_recovery_clause", stats_recovery, display=False)
 glue("recovery_small", float(np.median(best_match[lambdas == lambda_grid[0]])), display=False)
 glue("recovery_best_median", float(np.median(best_match[at_best])), display=False)
 glue("ch4_recovery", float(np.median(best_match[at_best])), display=False)
@@ -1129,7 +1155,7 @@ glue(
     "member_auc_clause",
     "the dense models single the assemblies out almost as well; they spread weight over "
     "every other neuron besides, and what λ buys is a sparse, readable code"
-    if auc_small >= auc_best - np.ptp(member_aucs[at_best])  # within the chosen λ's spread over seeds
+    if not metrics.separated(-member_aucs[at_small], -member_aucs[at_best])  # the rank rule of section 4
     else "the dense models' units single the assemblies out less well, not only less sparsely",
     display=False,
 )
@@ -1267,11 +1293,11 @@ checks.function(
 
 # %% [markdown]
 # **Figure check.** The overlap is highest at λ = {glue:text}`peak_overlap_lambda:g`; the
-# statistics chose λ = {glue:text}`best_lambda:g`. The smallest λ reproduces the statistics
-# fairly well (median norm {glue:text}`small_median_norm:.2f`), yet its dense hidden units
-# match the assemblies less well (median overlap {glue:text}`recovery_small:.2f`, against
-# {glue:text}`recovery_best_median:.2f` at the best λ): good statistics do not guarantee
-# interpretable units, which is what the sparsity penalty buys.
+# statistics chose λ = {glue:text}`best_lambda:g`. The smallest λ {glue:text}`small_stats_clause`
+# (median norm {glue:text}`small_median_norm:.2f`; good means at most {glue:text}`good_norm:.2f`),
+# and its dense hidden units match the assemblies {glue:text}`small_recovery_clause` (median
+# overlap {glue:text}`recovery_small:.2f`, against {glue:text}`recovery_best_median:.2f` at the
+# best λ): {glue:text}`stats_recovery_clause`.
 #
 # ```{glue:figure} exercise1_figure
 # :name: fig-crbm-exercise-1
@@ -1498,18 +1524,16 @@ assert 0 < best < lambda_grid.size - 1, (
     lambda_grid,
     median_norm,
 )
-assert median_norm[-1] - median_norm[best] > seed_spread, (
-    "the largest λ is worse than the chosen one by more than its seeds' spread",
-    median_norm,
-    seed_spread,
+assert large_end_worse, (
+    "every seed of the largest λ scores worse than every seed of the chosen λ",
+    norm_for_ranking[lambdas == lambda_grid[-1]],
+    norm_for_ranking[at_best],
 )
 assert np.isfinite(nrmse_table[~history.diverged]).any(), "the statistics and criteria computed"
 assert abs(float(draws[3.0].mean()) - exact_mean[3.0]) < 5 * draws[3.0].std() / np.sqrt(n_draws), (
     "the dReLU sampler is exact: its mean within 5 standard errors"
 )
 assert sparsity[lambdas == lambda_grid[-1]].mean() > sparsity[lambdas == lambda_grid[0]].mean()
-small_recovery = np.median(best_match[lambdas == lambda_grid[0]])
-assert small_recovery < np.median(best_match[at_best]), "small λ finds the assemblies worse"
 assert sparsity[lambdas == lambda_grid[0]].mean() < 0.5, "small λ: dense weights"
 planted_sparsity = 1 - assemblies_per_neuron.mean() / N_HIDDEN  # a perfect code: one unit per assembly
 assert sparsity[lambdas == lambda_grid[-1]].mean() > planted_sparsity, "large λ: sparser than the planted code"
@@ -1525,6 +1549,13 @@ if scale != "smoke":
         norms[at_best],
     )
     assert recovery_at_best >= 0.8, ("planted assemblies recovered", recovery_at_best)
+    # Not at smoke: two seeds a λ and a few epochs do not separate the smallest λ's recovery
+    # from the chosen one's there (the figure check and summary say what was found).
+    assert small_recovers_worse, (
+        "every seed of the smallest λ matches the assemblies worse (overlap) than every seed of the chosen λ",
+        best_match[at_small],
+        best_match[at_best],
+    )
     assert median_nrmse[-1, vv_column] > median_nrmse[best, vv_column], (
         "the largest λ misses the pairwise correlations more than the best λ",
         median_nrmse,
@@ -1546,10 +1577,10 @@ print("All checks passed.")
 #   {glue:text}`ch4_test_norm:.2f`). Too little penalty gave dense, entangled units whose
 #   statistics were {glue:text}`small_end_clause`; too much lost the correlations. The seed's λ does not
 #   transfer as a number: implementations scale the penalty differently, and datasets differ.
-# - Good statistics are necessary but not sufficient: the dense units of the smallest λ
-#   matched the planted assemblies worse (median overlap {glue:text}`recovery_small:.2f`)
-#   than the sparse units of the best λ ({glue:text}`recovery_best_median:.2f`). By a
-#   measure blind to sparsity, the AUC of their weights ({glue:text}`member_auc_small:.2f`
+# - The smallest λ {glue:text}`small_stats_clause`, and its dense units matched the planted
+#   assemblies {glue:text}`small_recovery_clause` (median overlap
+#   {glue:text}`recovery_small:.2f`, against {glue:text}`recovery_best_median:.2f` for the
+#   sparse units of the best λ): {glue:text}`stats_recovery_clause`. By a measure blind to sparsity, the AUC of their weights ({glue:text}`member_auc_small:.2f`
 #   against {glue:text}`member_auc_best:.2f`), {glue:text}`member_auc_clause`.
 #
 # **What's next.** Chapter 5 trades the sparsity penalty for the β of a variational

@@ -55,3 +55,25 @@ def test_pearson_r_checks_its_input():
         metrics.pearson_r([1, 1, 1], [1, 2, 3])
     with pytest.raises(ValueError, match="NaN"):
         metrics.pearson_r([1, np.nan, 1], [1, 2, 3])
+
+
+def test_separation_is_complete_or_nothing():
+    assert metrics.separated([3.0, 4.0, 5.0], [1.0, 2.0, 2.9])
+    assert not metrics.separated([3.0, 4.0, 5.0], [1.0, 2.0, 3.0])  # a tie is not a separation
+    assert not metrics.separated([3.0, 1.5, 5.0], [1.0, 2.0, 2.5])
+    assert metrics.separated([np.inf, 4.0], [1.0, 2.0])  # a failed run is the worst value
+    assert not metrics.separated([np.inf, 4.0], [np.inf, 2.0])  # two failed runs tie
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.separated([np.nan, 1.0], [0.0])
+    with pytest.raises(ValueError, match="at least one"):
+        metrics.separated([], [0.0])
+
+
+def test_separation_chance_matches_a_simulation():
+    assert metrics.separation_chance(3, 3) == pytest.approx(1 / 20)
+    rng = np.random.default_rng(0)
+    draws = rng.normal(size=(200_000, 5))
+    simulated = np.mean(draws[:, :3].min(axis=1) > draws[:, 3:].max(axis=1))
+    assert simulated == pytest.approx(metrics.separation_chance(3, 2), abs=3e-3)  # 1/10
+    with pytest.raises(ValueError, match="positive integer"):
+        metrics.separation_chance(0, 3)
