@@ -49,7 +49,7 @@
 # **Run time** (measured by `benchmarks/chapters.py`, see
 # {doc}`../book/setup`):
 # <!-- timings:dipole_optimization -->
-# smoke 37 s (0.7 GB) · default 300 s (0.7 GB) · full: about 28 h, estimated, not run · on 2 CPU cores, peak memory in brackets
+# smoke 37 s (0.7 GB) · default 300 s (0.7 GB) · full: not measured yet · on 2 CPU cores, peak memory in brackets
 # <!-- /timings -->
 #
 # **Notebooks to download** (from the book):
@@ -1273,10 +1273,9 @@ print(f"one process: {one_process_s:.1f} s; {N_JOBS} processes: {all_cores_s:.1f
 # processes with NEURON's MPI support; it needs an MPI installation and `mpi4py`, which are
 # not part of this course's environment. At the `full` scale (the full 10 × 10 column,
 # finer time step, more trials and evaluations) each simulation costs many times more, and
-# there are more of them. The run-time line at the top of this chapter gives the full run's
-# time on 2 cores, estimated by `benchmarks/dipole_full.py` from timed full-scale
-# simulations and a count of the chapter's simulations: plan for a many-core machine or a
-# cluster.
+# there are more of them: `benchmarks/dipole_full.py` times one evaluation at each scale on
+# your machine, and a full run on 2 cores takes many hours. Plan for a many-core machine or
+# a cluster.
 #
 # The runs from each start in section 4 are parallel at a coarser grain: each is a set of
 # whole optimizations that needs nothing from the others. They ran through

@@ -300,7 +300,9 @@ def test_full_estimate_refuses_a_count_that_exceeds_the_measured_default_run():
 
 def test_the_full_scale_estimate_is_marked_as_one():
     entry = (bench.load_results("full") or {"chapters": {}})["chapters"].get(dipole_full.CHAPTER)
-    assert entry is not None, "run `python benchmarks/dipole_full.py`"
+    if entry is None:  # withdrawn: the header must not show a time then
+        assert "full: not measured yet" in bench.header_line(dipole_full.CHAPTER)
+        return
     assert entry["estimated"] == "benchmarks/dipole_full.py" and entry["wall_s"] > 0
     assert "estimated, not run" in bench.header_line(dipole_full.CHAPTER)
 
