@@ -140,3 +140,72 @@ def separation_chance(n_worse: int, n_better: int) -> float:
     (1/20 for three against three), the p-value of :func:`separated` as a rank test."""
     check_positive_ints(n_worse=n_worse, n_better=n_better)
     return 1.0 / math.comb(n_worse + n_better, n_worse)
+
+
+def _standardized_rows(values: np.ndarray) -> np.ndarray:
+    centred = values - values.mean(axis=-1, keepdims=True)
+    scale = np.linalg.norm(centred, axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(scale > 0, centred / scale, np.nan)
+
+
+def mantel_test(
+    matrices: ArrayLike, reference: ArrayLike, n_permutations: int = 999, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Correlation of square matrices with a reference matrix, and its Mantel permutation p-value.
+
+    The entries of a matrix over pairs of neurons are not independent (each neuron sits in
+    many pairs), so the usual standard error of a correlation understates chance. The Mantel
+    test builds chance by relabelling the neurons of ``reference`` (the same permutation of
+    its rows and columns) and recomputing the correlation.
+
+    Parameters
+    ----------
+    matrices
+        ``(k, k)`` or ``(M, k, k)`` symmetric matrices (e.g. models' couplings); their upper
+        triangles (diagonal excluded) are compared.
+    reference
+        ``(k, k)`` symmetric matrix, e.g. how many planted assemblies each pair shares.
+    n_permutations
+        Relabellings drawn; the smallest possible p-value is ``1 / (n_permutations + 1)``.
+    seed
+        Seed of the relabellings.
+
+    Returns
+    -------
+    r, p : numpy.ndarray
+        ``(M,)`` Pearson correlations (NaN for a constant matrix) and one-sided p-values
+        ``(1 + #{null r >= r}) / (n_permutations + 1)`` (1 for a constant matrix).
+
+    Raises
+    ------
+    ValueError
+        If the shapes disagree, a matrix is smaller than 3 × 3, the reference is constant or
+        anything holds NaN or inf.
+    """
+    check_positive_ints(n_permutations=n_permutations)
+    stack = np.asarray(matrices, dtype=float)
+    stack = stack[None] if stack.ndim == 2 else stack
+    ref = np.asarray(reference, dtype=float)
+    k = ref.shape[0]
+    if ref.ndim != 2 or ref.shape != (k, k) or k < 3 or stack.ndim != 3 or stack.shape[1:] != (k, k):
+        raise ValueError(
+            f"matrices must be (k, k) or (M, k, k) and reference (k, k), k >= 3; got {stack.shape} and {ref.shape}."
+        )
+    if not (np.all(np.isfinite(stack)) and np.all(np.isfinite(ref))):
+        raise ValueError("the matrices contain NaN or inf.")
+    upper = np.triu_indices(k, k=1)
+    candidates = _standardized_rows(stack[:, upper[0], upper[1]])  # (M, P)
+    target = _standardized_rows(ref[upper])
+    if np.isnan(target).any():
+        raise ValueError("the reference is constant over its pairs: nothing to correlate with.")
+    rng = np.random.default_rng(seed)
+    relabelled = np.empty((n_permutations, upper[0].size))
+    for i in range(n_permutations):
+        order = rng.permutation(k)
+        relabelled[i] = ref[np.ix_(order, order)][upper]
+    null = candidates @ _standardized_rows(relabelled).T  # (M, n_permutations)
+    r = candidates @ target
+    exceed = (null >= r[:, None] - 1e-12).sum(axis=1)
+    p = np.where(np.isnan(r), 1.0, (1 + exceed) / (n_permutations + 1))
+    return r, p

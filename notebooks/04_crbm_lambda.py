@@ -92,6 +92,7 @@ import numpy as np
 import torch
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
+from scipy.signal import correlate
 from scipy.stats import rankdata
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
@@ -519,6 +520,8 @@ glue("lam_large", float(lambda_grid[-1]), display=False)
 glue("sparsity_small", float(sparsity[model_index(lambda_grid[0])]), display=False)
 glue("sparsity_mid", float(sparsity[model_index(mid_lambda)]), display=False)
 glue("sparsity_large", float(sparsity[model_index(lambda_grid[-1])]), display=False)
+overlap_mid = crbm_evaluation.best_match_overlap(weights[model_index(mid_lambda)], truth.membership).mean()
+glue("overlap_mid", float(overlap_mid), display=False)
 
 # %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 4, figsize=(12, 3.6), gridspec_kw=dict(width_ratios=[1, 1, 1, 1.2]))
@@ -556,7 +559,8 @@ plt.show()
 # With λ = {glue:text}`lam_small:g` every hidden unit carries weights on most neurons
 # (a fraction {glue:text}`sparsity_small:.2f` of near-zero weights, $|w| < 0.05$); with
 # λ = {glue:text}`lam_mid:g` the units are sparse
-# ({glue:text}`sparsity_mid:.2f`) and line up with the blocks of the planted assemblies; with
+# ({glue:text}`sparsity_mid:.2f`) and their weights line up with the planted assemblies
+# (mean best-match overlap {glue:text}`overlap_mid:.2f`, on the 0-to-1 scale of section 7); with
 # λ = {glue:text}`lam_large:g` ({glue:text}`sparsity_large:.2f`) the penalty eats the
 # weights of most units. Which one is *best* is a question about data the models never saw.
 #
@@ -596,6 +600,11 @@ plt.show()
 # $\langle v_i h_\mu \rangle$ and the two connected correlations: $\langle h_\mu \rangle$ is
 # left out of the norm because it has only one entry per hidden unit, so its RMSE rests on a
 # few dozen numbers and is the noisiest of the five; it still counts for "bad".
+# The threshold {glue:text}`good_norm:.2f` is the seed study's, borrowed as it is: it was set
+# for its recordings, and perhaps for the raw moment $\langle v_i h_\mu \rangle$, where
+# here it is the *connected* one (the product of means, which the first two statistics
+# already score, is taken out). The same number need not mean the same quality here; what
+# chooses λ below is the comparison between λ values on validation data, not the threshold.
 
 
 # %%
@@ -706,6 +715,14 @@ glue("worst_small_nrmse", float(np.nanmax(median_nrmse[0, norm_keys])), display=
 vv_column = crbm_evaluation.CRBM_STATISTICS.index("vv")
 glue("vv_nrmse_large", float(median_nrmse[-1, vv_column]), display=False)
 glue("vv_nrmse_best", float(median_nrmse[best, vv_column]), display=False)
+worst_large = norm_keys[int(np.nanargmax(median_nrmse[-1, norm_keys]))]
+glue(
+    "vv_large_clause",
+    "of the four statistics of the norm, they are missed most"
+    if worst_large == vv_column
+    else f"yet {worst_statistic(-1)} are missed more ({median_nrmse[-1, worst_large]:.2f})",
+    display=False,
+)
 
 # %% tags=["hide-input"]
 range_colors = {False: plotting.COLORS["model"], True: plotting.COLORS["alternative"]}
@@ -792,9 +809,10 @@ plt.show()
 # worse* when every one of its seeds scores worse than every seed of the chosen λ (a bad
 # model counting as the worst); with {glue:text}`n_seeds` seeds each, chance alone does that
 # once in {glue:text}`separation_odds` times. The small end is {glue:text}`small_end_clause`;
-# the large end is {glue:text}`large_end_clause`. At the largest λ the pairwise correlations
-# $\langle v_i v_j \rangle_c$ are missed most: their median nRMSE is {glue:text}`vv_nrmse_large:.2f`, against {glue:text}`vv_nrmse_best:.2f` at the
-# best λ. The penalty has removed weights the correlations needed. At the smallest λ the
+# the large end is {glue:text}`large_end_clause`. At the largest λ the median nRMSE of the
+# pairwise correlations $\langle v_i v_j \rangle_c$ is {glue:text}`vv_nrmse_large:.2f`, against
+# {glue:text}`vv_nrmse_best:.2f` at the best λ: {glue:text}`vv_large_clause`. The penalty has
+# removed weights the correlations needed. At the smallest λ the
 # largest median error, {glue:text}`worst_small_nrmse:.2f`, is in
 # {glue:text}`worst_stat_small`; panel B shows how close the others come.
 #
@@ -955,8 +973,13 @@ coupling_size = np.linalg.norm(raw_flat, axis=1, keepdims=True)
 flat = raw_flat / np.where(coupling_size > 0, coupling_size, 1.0)  # structure only, not size
 # The planted structure: how many assemblies each pair of neurons shares.
 shared = (truth.membership.T.astype(float) @ truth.membership)[np.ix_(coupling_neurons, coupling_neurons)]
-planted_flat = shared[upper]
-structure_r = np.array([np.corrcoef(row, planted_flat)[0, 1] if row.std() > 0 else np.nan for row in flat])
+# Pairs share neurons, so chance is built by relabelling the neurons (a Mantel test), not
+# from the standard error of a correlation of independent pairs.
+MANTEL_ALPHA = 0.01  # a model keeps the planted structure when its Mantel p-value is below this
+structure_r, structure_p = metrics.mantel_test(np.nan_to_num(couplings), shared, n_permutations=999, seed=SEED)
+# The baseline: the training data's own correlations, before any model.
+data_correlation = np.nan_to_num(np.corrcoef(data.train[:, coupling_neurons].T))
+structure_r_data = float(metrics.mantel_test(data_correlation, shared, n_permutations=999, seed=SEED)[0][0])
 pca = PCA(n_components=2, random_state=SEED)
 projected = pca.fit_transform(flat)
 clusters = KMeans(n_clusters=2, n_init=10, random_state=SEED).fit_predict(flat)
@@ -1029,12 +1052,32 @@ within = (
     else float("nan")
 )
 glue("structure_r_reps", " and ".join(f"{structure_r[r]:.2f}" for r in representatives), display=False)
+glue("structure_p_reps", " and ".join(f"{structure_p[r]:.3f}" for r in representatives), display=False)
+glue("structure_r_data", structure_r_data, display=False)
+glue(
+    "data_baseline_clause",
+    "the chosen λ's couplings match the structure better than the raw correlations do"
+    if np.nanmedian(structure_r[at_best]) > structure_r_data
+    else "the chosen λ's couplings match it no better than the raw correlations: on this recording "
+    "the structure is plain in the correlations themselves, and what the cRBM adds is units "
+    "that name the assemblies (section 7)",
+    display=False,
+)
+glue("mantel_alpha", MANTEL_ALPHA, display=False)
+glue(
+    "reps_structure_clause",
+    "both keep it"
+    if np.all(structure_p[representatives] < MANTEL_ALPHA)
+    else "not both keep it"
+    if np.any(structure_p[representatives] < MANTEL_ALPHA)
+    else "neither keeps it",
+    display=False,
+)
 glue("structure_r_best", float(np.nanmedian(structure_r[at_best])), display=False)
 glue("structure_r_small", float(np.nanmedian(structure_r[lambdas == lambda_grid[0]])), display=False)
 glue("structure_r_large", float(np.nanmedian(structure_r[lambdas == lambda_grid[-1]])), display=False)
-structure_null = 3 / np.sqrt(planted_flat.size)  # 3 standard errors of a correlation between unrelated vectors
-structure_kept = [float(lam) for lam in lambda_grid if np.nanmedian(structure_r[lambdas == lam]) > structure_null]
-glue("structure_null", float(structure_null), display=False)
+keeps_structure = structure_p < MANTEL_ALPHA
+structure_kept = [float(lam) for lam in lambda_grid if np.mean(keeps_structure[lambdas == lam]) > 0.5]
 glue(
     "structure_clause",
     "every λ of the grid keeps it"
@@ -1084,16 +1127,25 @@ plt.show()
 # shares. The representatives' normalized couplings correlate with it at
 # r = {glue:text}`structure_r_reps`; over the models of each λ the median correlation is
 # {glue:text}`structure_r_small:.2f` at the smallest λ, {glue:text}`structure_r_best:.2f` at
-# the best and {glue:text}`structure_r_large:.2f` at the largest. Taking as "kept" a
-# correlation above three standard errors of chance ({glue:text}`structure_null:.3f` for
-# this many pairs), {glue:text}`structure_clause`.
+# the best and {glue:text}`structure_r_large:.2f` at the largest; the training data's own
+# correlations, before any model, reach {glue:text}`structure_r_data:.2f`, so
+# {glue:text}`data_baseline_clause`. Is a correlation
+# more than chance? Pairs share neurons, so the pairs are not independent samples; chance is
+# built instead by relabelling the neurons of the planted matrix 999 times (a **Mantel
+# test**). Calling the structure "kept" by a model when fewer than a fraction
+# {glue:text}`mantel_alpha:.2f` of relabellings correlate as well, and by a λ when most of its
+# models keep it, {glue:text}`structure_clause`. The two representatives' p-values are
+# {glue:text}`structure_p_reps`: {glue:text}`reps_structure_clause`.
 #
 # ## 7. Did the models find the assemblies?
 #
 # The statistics never looked at the planted assemblies; the simulation knows them. For
 # each assembly we find the hidden unit whose weights overlap it most (cosine similarity
 # between the absolute weights and the membership vector: 1 for a unit with weights on
-# exactly that assembly's neurons) and average over assemblies.
+# exactly that assembly's neurons) and average over assemblies. For scale: random dense
+# weights of the same shape reach {glue:text}`overlap_chance:.2f` by chance, and the Checks ask
+# the chosen λ for at least {glue:text}`recovery_threshold:.1f`, a level fixed before the first
+# run between chance and 1.
 
 # %%
 best_match = np.array([crbm_evaluation.best_match_overlap(w, truth.membership).mean() for w in weights])
@@ -1102,6 +1154,20 @@ shown_model = good_model
 overlap = crbm_evaluation.assembly_overlap(weights[shown_model], truth.membership)
 matched = np.argmax(overlap, axis=1)
 glue("recovery_at_best", recovery_at_best, display=False)
+# The scale of the overlap: random dense weights of the same shape (chance) and the planted
+# membership itself (1). The Checks ask for RECOVERY_THRESHOLD, fixed before the first run.
+RECOVERY_THRESHOLD = 0.8
+glue("recovery_threshold", RECOVERY_THRESHOLD, display=False)
+chance_weights = np.random.default_rng(SEED).normal(size=(20, *weights[0].shape))
+overlap_chance = float(
+    np.mean([crbm_evaluation.best_match_overlap(w, truth.membership).mean() for w in chance_weights])
+)
+glue("overlap_chance", overlap_chance, display=False)
+glue(
+    "small_chance_clause",
+    "even below" if np.median(best_match[lambdas == lambda_grid[0]]) < overlap_chance else "above",
+    display=False,
+)
 at_small = lambdas == lambda_grid[0]
 small_recovers_worse = metrics.separated(-best_match[at_small], -best_match[at_best])  # higher overlap is better
 small_stats_good = bool(median_norm[0] <= crbm_evaluation.GOOD_NORM)
@@ -1208,7 +1274,10 @@ plt.show()
 # matched to the {glue:text}`n_assemblies` assemblies. The unit in panel B puts its
 # largest weights on the members of its assembly.
 #
-# The overlap rewards sparsity by construction: any weight on a non-member lowers it. A
+# The overlap rewards sparsity by construction: any weight on a non-member lowers it. The
+# smallest λ's median overlap, {glue:text}`recovery_small:.2f`, is
+# {glue:text}`small_chance_clause` what random dense weights reach
+# ({glue:text}`overlap_chance:.2f`). A
 # measure blind to sparsity asks only whether some unit's *largest* weights sit on the
 # members: for each assembly, the best ROC AUC over units of $|w|$, members against the
 # other neurons (1: some unit weighs every member above every other neuron; 0.5: chance). Its median is {glue:text}`member_auc_small:.2f` at
@@ -1537,10 +1606,10 @@ assert sparsity[lambdas == lambda_grid[-1]].mean() > sparsity[lambdas == lambda_
 assert sparsity[lambdas == lambda_grid[0]].mean() < 0.5, "small λ: dense weights"
 planted_sparsity = 1 - assemblies_per_neuron.mean() / N_HIDDEN  # a perfect code: one unit per assembly
 assert sparsity[lambdas == lambda_grid[-1]].mean() > planted_sparsity, "large λ: sparser than the planted code"
-assert np.nanmedian(structure_r[at_best]) > structure_null, (
-    "the chosen λ's couplings keep the planted structure",
+assert np.mean(keeps_structure[at_best]) > 0.5, (
+    "most of the chosen λ's models keep the planted structure (Mantel p < MANTEL_ALPHA)",
     structure_r[at_best],
-    structure_null,
+    structure_p[at_best],
 )
 if scale != "smoke":
     assert frac_bad[best] < 0.1, ("under 10 % bad models at the best λ", frac_bad)
@@ -1548,7 +1617,7 @@ if scale != "smoke":
         "its models are good",
         norms[at_best],
     )
-    assert recovery_at_best >= 0.8, ("planted assemblies recovered", recovery_at_best)
+    assert recovery_at_best >= RECOVERY_THRESHOLD, ("planted assemblies recovered", recovery_at_best)
     # Not at smoke: two seeds a λ and a few epochs do not separate the smallest λ's recovery
     # from the chosen one's there (the figure check and summary say what was found).
     assert small_recovers_worse, (
@@ -1737,8 +1806,23 @@ glue(
 # To analyse them, or any recording of your own, binarize the activity (time bins × neurons)
 # and hand it to the same loader: it checks the array and cuts it in time into the same
 # three blocks.
+#
+#
+# How large a gap? Large enough that a bin on one side of it says nothing about a bin on the
+# other: longer than the activity's memory. One measure is the lag at which the
+# autocorrelation of the population's mean activity first falls below $1/e$; take a few times
+# that. On the simulated recording that lag is {glue:text}`memory_bins` bins, and the
+# chapter's gap of {glue:text}`gap_bins` bins is {glue:text}`gap_memory_ratio:.0f` times it.
+# On calcium imaging, where the indicator's decay alone lasts seconds, the gap has to cover
+# that decay too.
 
 # %%
+population = truth.activity.mean(axis=1) - truth.activity.mean()
+autocorrelation = correlate(population, population, mode="full", method="fft")[population.size - 1 :]
+autocorrelation /= autocorrelation[0]
+memory_bins = int(np.argmax(autocorrelation < np.exp(-1)))  # the first lag below 1/e
+glue("memory_bins", memory_bins, display=False)
+glue("gap_memory_ratio", GAP / max(memory_bins, 1), display=False)
 your_activity = truth.activity  # stands in for your own binary array
 yours = load_assemblies(
     source="user",

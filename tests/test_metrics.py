@@ -77,3 +77,34 @@ def test_separation_chance_matches_a_simulation():
     assert simulated == pytest.approx(metrics.separation_chance(3, 2), abs=3e-3)  # 1/10
     with pytest.raises(ValueError, match="positive integer"):
         metrics.separation_chance(0, 3)
+
+
+def _symmetric(rng, k):
+    a = rng.normal(size=(k, k))
+    return a + a.T
+
+
+def test_mantel_finds_a_shared_structure_and_is_calibrated_without_one():
+    rng = np.random.default_rng(1)
+    membership = rng.random((4, 30)) < 0.25
+    shared = membership.T.astype(float) @ membership  # pairs sharing assemblies
+    related = shared + 0.5 * _symmetric(rng, 30)
+    r, p = metrics.mantel_test(related, shared, n_permutations=199, seed=2)
+    assert r[0] > 0.3 and p[0] == pytest.approx(1 / 200)
+    # Without a relation, p is uniform: about 5 % of unrelated matrices fall below 0.05.
+    unrelated = np.stack([_symmetric(rng, 30) for _ in range(300)])
+    _, p_null = metrics.mantel_test(unrelated, shared, n_permutations=99, seed=3)
+    assert 0.02 < np.mean(p_null <= 0.05) < 0.09
+    assert 0.4 < p_null.mean() < 0.6
+
+
+def test_mantel_says_what_is_wrong():
+    shared = np.eye(4) + 1.0
+    with pytest.raises(ValueError, match=r"\(k, k\)"):
+        metrics.mantel_test(np.zeros((3, 3)), shared)
+    with pytest.raises(ValueError, match="constant"):
+        metrics.mantel_test(np.eye(4), np.ones((4, 4)))
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.mantel_test(np.full((4, 4), np.nan), np.arange(16.0).reshape(4, 4))
+    r, p = metrics.mantel_test(np.ones((4, 4)), np.arange(16.0).reshape(4, 4) + np.arange(16.0).reshape(4, 4).T)
+    assert np.isnan(r[0]) and p[0] == 1.0  # a constant candidate carries no structure
