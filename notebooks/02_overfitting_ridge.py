@@ -917,9 +917,11 @@ plt.show()
 # Every fit behind these numbers was judged: {glue:text}`n_fits_decrement` by their Newton
 # decrement (the largest was {glue:text}`largest_decrement:.1e` nats) and the
 # {glue:text}`n_fits_flag` fold fits of the grid search by nemos's flag; a fraction
-# {glue:text}`ch2_converged_fraction:.2f` of them met their criterion. For the sparse penalties no
-# independent solver is at hand to confirm the estimate, as *Going further* does for the
-# unregularized fit; the margin below the tolerance is what we rely on.
+# {glue:text}`ch2_converged_fraction:.2f` of them met their criterion. For the sparse penalties
+# the chapter has no second solver at this size (scikit-learn's Poisson regression has no L1
+# penalty); the course's tests confirm nemos's proximal gradient on a small lasso problem
+# against a different algorithm (L-BFGS-B on $w = u - v$, $u, v \ge 0$): the same weights,
+# the same zeros, the same objective. Here the margin below the tolerance is what we rely on.
 #
 # ## 6. The recovered functional connectivity
 #
@@ -1486,7 +1488,8 @@ dict(
 # most {glue:text}`estimated_distance:.3f`: {glue:text}`estimate_sentence`.
 # Both are far inside the {glue:text}`tolerance_nats:g`-nat tolerance (0.14 standard
 # errors): nemos's fit sits on the optimum. On the sparse fits, which no independent solver
-# checks here, the margin below the tolerance has to cover such an error.
+# checks at this size (the tests do, on a small lasso problem), the margin below the
+# tolerance has to cover such an error.
 #
 # ### On real data
 #

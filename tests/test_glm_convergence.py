@@ -103,3 +103,62 @@ def test_bad_input_is_refused(population):
     with pytest.raises(ValueError, match="within one neuron"):
         newton_decrement(X, Y, coef, intercept, penalty="group_lasso", strength=0.1, group_mask=np.ones((1, 4, 2)))
     assert not is_converged([0.0, np.nan])
+
+
+def _penalized_nll(theta: np.ndarray, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Total Poisson negative log-likelihood (without log y!) and its gradient; theta = (b, w)."""
+    eta = theta[0] + X @ theta[1:]
+    rate = np.exp(eta)
+    value = float(np.sum(rate - y * eta))
+    residual = rate - y
+    return value, np.concatenate([[residual.sum()], X.T @ residual])
+
+
+def independent_lasso(X: np.ndarray, y: np.ndarray, total_strength: float) -> np.ndarray:
+    """argmin of -log-likelihood + total_strength * sum|w| by L-BFGS-B on w = u - v, u, v >= 0.
+
+    A different algorithm (a bound-constrained quasi-Newton method on a smooth reformulation)
+    from nemos's proximal gradient, so agreement is evidence that both reached the optimum.
+    """
+    from scipy.optimize import minimize
+
+    p = X.shape[1]
+
+    def objective(z):
+        theta = np.concatenate([[z[0]], z[1 : p + 1] - z[p + 1 :]])
+        value, gradient = _penalized_nll(theta, X, y)
+        penalty = total_strength * z[1:].sum()
+        grad = np.concatenate([[gradient[0]], gradient[1:] + total_strength, -gradient[1:] + total_strength])
+        return value + penalty, grad
+
+    start = np.concatenate([[np.log(y.mean())], np.zeros(2 * p)])
+    bounds = [(None, None)] + [(0.0, None)] * (2 * p)
+    result = minimize(
+        objective, start, jac=True, method="L-BFGS-B", bounds=bounds, options=dict(maxiter=5000, ftol=1e-15, gtol=1e-10)
+    )
+    return np.concatenate([[result.x[0]], result.x[1 : p + 1] - result.x[p + 1 :]])
+
+
+def test_a_nemos_lasso_fit_is_the_optimum_an_independent_solver_finds(population):
+    """Chapter 2's sparse fits are judged by the Newton decrement; here a second algorithm
+    confirms one such fit: the same weights, the same zeros and the same objective."""
+    X, Y = population
+    strength = 0.05  # nemos's regularizer_strength: alpha / T
+    model = nmo.glm.PopulationGLM(
+        regularizer="Lasso",
+        regularizer_strength=strength,
+        solver_name="ProximalGradient",
+        solver_kwargs=dict(tol=1e-9, maxiter=50000),
+    ).fit(X, Y)
+    coef, intercept = np.asarray(model.coef_, dtype=float), np.asarray(model.intercept_, dtype=float)
+    assert is_converged(model_decrement(model, X, Y))
+    for neuron in range(Y.shape[1]):
+        theta = independent_lasso(X, Y[:, neuron], strength * len(X))
+        np.testing.assert_allclose(coef[:, neuron], theta[1:], atol=2e-3)
+        np.testing.assert_allclose(intercept[neuron], theta[0], atol=2e-3)
+        assert np.array_equal(np.abs(coef[:, neuron]) < 1e-6, np.abs(theta[1:]) < 1e-6), "the same zeros"
+        nemos_objective = _penalized_nll(np.concatenate([[intercept[neuron]], coef[:, neuron]]), X, Y[:, neuron])[0]
+        scipy_objective = _penalized_nll(theta, X, Y[:, neuron])[0]
+        penalty = strength * len(X) * np.abs(np.stack([coef[:, neuron], theta[1:]])).sum(axis=1)
+        assert nemos_objective + penalty[0] == pytest.approx(scipy_objective + penalty[1], abs=1e-3)
+    assert (np.abs(coef) < 1e-6).any(), "the strength zeroes some weights, so the kink is exercised"
