@@ -200,11 +200,12 @@ def mantel_test(
     if np.isnan(target).any():
         raise ValueError("the reference is constant over its pairs: nothing to correlate with.")
     rng = np.random.default_rng(seed)
-    relabelled = np.empty((n_permutations, upper[0].size))
-    for i in range(n_permutations):
-        order = rng.permutation(k)
-        relabelled[i] = ref[np.ix_(order, order)][upper]
-    null = candidates @ _standardized_rows(relabelled).T  # (M, n_permutations)
+    null = np.empty((candidates.shape[0], n_permutations))
+    chunk = max(1, 2**22 // upper[0].size)  # relabellings at a time: about 32 MB of pairs
+    for first in range(0, n_permutations, chunk):
+        orders = [rng.permutation(k) for _ in range(min(chunk, n_permutations - first))]
+        relabelled = np.stack([ref[np.ix_(order, order)][upper] for order in orders])
+        null[:, first : first + len(orders)] = candidates @ _standardized_rows(relabelled).T
     r = candidates @ target
     exceed = (null >= r[:, None] - 1e-12).sum(axis=1)
     p = np.where(np.isnan(r), 1.0, (1 + exceed) / (n_permutations + 1))
