@@ -422,7 +422,8 @@ print(
 # $f^\ast$ the best value so far. hnn-core calls it expected improvement, but that expression
 # is the expected amount by which the new value would *exceed* the best, $E[\max(f -
 # f^\ast, 0)]$: minimizing it favours points predicted low *and* certain, while textbook
-# expected improvement, $E[\max(f^\ast - f, 0)]$, is maximized and rewards uncertainty.
+# expected improvement {cite}`brochu2010tutorial`, $E[\max(f^\ast - f, 0)]$, is maximized
+# and rewards uncertainty.
 #
 # One length scale for all parameters means the units matter: in ms and µS, a step of 1 is
 # a fiftieth of `mu`'s range and the whole of the weight's. So we hand every solver the same
