@@ -1618,6 +1618,12 @@ if scale != "smoke":
         norms[at_best],
     )
     assert recovery_at_best >= RECOVERY_THRESHOLD, ("planted assemblies recovered", recovery_at_best)
+    # The headline again on the untouched test block, with the seed's thresholds of section 4.
+    assert test_frac_bad < 0.1 and test_norm <= crbm_evaluation.GOOD_NORM, (
+        "on the test block the chosen λ's models are mostly not bad and their median norm is good",
+        test_frac_bad,
+        test_norm,
+    )
     # Not at smoke: two seeds a λ and a few epochs do not separate the smallest λ's recovery
     # from the chosen one's there (the figure check and summary say what was found).
     assert small_recovers_worse, (
