@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from course_utils.workshop import book, cli, environment
+from course_utils.workshop.watch import WatchedRun
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,16 +132,47 @@ def test_launch_buttons_appear_only_once_the_course_names_its_public_repository(
 def test_build_book_runs_the_notebooks_at_its_scale_without_progress_widgets(tmp_path, monkeypatch):
     seen = {}
 
-    def fake_run(command, env, cwd):
-        seen.update(command=command, env=env)
-        return subprocess.CompletedProcess(command, 1)  # a failed build writes no variants
+    def fake_run(command, *, env, cwd, notebook_limit_s):
+        seen.update(command=command, env=env, limit=notebook_limit_s)
+        return WatchedRun(1)  # a failed build writes no variants
 
-    monkeypatch.setattr(book.subprocess, "run", fake_run)
+    monkeypatch.delenv(book.NOTEBOOK_LIMIT_ENV, raising=False)
+    monkeypatch.setattr(book, "run_watched", fake_run)
     assert book.build_book("smoke", "off", root=ROOT, out_dir=tmp_path / "site") == 1
     assert seen["env"]["COURSE_SCALE"] == "smoke"
     # tqdm's notebook widgets would make each page load scripts from a CDN.
     assert seen["env"]["TQDM_DISABLE"] == "1"
     assert "-W" in seen["command"]
+    assert seen["limit"] == book.NOTEBOOK_LIMIT_S["smoke"]
+
+
+def test_a_hung_build_is_tried_once_more_then_named(tmp_path, monkeypatch, capsys):
+    runs = []
+
+    def hung(command, *, env, cwd, notebook_limit_s):
+        runs.append(notebook_limit_s)
+        return WatchedRun(-15, "notebooks/06_dipole_optimization.py")
+
+    monkeypatch.setenv(book.NOTEBOOK_LIMIT_ENV, "120")
+    monkeypatch.setattr(book, "run_watched", hung)
+    assert book.build_book("smoke", "off", root=ROOT, out_dir=tmp_path / "site") == -15
+    assert runs == [120.0, 120.0]
+    message = capsys.readouterr().err
+    assert "06_dipole_optimization.py executed for more than 120 s" in message
+    assert "Building again, once." in message
+    assert "benchmarks/chapters.py --scale smoke 06_dipole_optimization" in message
+
+
+@pytest.mark.parametrize(("value", "limit"), [("", 900.0), ("0", None), ("45.5", 45.5)])
+def test_notebook_limit_reads_its_variable(monkeypatch, value, limit):
+    monkeypatch.setenv(book.NOTEBOOK_LIMIT_ENV, value)
+    assert book.notebook_limit("smoke") == limit
+
+
+def test_notebook_limit_rejects_words(monkeypatch):
+    monkeypatch.setenv(book.NOTEBOOK_LIMIT_ENV, "an hour")
+    with pytest.raises(ValueError, match="number of seconds"):
+        book.notebook_limit("default")
 
 
 def test_build_book_rejects_unknown_scale_and_mode():

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -20,8 +19,16 @@ import yaml
 
 from course_utils.config import CHECK_MODE_ENV, SCALE_ENV, SCALES
 from course_utils.workshop.variants import write_variants
+from course_utils.workshop.watch import run_watched
 
 EXECUTION_MODES: tuple[str, ...] = ("cache", "force", "off")
+
+# How long one notebook may execute before the build is stopped as hung: many times each
+# scale's whole-chapter budget (smoke 60 s, default 480 s; DESIGN.md), so that only a hang
+# trips it, even on a laptop a few times slower than CI. The full scale is meant for a GPU
+# and has no limit. COURSE_NOTEBOOK_LIMIT_S overrides it (0: no limit).
+NOTEBOOK_LIMIT_S: dict[str, float | None] = {"smoke": 900.0, "default": 3600.0, "full": None}
+NOTEBOOK_LIMIT_ENV = "COURSE_NOTEBOOK_LIMIT_S"
 
 
 def find_book_root(start: Path | None = None) -> Path:
@@ -110,7 +117,8 @@ def build_book(
     Returns
     -------
     int
-        The exit code of ``jupyter-book build``.
+        The exit code of ``jupyter-book build``. A notebook that executes longer than
+        :func:`notebook_limit` stops the build, which is tried once more.
     """
     if scale not in SCALES:
         raise ValueError(f"Unknown scale {scale!r}; use one of {', '.join(SCALES)}.")
@@ -128,10 +136,47 @@ def build_book(
     # The book shows the solutions, so every exercise check runs strictly: a solution that
     # no longer matches its recorded answer fails the build.
     env = {**os.environ, SCALE_ENV: scale, CHECK_MODE_ENV: "strict", "TQDM_DISABLE": "1"}
-    code = subprocess.run(command, env=env, cwd=root).returncode
-    if code == 0:
+    limit = notebook_limit(scale)
+    for attempt in (1, 2):
+        run = run_watched(command, env=env, cwd=root, notebook_limit_s=limit)
+        if run.stalled_notebook is None:
+            break
+        print(
+            f"\ncourse_utils: {run.stalled_notebook} executed for more than {limit:.0f} s and the build was "
+            "stopped: its kernel hung (CI once saw a kernel fail to bind its port: 'Address already in use')."
+            + (" Building again, once." if attempt == 1 else ""),
+            file=sys.stderr,
+        )
+    else:
+        print(
+            f"course_utils: it hung twice. Run that chapter alone to see where: "
+            f"python benchmarks/chapters.py --scale {scale} {Path(run.stalled_notebook).stem}; "
+            f"set {NOTEBOOK_LIMIT_ENV} to allow more time (0: no limit).",
+            file=sys.stderr,
+        )
+    if run.returncode == 0:
         write_variants(chapter_sources(root), out_dir, variants_dir(out_dir))
-    return code
+    return run.returncode
+
+
+def notebook_limit(scale: str) -> float | None:
+    """Seconds one notebook may execute at ``scale`` (``None``: no limit).
+
+    Raises
+    ------
+    ValueError
+        If ``COURSE_NOTEBOOK_LIMIT_S`` is set to something other than a number of seconds.
+    """
+    value = os.environ.get(NOTEBOOK_LIMIT_ENV, "").strip()
+    if not value:
+        return NOTEBOOK_LIMIT_S[scale]
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(
+            f"{NOTEBOOK_LIMIT_ENV}={value!r} is not a number of seconds; use e.g. 3600, or 0 for no limit."
+        ) from None
+    return seconds if seconds > 0 else None
 
 
 def chapter_sources(root: Path) -> list[Path]:
