@@ -421,9 +421,15 @@ plt.show()
 convergence_log = []  # one row per reported fit: what, criterion, value, met
 
 
-def judge(label: str, model: nmo.glm.PopulationGLM, X: np.ndarray, Y: np.ndarray) -> float:
-    """Record whether a fitted model is within the tolerance of its optimum; return the decrement."""
-    decrements = model_decrement(model, X, Y)
+def judge(
+    label: str, model: nmo.glm.PopulationGLM, X: np.ndarray, Y: np.ndarray, decrements: np.ndarray | None = None
+) -> float:
+    """Record whether a fitted model is within the tolerance of its optimum; return the decrement.
+
+    ``decrements`` (one per neuron) are computed here unless the caller already has them.
+    """
+    if decrements is None:
+        decrements = model_decrement(model, X, Y)
     convergence_log.append(
         dict(
             fit=label, criterion="Newton decrement (nats)", value=float(decrements.max()), met=is_converged(decrements)
@@ -784,11 +790,13 @@ def fit_path(
     path, previous = {}, start
     for alpha in PATH_ALPHAS:
         path[alpha] = sparse_glm(kind, alpha, len(X)).fit(X, Y, init_params=previous)
+        decrements = model_decrement(path[alpha], X, Y)
         for _ in range(RESUMES):
-            if is_converged(model_decrement(path[alpha], X, Y)):
+            if is_converged(decrements):
                 break
             path[alpha] = sparse_glm(kind, alpha, len(X)).fit(X, Y, init_params=warm_start(path[alpha]))
-        judge(f"{kind} α={alpha:g}, {label}", path[alpha], X, Y)
+            decrements = model_decrement(path[alpha], X, Y)
+        judge(f"{kind} α={alpha:g}, {label}", path[alpha], X, Y, decrements)
         previous = warm_start(path[alpha])
     return path
 
