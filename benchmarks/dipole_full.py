@@ -14,9 +14,11 @@ simulating, so the estimate is
     (simulations the chapter runs at that scale) × (the time of one, measured here)
     + (everything else, measured at the default scale).
 
-- :func:`planned_simulations` counts, section by section, the evaluations (``n_trials``
-  trials on every core) and the one-trial runs the chapter makes at a scale. It is an upper
-  bound: COBYLA may stop before its budget, and the objective's cache skips repeated points.
+- :func:`~course_utils.simulate.dipole_plan.planned_simulations` counts, section by section,
+  the evaluations (``n_trials`` trials on every core) and the one-trial runs the chapter makes
+  at a scale. It is an upper bound: COBYLA may stop before its budget, and the objective's
+  cache skips repeated points. The chapter asserts, at every build, that the simulations it
+  counts stay within that plan, so the plan cannot fall behind the chapter.
 - One evaluation and one single-trial run are timed at the default and at the full scale,
   with the chapter's own objective, network and backend (``JoblibBackend`` on every core).
 - "Everything else" (imports, figures, the Gaussian processes of the Bayesian solver) is the
@@ -45,6 +47,7 @@ import numpy as np
 
 from course_utils import config
 from course_utils.simulate import dipole as dipole_sim
+from course_utils.simulate.dipole_plan import planned_simulations, totals
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: find bench_common
 from bench_common import host_reference_s, machine, write_record  # noqa: E402
@@ -56,72 +59,6 @@ TIMED_POINTS = (
     {"evprox2_mu": 120.0, "evprox2_sigma": 1.0, "evprox2_ampa_L5_pyramidal": 0.1},
     {"evprox2_mu": 127.5, "evprox2_sigma": 8.6, "evprox2_ampa_L5_pyramidal": 0.6},
 )
-
-
-def planned_simulations(sizes: dict) -> dict[str, dict[str, int]]:
-    """Count the simulations chapter 6 runs with ``sizes`` (``config.sizes``), per section.
-
-    Parameters
-    ----------
-    sizes
-        The chapter's sizes at one scale.
-
-    Returns
-    -------
-    dict
-        ``{section: {"evaluations": e, "one_trial_runs": o}}``: ``e`` evaluations of
-        ``n_trials`` trials spread over every core, ``o`` single trials, each alone (the
-        one-process timing runs its trials one after another, exercise 1 fits on one trial).
-        A solver's start, already simulated, is not counted. The count is an upper bound:
-        COBYLA and CMA-ES may stop before their budget, and exercise 1's COBYLA starts like
-        section 4's, so its first few points come from the cache.
-    """
-    n_trials, budget, starts = sizes["n_trials"], sizes["budget"], sizes["n_starts"]
-    polish, real_budget = sizes["polish_budget"], sizes["real_budget"]
-    cma_evaluations = max(1, budget // sizes["cma_popsize"]) * sizes["cma_popsize"]  # whole generations
-    return {
-        # The target's trials run in one call, as many evaluations' worth as they fill.
-        "target and hand-tuned start": {"evaluations": -(-sizes["target_trials"] // n_trials) + 1, "one_trial_runs": 0},
-        "Bayesian runs (hand-tuned start cached), planted point": {
-            "evaluations": starts * budget - 1 + 1,
-            "one_trial_runs": 0,
-        },
-        "CMA-ES and COBYLA runs (hand-tuned start cached)": {
-            "evaluations": starts * cma_evaluations + starts * budget - 1,
-            "one_trial_runs": 0,
-        },
-        "polish (start cached)": {"evaluations": polish - 1, "one_trial_runs": 0},
-        "2-D slice": {"evaluations": sizes["slice_grid"] ** 2, "one_trial_runs": 0},
-        # Its own objective, so the hand-tuned start is simulated again.
-        "the recording: start, run and polish": {"evaluations": 1 + real_budget - 1 + polish - 1, "one_trial_runs": 0},
-        "parallelism timing": {"evaluations": 1, "one_trial_runs": n_trials},
-        "exercise 1 (one-trial fit, then scored)": {"evaluations": 1, "one_trial_runs": budget - 1},
-        "exercise 2 (two parameter sets, then the check's)": {"evaluations": 3, "one_trial_runs": 0},
-        "exercise 3 (a fit of the fourth drive, its average, two probes)": {
-            "evaluations": budget + 1 + 2,
-            "one_trial_runs": 0,
-        },
-        "Going further: the mu profile (planted point cached)": {
-            "evaluations": sizes["profile_points"] - 1,
-            "one_trial_runs": 0,
-        },
-    }
-
-
-def totals(plan: dict[str, dict[str, int]]) -> dict[str, int]:
-    """Sum a :func:`planned_simulations` count over its sections.
-
-    Parameters
-    ----------
-    plan
-        Counts per section, from :func:`planned_simulations`.
-
-    Returns
-    -------
-    dict
-        ``{"evaluations": e, "one_trial_runs": o}`` over all sections.
-    """
-    return {kind: sum(section[kind] for section in plan.values()) for kind in ("evaluations", "one_trial_runs")}
 
 
 def time_simulations(scale: str, repeats: int) -> dict[str, float | int]:

@@ -12,6 +12,9 @@
 :class:`BatchedAdam`
     Adam for many models held in one set of tensors (leading dimension: the model), each
     with its own learning rate, for the chapters that train a whole grid at once.
+:class:`GridHistory`
+    What such a grid's trainers return (chapter 3's low-rank AR models, chapter 4's cRBMs):
+    per-model records, one column per model, and which models diverged.
 
 Epochs and batches are counted from 0 in every attribute (``history.val_loss[best_epoch]``
 is the best validation loss); error messages count from 1, as people do.
@@ -29,6 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -41,6 +45,7 @@ __all__ = [
     "TrainingDivergedError",
     "History",
     "BatchedAdam",
+    "GridHistory",
     "get_device",
     "seed_everything",
     "fit",
@@ -210,6 +215,78 @@ class History:
     def as_dict(self) -> dict[str, Any]:
         """Return the history as plain (deep-copied) dicts and lists, e.g. to save as JSON."""
         return asdict(self)
+
+
+@dataclass
+class GridHistory:
+    """What a trainer of a grid of models (one tensor computation, one model per column) records.
+
+    :class:`History` follows one loop's losses epoch by epoch; here every record holds one
+    value per model, and models can diverge one by one.
+
+    Attributes
+    ----------
+    n_models
+        Number of models in the grid.
+    train
+        Training records by name, each ``(n_records, n_models)``: chapter 3's ``"mse"``
+        before each update and after the last; chapter 4's ``"weight_l1"`` and
+        ``"free_energy_gap"`` after each epoch.
+    validation
+        Validation records by name, each ``(len(validation_steps), n_models)``; empty
+        without validation data.
+    validation_steps
+        Updates done when each validation record was taken.
+    diverged
+        ``(n_models,)`` whether training stopped the model because it diverged; its
+        parameters are then the last finite ones.
+    diverged_at
+        ``(n_models,)`` update (from 0) at which each model diverged, ``-1`` for the others.
+    reasons
+        Why each model diverged (empty for the others).
+    epochs_run, updates_run
+        Completed passes over the data and parameter updates.
+    wall_time_s
+        Training time in seconds.
+    """
+
+    n_models: int
+    train: dict[str, np.ndarray] = field(default_factory=dict)
+    validation: dict[str, np.ndarray] = field(default_factory=dict)
+    validation_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+    diverged: np.ndarray = field(init=False)
+    diverged_at: np.ndarray = field(init=False)
+    reasons: list[str] = field(init=False)
+    epochs_run: int = 0
+    updates_run: int = 0
+    wall_time_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_positive_ints(n_models=self.n_models)
+        self.diverged = np.zeros(self.n_models, dtype=bool)
+        self.diverged_at = np.full(self.n_models, -1)
+        self.reasons = [""] * self.n_models
+
+    def mark_diverged(self, model: int, update: int, reason: str) -> None:
+        """Record that ``model`` diverged at ``update``, and why."""
+        self.diverged[model] = True
+        self.diverged_at[model] = update
+        self.reasons[model] = reason
+
+    def best_step(self, name: str = "mse") -> np.ndarray:
+        """The update with each model's lowest validation ``name``, shape ``(n_models,)``.
+
+        Raises
+        ------
+        ValueError
+            If no validation record of that name was taken.
+        """
+        if name not in self.validation:
+            raise ValueError(
+                f"No validation record {name!r} (recorded: {', '.join(self.validation) or 'none'}): "
+                "train with validation data to choose a step."
+            )
+        return self.validation_steps[np.argmin(self.validation[name], axis=0)]
 
 
 # --------------------------------------------------------------------------- batched Adam

@@ -104,10 +104,10 @@ from course_utils import config, plotting, training
 from course_utils.data import load_photostim
 from course_utils.exercises import ExerciseChecks
 from course_utils.glue import glue
+from course_utils.models import design_study
 from course_utils.models import low_rank_ar as lrar
 from course_utils.models import low_rank_tuning as tuning
-from course_utils.models import stim_design
-from course_utils.simulate.photostim import simulate_trials
+from course_utils.simulate.photostim import simulate_trial_block
 from course_utils.workshop import report
 
 plotting.use_course_style()
@@ -529,9 +529,9 @@ ridge_start, start_lambdas = tuning.nested_ridge_starts(data, windows, pattern_f
 fold_start = tuning.repeat_per_fold  # each fold's start, repeated for the models of that fold
 
 
-def cv_curves(history: lrar.BatchedHistory, n_configs: int) -> np.ndarray:
+def cv_curves(history: training.GridHistory, n_configs: int) -> np.ndarray:
     """Validation MSE averaged over folds, shape (n_checkpoints, n_configs)."""
-    return history.val_mse.reshape(len(history.val_steps), N_FOLDS, n_configs).mean(axis=1)
+    return history.validation["mse"].reshape(len(history.validation_steps), N_FOLDS, n_configs).mean(axis=1)
 
 
 order_model = lrar.LowRankAR.from_weights(
@@ -610,9 +610,9 @@ grid_cv = grid_curves.min(axis=0).reshape(len(LAMBDAS), len(RANKS))
 best_lam_index, best_rank_index = np.unravel_index(np.argmin(grid_cv), grid_cv.shape)
 best_lambda, best_rank = float(LAMBDAS[best_lam_index]), int(RANKS[best_rank_index])
 best_config = int(np.argmin(grid_curves.min(axis=0)))
-best_epochs = int(grid_history.val_steps[np.argmin(grid_curves[:, best_config])])
+best_epochs = int(grid_history.validation_steps[np.argmin(grid_curves[:, best_config])])
 # Fold-to-fold spread of each configuration at its best epoch, for the one-standard-error rule.
-per_fold = grid_history.val_mse.reshape(len(grid_history.val_steps), N_FOLDS, len(grid))
+per_fold = grid_history.validation["mse"].reshape(len(grid_history.validation_steps), N_FOLDS, len(grid))
 fold_scores = per_fold[grid_curves.argmin(axis=0), :, np.arange(len(grid))]  # (configs, folds)
 grid_se = (fold_scores.std(axis=1, ddof=1) / np.sqrt(N_FOLDS)).reshape(grid_cv.shape)
 row = grid_cv[best_lam_index]
@@ -740,7 +740,7 @@ lr_history = lrar.train_batched(
 lr_curves = cv_curves(lr_history, len(lr_grid))
 best_lr_config = int(np.argmin(lr_curves.min(axis=0)))
 best_lr, best_init = lr_grid[best_lr_config]
-final_epochs = int(lr_history.val_steps[np.argmin(lr_curves[:, best_lr_config])])
+final_epochs = int(lr_history.validation_steps[np.argmin(lr_curves[:, best_lr_config])])
 glue(
     "epochs_note",
     "the last epoch of the budget: its validation error was still falling slowly"
@@ -758,7 +758,7 @@ other_init = lr_grid.index((best_lr, "random" if best_init == "svd" else "svd"))
 def epochs_to_5pct(init: str) -> int:
     """Epochs the start `init` needs, at the best learning rate, to come within 5 % of its best error."""
     curve = lr_curves[:, lr_grid.index((best_lr, init))]
-    return int(lr_history.val_steps[np.argmax(curve <= 1.05 * curve.min())])
+    return int(lr_history.validation_steps[np.argmax(curve <= 1.05 * curve.min())])
 
 
 glue("svd_epochs_to_5pct", epochs_to_5pct("svd"), display=False)
@@ -775,7 +775,7 @@ fig, ax = plt.subplots(figsize=(6.5, 3.6))
 colors = plt.cm.viridis(np.linspace(0, 0.85, len(LEARNING_RATES)))
 for c, (rate, init) in enumerate(lr_grid):
     ax.plot(
-        lr_history.val_steps,
+        lr_history.validation_steps,
         lr_curves[:, c],
         color=colors[LEARNING_RATES.index(rate)],
         ls="-" if init == "svd" else ":",
@@ -1584,13 +1584,14 @@ print("All checks passed.")
 # candidate groups, one at a time, the group that lowers $E$ most
 # (`stim_design.choose_patterns`, a greedy A-optimal design), and record its trials. The
 # **random design** takes candidates as they come. To see which part of $E$ does the work we
-# also run each term alone. The simulator plays the microscope: `simulate_trials` records
+# also run each term alone. The simulator plays the microscope: `simulate_trial_block` records
 # the trials of whatever patterns a design asks for, with the planted dynamics. Every design
 # starts from the same few random groups; the experiment is repeated a few times (new
 # initial groups and noise), and at each round all designs of all repeats are refitted as
 # one batch of models, with the settings tuned in section 6 (the same for every design, so
 # the comparison stays fair). Every model is scored on the same held-out groups as in
-# section 7.
+# section 7. `design_study.compare_designs` runs these rounds; what it needs from this chapter
+# (how trials are recorded, how the models are refitted and scored) is passed to it.
 
 # %%
 AL_INITIAL, AL_PER_ROUND = SIZES["al_initial_groups"], SIZES["al_groups_per_round"]
@@ -1606,8 +1607,8 @@ design_names = list(design_terms)
 
 def record(patterns: np.ndarray, rng: np.random.Generator) -> lrar.LaggedData:
     """Run N_REPEATS trials of each pattern on the simulated microscope; lagged at the chosen order."""
-    block_activity, block_stimulation = simulate_trials(
-        truth, patterns, N_REPEATS, rng, trial_frames=session.trial_frames, stim_frames=session.stim_frames
+    block_activity, block_stimulation = simulate_trial_block(
+        truth, patterns, N_REPEATS, seed=rng, trial_frames=session.trial_frames, stim_frames=session.stim_frames
     )
     return lrar.lag_data(block_activity, block_stimulation, best_order, device=DEVICE)
 
@@ -1624,60 +1625,40 @@ def refit_all(datasets: list[lrar.LaggedData]) -> lrar.LowRankAR:
     return model
 
 
-runs = [(experiment, name) for experiment in range(AL_EXPERIMENTS) for name in design_names]
-experiment_rngs = [np.random.default_rng([SEED, experiment]) for experiment in range(AL_EXPERIMENTS)]
-patterns_of, data_of = {}, {}
-for experiment, rng_e in enumerate(experiment_rngs):
-    initial = stim_design.random_groups(n_neurons, GROUP_SIZE, AL_INITIAL, rng_e)
-    first_block = record(initial, rng_e)  # the same first trials for every design
-    for name in design_names:
-        patterns_of[experiment, name], data_of[experiment, name] = initial, [first_block]
-
-al_start = time.perf_counter()
-al_mse = np.empty((AL_ROUNDS + 1, AL_EXPERIMENTS, len(design_names)))  # held-out MSE
-al_unstimulated = np.empty_like(al_mse)  # neurons no pattern has stimulated yet
-for round_ in range(AL_ROUNDS + 1):
-    fitted = refit_all([lrar.LaggedData.concatenate(data_of[run]) for run in runs])
+def held_out_errors(model: lrar.LowRankAR) -> np.ndarray:
+    """Each model's MSE on section 7's held-out groups."""
     with torch.no_grad():
-        scores = lrar.mse(fitted(test_kd.x_lags, test_kd.u_lags), test_kd.target).cpu().numpy()
-    al_mse[round_] = scores.reshape(AL_EXPERIMENTS, len(design_names))
-    al_unstimulated[round_] = np.reshape(
-        [(patterns_of[run].sum(axis=0) == 0).sum() for run in runs], (AL_EXPERIMENTS, len(design_names))
-    )
-    if round_ == AL_ROUNDS:
-        break
-    for experiment, rng_e in enumerate(experiment_rngs):
-        pool = stim_design.random_groups(n_neurons, GROUP_SIZE, AL_CANDIDATES, rng_e)  # shared by the designs
-        for name, terms in design_terms.items():
-            run = (experiment, name)
-            if terms is None:
-                picked = np.arange(AL_PER_ROUND)  # random: the first candidates drawn
-            else:
-                directions = stim_design.input_directions(fitted, runs.index(run))
-                picked = stim_design.choose_patterns(
-                    pool, patterns_of[run], directions, AL_PER_ROUND, order=best_order, terms=terms
-                )
-            patterns_of[run] = np.concatenate([patterns_of[run], pool[picked]])
-            data_of[run].append(record(pool[picked], rng_e))
-al_seconds = time.perf_counter() - al_start
-n_groups_seen = AL_INITIAL + AL_PER_ROUND * np.arange(AL_ROUNDS + 1)
-al_mean = al_mse.mean(axis=1)  # (rounds, designs)
+        return lrar.mse(model(test_kd.x_lags, test_kd.u_lags), test_kd.target).cpu().numpy()
+
+
+study = design_study.compare_designs(
+    design_terms,
+    record=record,
+    refit=refit_all,
+    score=held_out_errors,
+    n_neurons=n_neurons,
+    group_size=GROUP_SIZE,
+    order=best_order,
+    n_initial=AL_INITIAL,
+    per_round=AL_PER_ROUND,
+    n_rounds=AL_ROUNDS,
+    n_experiments=AL_EXPERIMENTS,
+    n_candidates=AL_CANDIDATES,
+    seed=SEED,
+)
+al_mse, al_unstimulated, n_groups_seen = study.mse, study.unstimulated, study.groups_seen
+al_mean = study.mean_mse()  # (rounds, designs)
 design_index = {name: i for i, name in enumerate(design_names)}
 random_final = al_mean[-1, design_index["random"]]
-reached = np.flatnonzero(al_mean[:, design_index["active"]] <= random_final)
-active_groups_to_match = int(n_groups_seen[reached[0]]) if reached.size else None
-# Mean gap over the rounds after the common start, relative to the random design.
-al_gain = {
-    name: 100 * float(np.mean(1 - al_mean[1:, i] / al_mean[1:, design_index["random"]]))
-    for name, i in design_index.items()
-}
+active_groups_to_match = study.groups_to_match("active")
+al_gain = study.gain_over("random")  # mean gap over the rounds after the common start, in %
 glue("al_groups_final", int(n_groups_seen[-1]), display=False)
 glue("al_initial", int(AL_INITIAL), display=False)
 glue("al_per_round", int(AL_PER_ROUND), display=False)
 glue("al_experiments", int(AL_EXPERIMENTS), display=False)
 glue("al_candidates", int(AL_CANDIDATES), display=False)
-glue("al_n_models", len(runs), display=False)
-glue("al_seconds", al_seconds, display=False)
+glue("al_n_models", AL_EXPERIMENTS * len(design_names), display=False)
+glue("al_seconds", study.seconds, display=False)
 glue("al_gain_active", al_gain["active"], display=False)
 glue("al_gain_neurons", al_gain["per-neuron term only"], display=False)
 glue(
@@ -1719,7 +1700,7 @@ def unprobed_error(patterns: np.ndarray) -> float:
 
 
 active_excess = al_mean[-1, design_index["active"]] - truth_test
-unprobed_share = np.mean([unprobed_error(patterns_of[e, "active"]) for e in range(AL_EXPERIMENTS)]) / active_excess
+unprobed_share = np.mean([unprobed_error(study.patterns[e, "active"]) for e in range(AL_EXPERIMENTS)]) / active_excess
 glue("al_unprobed_pct", 100 * float(unprobed_share), display=False)
 
 al_styles = {
@@ -1927,7 +1908,7 @@ plt.show()
 # then a copy with a missing value.
 
 # %%
-yours = load_photostim("user", arrays=(activity, stimulation), seed=SEED)
+yours = load_photostim("user", data=(activity, stimulation), seed=SEED)
 print(
     f"{yours.patterns.shape[0]} patterns, {yours.trial_onsets.size} trials, "
     f"{yours.stim_frames} stimulated frames per trial, held out: {yours.heldout_patterns.tolist()}"
@@ -1935,7 +1916,7 @@ print(
 broken = activity.copy()
 broken[10, 3] = np.nan
 try:
-    load_photostim("user", arrays=(broken, stimulation))
+    load_photostim("user", data=(broken, stimulation))
 except ValueError as error:
     print(f"ValueError: {error}")
 

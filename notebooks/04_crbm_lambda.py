@@ -608,40 +608,14 @@ plt.show()
 
 
 # %%
-def score_models(batch: BatchedCRBM, generator: torch.Generator, block: str = "validation") -> tuple[list, list]:
-    """Sample every model of `batch`; return its five nRMSEs against `block` and its statistics."""
-    reference = {block: getattr(data, block), "train": data.train}
-    start = batch.independent_samples(data.train, EVAL_CHAINS, generator)
-    samples = batch.sample(
-        EVAL_CHAINS,
-        EVAL_SAMPLES,
-        burn_in=EVAL_BURN_IN,
-        thin=EVAL_THIN,
-        start=start,
-        generator=generator,
-    )
-    sets = {"model": samples, **reference}
-    hidden = {name: batch.hidden_moments(v)[0].cpu().numpy() for name, v in sets.items()}
-    samples = samples.cpu().numpy()
-    scores, statistics = [], []
-    for m in range(batch.n_models):
-        stats = {
-            name: crbm_evaluation.crbm_statistics(samples[m] if name == "model" else v, hidden[name][m])
-            for name, v in sets.items()
-        }
-        scores.append(crbm_evaluation.crbm_nrmse(stats["model"], stats[block], stats["train"]))
-        statistics.append(stats)
-    return scores, statistics
-
-
+# Each model is sampled from fresh chains (section 1's plan) and scored against a block;
+# crbm_evaluation.score_models gives the five nRMSEs above, NaN for models it skips.
+plan = crbm_evaluation.SamplingPlan(n_chains=EVAL_CHAINS, n_samples=EVAL_SAMPLES, burn_in=EVAL_BURN_IN, thin=EVAL_THIN)
 eval_generator = torch.Generator(device=DEVICE).manual_seed(SEED)
-nan_scores = {key: float("nan") for key in crbm_evaluation.CRBM_STATISTICS}
-scores = [dict(nan_scores) for _ in range(lambdas.size)]  # on validation; diverged models stay NaN: bad
-healthy = np.flatnonzero(~history.diverged)
-for chunk in np.array_split(healthy, max(1, int(np.ceil(healthy.size / EVAL_CHUNK)))):
-    chunk_scores, _ = score_models(sweep.select(chunk.tolist()), eval_generator)
-    for m, s in zip(chunk, chunk_scores):
-        scores[m] = s
+healthy = np.flatnonzero(~history.diverged)  # diverged models stay NaN: bad
+scores, _ = crbm_evaluation.score_models(
+    sweep, data.train, data.validation, plan, eval_generator, models=healthy, chunk=EVAL_CHUNK
+)
 
 nrmse_table = np.array([[s[key] for key in crbm_evaluation.CRBM_STATISTICS] for s in scores])
 norms = np.array([crbm_evaluation.error_norm(s) for s in scores])
@@ -824,12 +798,15 @@ plt.show()
 # chosen afterwards.
 
 # %%
-chosen_models = np.flatnonzero(at_best & ~history.diverged)
-test_scores = [dict(nan_scores)] * int((at_best & history.diverged).sum())  # a diverged model is bad
-if chosen_models.size:
-    test_scores += score_models(
-        sweep.select(chosen_models.tolist()), torch.Generator(device=DEVICE).manual_seed(SEED + 2), block="test"
-    )[0]
+at_best_models = np.flatnonzero(at_best)
+test_scores, _ = crbm_evaluation.score_models(  # a diverged model stays NaN: bad
+    sweep.select(at_best_models.tolist()),
+    data.train,
+    data.test,
+    plan,
+    torch.Generator(device=DEVICE).manual_seed(SEED + 2),
+    models=np.flatnonzero(~history.diverged[at_best_models]),
+)
 test_norms = np.array([crbm_evaluation.error_norm(s) for s in test_scores])
 test_bad = np.array([crbm_evaluation.is_bad_model(s) for s in test_scores])
 test_norm = float(np.median(np.where(test_bad, np.inf, test_norms)))
@@ -866,9 +843,13 @@ good_model = int(np.flatnonzero(at_best)[np.argmin(norm_for_ranking[at_best])])
 worst_score = np.where(np.isnan(norms) | bad, np.inf, norms)
 candidates = np.flatnonzero(~history.diverged)
 bad_model = int(candidates[np.argmax(np.where(np.isinf(worst_score), 1e9, worst_score)[candidates])])
-pair_scores, pair_stats = score_models(
+pair_scores, pair_stats = crbm_evaluation.score_models(
     sweep.select([good_model, bad_model]),
+    data.train,
+    data.validation,
+    plan,
     torch.Generator(device=DEVICE).manual_seed(SEED + 1),
+    keep_statistics=True,
 )
 glue("good_lambda", float(lambdas[good_model]), display=False)
 glue("good_norm_value", float(norms[good_model]), display=False)
@@ -885,7 +866,7 @@ row_names = ("best", "worst (bad)" if bad[bad_model] else "worst")
 for row, (name, stats) in enumerate(zip(row_names, pair_stats)):
     for col, key in enumerate(crbm_evaluation.CRBM_STATISTICS):
         ax = axes[row, col]
-        x, y = np.ravel(stats["validation"][key]), np.ravel(stats["model"][key])
+        x, y = np.ravel(stats["reference"][key]), np.ravel(stats["model"][key])
         ax.plot(
             x,
             y,
@@ -1832,7 +1813,7 @@ glue("gap_memory_ratio", GAP / max(memory_bins, 1), display=False)
 your_activity = truth.activity  # stands in for your own binary array
 yours = load_assemblies(
     source="user",
-    activity=your_activity,
+    data=your_activity,
     train_fraction=TRAIN_FRACTION,
     validation_fraction=VALIDATION_FRACTION,
     gap=GAP,
@@ -1842,7 +1823,7 @@ print(
     f"test {yours.test.shape}, truth: {yours.truth}"
 )
 try:
-    load_assemblies(source="user", activity=np.random.default_rng(0).random((100, 5)))
+    load_assemblies(source="user", data=np.random.default_rng(0).random((100, 5)))
 except ValueError as error:
     print(f"rejected: {error}")
 

@@ -106,6 +106,7 @@ from course_utils.data import load_evoked_dipole
 from course_utils.exercises import ExerciseChecks
 from course_utils.glue import glue
 from course_utils.simulate import dipole as dipole_sim
+from course_utils.simulate import dipole_plan
 from course_utils.sweep import run_sweep
 from course_utils.workshop import report
 
@@ -147,6 +148,9 @@ dict(SIZES, n_jobs=N_JOBS)
 # %%
 parallel = JoblibBackend(n_jobs=N_JOBS)
 glue("n_jobs", int(N_JOBS), display=False)
+# Counts every simulation of the chapter; the Checks compare the count with the plan that the
+# full-scale run-time estimate rests on (course_utils.simulate.dipole_plan).
+simulation_count = dipole_sim.SimulationCounter().start()
 
 # %% [markdown]
 # ## 1. The model, its drives, and a target whose answer we know
@@ -1129,7 +1133,7 @@ plt.show()
 # the tap was detected {cite}`jones2007neural`. It ships with the course (Brown University's
 # license allows non-commercial redistribution with its notice; the file is checked against
 # its sha256 when loaded), so this section runs offline. Your own recording works the same
-# way, `load_evoked_dipole("my_dipole.txt")`, from a text file of two columns: time (ms) and
+# way, `load_evoked_dipole("user", data="my_dipole.txt")`, from a text file of two columns: time (ms) and
 # dipole (nAm).
 #
 # We fit the same three parameters as hnn-core's example, from its hand-tuned start, with
@@ -1515,7 +1519,7 @@ checks.function(
 # weight `params["evdist2_weight"]` onto `"L2_pyramidal"` and `"L5_pyramidal"`, synaptic delays
 # of 0.1 ms onto both, one drive cell that is not cell-specific, and hnn-core's default
 # `event_seed`. `recording_rmse(params)` is the objective: simulate `N_TRIALS` trials of a copy
-# of `net` with that drive set (`dipole_sim.simulate_trials` scales and smooths them, with
+# of `net` with that drive set (`dipole_sim.simulate_dipole_trials` scales and smooths them, with
 # `tstop=float(real.times[-1])`, `dt=DT_MS`, `scale_factor=scale_factor`,
 # `smooth_ms=SMOOTH_MS`), average them, sample the average at the recording's times with
 # `dipole_sim.sample_at`, and return the RMSE to `real.dipole`. The solution then fits the new
@@ -1535,7 +1539,7 @@ def set_params_with_late_distal(net, params: dict[str, float]) -> None:
 
 def recording_rmse(params: dict[str, float]) -> float:
     """RMSE (nAm) between the recording and the N_TRIALS-trial average of the column."""
-    # Your code: copy net, set_params_with_late_distal, dipole_sim.simulate_trials, average,
+    # Your code: copy net, set_params_with_late_distal, dipole_sim.simulate_dipole_trials, average,
     # dipole_sim.sample_at(real.times, ...), RMSE.
     ...
 
@@ -1562,7 +1566,7 @@ def recording_rmse(params: dict[str, float]) -> float:
     """RMSE (nAm) between the recording and the N_TRIALS-trial average of the column."""
     column = net.copy()
     set_params_with_late_distal(column, params)
-    times, trials = dipole_sim.simulate_trials(
+    times, trials = dipole_sim.simulate_dipole_trials(
         column, n_trials=N_TRIALS, tstop=float(real.times[-1]), dt=DT_MS, scale_factor=scale_factor, smooth_ms=SMOOTH_MS
     )
     model = dipole_sim.sample_at(real.times, times, trials.mean(axis=0))
@@ -1594,7 +1598,7 @@ with parallel:
     late_params, late_value = best_of(late_seen)
     column = net.copy()
     set_params_with_late_distal(column, late_params)
-    late_times, late_trials = dipole_sim.simulate_trials(
+    late_times, late_trials = dipole_sim.simulate_dipole_trials(
         column, n_trials=N_TRIALS, tstop=float(real.times[-1]), dt=DT_MS, scale_factor=scale_factor, smooth_ms=SMOOTH_MS
     )
 fig, ax = plt.subplots(figsize=(7, 3.4))
@@ -1639,7 +1643,7 @@ checks.function(
         "wrong": "check the drive (distal, sigma LATE_DISTAL_SIGMA, the same weight onto L2 and "
         "L5 pyramidal cells, delays 0.1 ms, one drive cell, cell_specific=False, "
         "default event_seed) and the objective: N_TRIALS trials, scaled and smoothed "
-        "by simulate_trials, averaged, sampled at real.times, RMSE to real.dipole.",
+        "by simulate_dipole_trials, averaged, sampled at real.times, RMSE to real.dipole.",
     },
 )
 # %% [markdown]
@@ -1767,6 +1771,43 @@ plt.show()
 # (5 ms apart) is {glue:text}`crn_min_mu:.1f` ms; against this chapter's target it is
 # {glue:text}`independent_min_mu:.1f` ms (planted: {glue:text}`planted_mu:.2f`). The first
 # picture is the one a fit to real data never sees.
+#
+# ### What the chapter cost, against its plan
+#
+# Almost all of this chapter's time goes into simulations, so its run time at the full scale,
+# too long to run where the course is built, is estimated: the simulations each section plans
+# (`course_utils.simulate.dipole_plan`) times the measured cost of one
+# (`benchmarks/dipole_full.py`). That estimate is only as good as the plan, so the chapter
+# has counted every simulation it ran since its first cell, and checks here that the count
+# stays within the plan: a new section that simulates without a line in the plan fails the
+# build.
+
+# %%
+simulation_count.stop()
+planned = dipole_plan.planned_trials(
+    dict(
+        SIZES,
+        n_trials=N_TRIALS,
+        target_trials=TARGET_TRIALS,
+        budget=BUDGET,
+        cma_popsize=CMA_POPSIZE,
+        n_starts=N_STARTS,
+        polish_budget=POLISH_BUDGET,
+        slice_grid=SLICE_GRID,
+        real_budget=REAL_BUDGET,
+        profile_points=PROFILE_POINTS,
+    )
+)
+assert simulation_count.trials <= planned["trials"], (simulation_count.trials, planned, "update dipole_plan")
+assert simulation_count.one_trial_calls <= planned["one_trial_runs"], (simulation_count.one_trial_calls, planned)
+print(f"{simulation_count.trials} trials simulated (plan: at most {planned['trials']}).")
+glue("simulated_trials", int(simulation_count.trials), display=False)
+glue("planned_trials", int(planned["trials"]), display=False)
+
+# %% [markdown]
+# The chapter simulated {glue:text}`simulated_trials` trials, against at most
+# {glue:text}`planned_trials` planned (the plan is an upper bound: solvers may stop early and
+# the objective's cache skips points it has seen).
 #
 # ## References
 #

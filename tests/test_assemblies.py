@@ -81,7 +81,7 @@ def test_loader_simulated_and_user():
     assert data.source == "simulated" and data.truth is not None
     assert data.train.shape == (160, 30) and data.test.shape == (40, 30)
     mine = np.random.default_rng(0).random((50, 6)) < 0.2
-    user = load_assemblies("user", mine, train_fraction=0.6)
+    user = load_assemblies("user", data=mine, train_fraction=0.6)
     assert user.source == "user" and user.truth is None
     np.testing.assert_array_equal(np.vstack([user.train, user.test]), mine.astype(np.uint8))
     assert user.train.shape == (30, 6)
@@ -101,22 +101,24 @@ def test_loader_simulated_and_user():
 )
 def test_loader_rejects_bad_user_arrays(activity, match):
     with pytest.raises(ValueError, match=match):
-        load_assemblies("user", activity)
+        load_assemblies("user", data=activity)
 
 
 def test_loader_rejects_unknown_source_and_mixed_arguments():
     with pytest.raises(ValueError, match="gin.g-node.org"):
         load_assemblies("real")
     with pytest.raises(ValueError, match="only read with source='user'"):
-        load_assemblies("simulated", np.zeros((10, 3)))
-    with pytest.raises(ValueError, match="only apply to source='simulated'"):
-        load_assemblies("user", np.zeros((10, 3)), n_neurons=5)
+        load_assemblies("simulated", data=np.zeros((10, 3)))
+    with pytest.raises(ValueError, match="n_neurons only apply to source='simulated'"):
+        load_assemblies("user", data=np.zeros((10, 3)), n_neurons=5)
+    with pytest.raises(ValueError, match="source='user', data='my_activity.npy'"):
+        load_assemblies("my_activity.npy")
 
 
 def test_loader_cuts_train_validation_and_test_blocks_with_gaps():
     mine = (np.arange(100)[:, None] * np.ones((1, 3)) % 2).astype(np.uint8)
     mine[:, 2] = np.arange(100) % 7 == 0  # column 2 marks the time bin: 1 every 7 bins
-    data = load_assemblies("user", mine, train_fraction=0.6, validation_fraction=0.2, gap=5)
+    data = load_assemblies("user", data=mine, train_fraction=0.6, validation_fraction=0.2, gap=5)
     assert data.train.shape[0] == 60 and data.validation.shape[0] == 20 and data.test.shape[0] == 10
     np.testing.assert_array_equal(data.validation, mine[65:85])  # 5 bins after training
     np.testing.assert_array_equal(data.test, mine[90:])  # 5 bins after validation
@@ -138,4 +140,4 @@ def test_loader_cuts_train_validation_and_test_blocks_with_gaps():
 )
 def test_loader_rejects_blocks_that_do_not_fit(options, match):
     with pytest.raises(ValueError, match=match):
-        load_assemblies("user", np.zeros((100, 3)), train_fraction=0.6, **options)
+        load_assemblies("user", data=np.zeros((100, 3)), train_fraction=0.6, **options)

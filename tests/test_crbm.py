@@ -258,7 +258,7 @@ def test_divergence_freezes_and_marks_a_model_without_stopping_the_others():
     assert torch.all(model.weights[1].abs() <= 5.1) and not torch.equal(model.weights[1], before["weights"][1])
     # The healthy model trained on, through all the updates, and stays finite.
     assert torch.isfinite(model.weights[0]).all() and not torch.equal(model.weights[0], before["weights"][0])
-    assert history.updates_run == 3 * 4 and len(history.weight_l1) == 3
+    assert history.updates_run == 3 * 4 and len(history.train["weight_l1"]) == 3
 
 
 def test_training_input_is_checked():

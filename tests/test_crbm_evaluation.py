@@ -130,3 +130,55 @@ def test_matrix_nrmse(rng):
 def test_statistics_reject_bad_input(visible, hidden, match):
     with pytest.raises(ValueError, match=match):
         crbm_evaluation.crbm_statistics(visible, hidden)
+
+
+def _scoring_problem():
+    import torch
+
+    from course_utils.models.crbm import BatchedCRBM
+    from course_utils.simulate.assemblies import simulate_assemblies
+
+    data = simulate_assemblies(n_neurons=12, n_assemblies=2, n_timepoints=600, seed=1).activity  # correlated pairs
+    model = BatchedCRBM(12, 3, 4, weight_scale=0.5, device="cpu")
+    plan = crbm_evaluation.SamplingPlan(n_chains=5, n_samples=20, burn_in=10, thin=2)
+    return torch, model, data[:400], data[400:], plan
+
+
+def test_score_models_samples_and_scores_each_model_as_the_steps_do_by_hand():
+    torch, model, train, reference, plan = _scoring_problem()
+    scores, stats = crbm_evaluation.score_models(
+        model, train, reference, plan, torch.Generator().manual_seed(3), keep_statistics=True
+    )
+    generator = torch.Generator().manual_seed(3)  # the same steps, written out
+    start = model.independent_samples(train, plan.n_chains, generator)
+    samples = model.sample(plan.n_chains, plan.n_samples, burn_in=10, thin=2, start=start, generator=generator)
+    for m in range(model.n_models):
+        by_hand = {
+            name: crbm_evaluation.crbm_statistics(v[m] if name == "model" else v, model.hidden_moments(v)[0][m].numpy())
+            for name, v in (("model", samples), ("reference", reference), ("train", train))
+        }
+        expected = crbm_evaluation.crbm_nrmse(by_hand["model"], by_hand["reference"], by_hand["train"])
+        assert scores[m] == pytest.approx(expected, nan_ok=True)  # hh of 3 units can be undefined
+        np.testing.assert_allclose(stats[m]["reference"]["vv"], by_hand["reference"]["vv"])
+
+
+def test_score_models_skips_models_as_nan_and_chunks_without_changing_which_are_scored():
+    torch, model, train, reference, plan = _scoring_problem()
+    scores, stats = crbm_evaluation.score_models(
+        model, train, reference, plan, torch.Generator().manual_seed(0), models=[0, 2, 3], chunk=2
+    )
+    assert stats == []  # only kept when asked
+    assert all(np.isnan(list(scores[1].values())))
+    assert crbm_evaluation.is_bad_model(scores[1])
+    for m in (0, 2, 3):
+        assert set(scores[m]) == set(crbm_evaluation.CRBM_STATISTICS)
+        assert np.isfinite([scores[m][key] for key in ("v", "vh", "vv")]).all()
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [(dict(n_chains=0), "n_chains"), (dict(burn_in=-1), "burn_in"), (dict(thin=1.5), "thin")],
+)
+def test_a_sampling_plan_refuses_impossible_counts(options, match):
+    with pytest.raises(ValueError, match=match):
+        crbm_evaluation.SamplingPlan(**{**dict(n_chains=2, n_samples=3, burn_in=0, thin=1), **options})

@@ -21,7 +21,7 @@ from course_utils.data import (
     load_current_injection,
     load_place_cells,
 )
-from course_utils.data.loaders import _has_tag
+from course_utils.data.loaders._nwb import has_tag
 from course_utils.data.registry import REGISTRY
 from course_utils.simulate.glm import CurrentInjectionSimulation, LinearMazeSimulation
 
@@ -141,12 +141,36 @@ def test_unknown_source(load):
         load(source="recorded")
 
 
+def test_your_own_nwb_files_load_as_the_real_ones(place_cell_file, current_injection_file):
+    """source="user" reads your file in the real dataset's layout, with no download."""
+    path, _ = place_cell_file
+    yours = load_place_cells("user", data=path)
+    assert yours.source == "user" and yours.truth is None
+    assert "cell_type" in yours.units.metadata_columns and len(yours.position) > 0
+    path, _ = current_injection_file
+    assert load_current_injection("user", data=str(path)).source == "user"
+
+
+@pytest.mark.parametrize("load", [load_place_cells, load_current_injection])
+def test_the_contract_refuses_mixed_arguments(load, tmp_path):
+    with pytest.raises(ValueError, match="needs your data: pass data=<path of your NWB file>"):
+        load("user")
+    with pytest.raises(ValueError, match="only read with source='user'"):
+        load("simulated", data="session.nwb")
+    with pytest.raises(ValueError, match="duration_s only apply to source='simulated'"):
+        load("real", duration_s=60.0)
+    with pytest.raises(FileNotFoundError, match="No file.*NWB file that pynapple reads"):
+        load("user", data=tmp_path / "absent.nwb")
+    with pytest.raises(ValueError, match="source='user', data='session.nwb'"):
+        load("session.nwb")
+
+
 def test_tags_as_list_or_string():
-    assert _has_tag(np.array(["Noise 1"]), "Noise 1")
-    assert _has_tag(["Long Square", "Noise 1"], "Noise 1")
-    assert _has_tag("Noise 1", "Noise 1")
-    assert not _has_tag(np.array(["Noise 10"]), "Noise 1")
-    assert not _has_tag("Noise 10", "Noise 1")
+    assert has_tag(np.array(["Noise 1"]), "Noise 1")
+    assert has_tag(["Long Square", "Noise 1"], "Noise 1")
+    assert has_tag("Noise 1", "Noise 1")
+    assert not has_tag(np.array(["Noise 10"]), "Noise 1")
+    assert not has_tag("Noise 10", "Noise 1")
 
 
 # --------------------------------------------------------------------------- simulated

@@ -109,13 +109,13 @@ def test_a_corrupted_real_file_is_refused(http_server, data_cache, register):
 def test_your_own_file_in_the_same_format(tmp_path):
     path = tmp_path / "my_dipole.txt"
     path.write_bytes(BODY)
-    for source in (path, str(path)):
-        loaded = load_evoked_dipole(source)
-        assert loaded.source == str(path) and loaded.truth is None
+    for data in (path, str(path)):
+        loaded = load_evoked_dipole("user", data=data)
+        assert loaded.source == "user" and loaded.truth is None
         np.testing.assert_array_equal(loaded.dipole, DIPOLE)
     four = tmp_path / "hnn_core_output.txt"  # time, aggregate, L2, L5
     four.write_bytes(dipole_text(np.column_stack([TIMES, DIPOLE, DIPOLE / 2, DIPOLE / 2])))
-    np.testing.assert_array_equal(load_evoked_dipole(four).dipole, DIPOLE)
+    np.testing.assert_array_equal(load_evoked_dipole("user", data=four).dipole, DIPOLE)
 
 
 @pytest.mark.parametrize(
@@ -132,14 +132,21 @@ def test_bad_files_say_what_is_wrong(tmp_path, body, message):
     path = tmp_path / "bad.txt"
     path.write_bytes(body)
     with pytest.raises(DatasetFormatError, match=message):
-        load_evoked_dipole(path)
+        load_evoked_dipole("user", data=path)
 
 
 def test_a_missing_file_or_unknown_source_is_explained(tmp_path):
-    with pytest.raises(FileNotFoundError, match="'simulated'.*'real'"):
+    with pytest.raises(ValueError, match="'simulated'.*'real'.*'user'"):
         load_evoked_dipole("reel")
-    with pytest.raises(FileNotFoundError, match="No file"):
-        load_evoked_dipole(tmp_path / "absent.txt")
+    with pytest.raises(FileNotFoundError, match="No file.*column 1 time"):
+        load_evoked_dipole("user", data=tmp_path / "absent.txt")
+    # The older call, a path as the source, is pointed at the contract.
+    with pytest.raises(ValueError, match="source='user', data='my_dipole.txt'"):
+        load_evoked_dipole("my_dipole.txt")
+    with pytest.raises(ValueError, match="needs your data"):
+        load_evoked_dipole("user")
+    with pytest.raises(ValueError, match="n_trials only apply to source='simulated'"):
+        load_evoked_dipole("real", n_trials=3)
 
 
 def test_simulated_dipole_carries_its_truth():

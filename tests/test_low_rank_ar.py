@@ -216,8 +216,8 @@ def test_batched_training_equals_training_each_model_alone(experiment):
     ranks, lambdas, rates = [1, 3, 2, 2], [1e-3, 1e-2, 0.0, 1e-1], [0.05, 0.01, 0.02, 0.1]
     batch = lrar.LowRankAR.from_weights(start, ranks)
     history = lrar.train_batched(batch, train_c, val_c, lambdas=lambdas, lr=rates, steps=15, eval_every=4)
-    assert history.val_mse.shape == (5, 4) and history.val_steps.tolist() == [0, 4, 8, 12, 15]
-    assert history.train_mse.shape == (16, 4)
+    assert history.validation["mse"].shape == (5, 4) and history.validation_steps.tolist() == [0, 4, 8, 12, 15]
+    assert history.train["mse"].shape == (16, 4)
     for m in range(4):
         alone = lrar.LowRankAR.from_weights(start, [ranks[m]])
         h = lrar.train_batched(
@@ -228,7 +228,7 @@ def test_batched_training_equals_training_each_model_alone(experiment):
             torch.testing.assert_close(
                 values[0][..., :columns], getattr(batch, name)[m][..., :columns], atol=1e-5, rtol=1e-4
             )
-        np.testing.assert_allclose(h.val_mse[:, 0], history.val_mse[:, m], rtol=1e-4)
+        np.testing.assert_allclose(h.validation["mse"][:, 0], history.validation["mse"][:, m], rtol=1e-4)
 
 
 def test_training_recovers_the_planted_model(experiment):
@@ -237,7 +237,7 @@ def test_training_recovers_the_planted_model(experiment):
     start = lrar.ridge_ar(data.rows(train), [0.1]).select(0, 0)
     model = lrar.LowRankAR.from_weights(start, [2])
     history = lrar.train_batched(model, train_c, val_c, lambdas=1e-3, lr=0.05, steps=150)
-    assert history.val_mse[-1, 0] < history.val_mse[0, 0]
+    assert history.validation["mse"][-1, 0] < history.validation["mse"][0, 0]
     truth = lrar.ARWeights(
         *(torch.as_tensor(a, dtype=torch.float32) for a in (sim.dynamics.A, sim.dynamics.B, sim.dynamics.bias))
     )
@@ -248,7 +248,7 @@ def test_training_recovers_the_planted_model(experiment):
     assert model_mse < least_squares  # structure beats the full model on new patterns
     assert model_mse < 1.5 * truth_mse
     # The bias set after training makes raw predictions match the compressed error.
-    assert model_mse == pytest.approx(float(history.val_mse[-1, 0]), rel=1e-3)
+    assert model_mse == pytest.approx(float(history.validation["mse"][-1, 0]), rel=1e-3)
     # Closer to the true matrices than least squares, by far for the dynamics A.
     fitted = model.weights().select(0)
     for name, at_most in (("A", 0.2), ("B", 0.6)):

@@ -30,7 +30,7 @@ def test_user_arrays_give_the_same_trials(simulated):
         (simulated.activity, simulated.stimulation),
         {"activity": simulated.activity.tolist(), "stimulation": simulated.stimulation},
     ):
-        yours = load_photostim("user", arrays=arrays, seed=1)
+        yours = load_photostim("user", data=arrays, seed=1)
         assert yours.source == "user" and yours.truth is None
         np.testing.assert_array_equal(yours.trial_onsets, simulated.trial_onsets)
         # Patterns are numbered differently, but each trial stimulates the same neurons.
@@ -43,12 +43,12 @@ def test_user_arrays_give_the_same_trials(simulated):
 
 def test_user_held_out_patterns_follow_the_seed(simulated):
     arrays = (simulated.activity, simulated.stimulation)
-    a = load_photostim("user", arrays=arrays, seed=3, n_heldout_patterns=4)
-    b = load_photostim("user", arrays=arrays, seed=3, n_heldout_patterns=4)
+    a = load_photostim("user", data=arrays, seed=3, n_heldout_patterns=4)
+    b = load_photostim("user", data=arrays, seed=3, n_heldout_patterns=4)
     np.testing.assert_array_equal(a.heldout_patterns, b.heldout_patterns)
     assert a.heldout_patterns.size == 4
     with pytest.raises(ValueError, match="n_heldout_patterns must be an integer from 1 to 9"):
-        load_photostim("user", arrays=arrays, n_heldout_patterns=10)
+        load_photostim("user", data=arrays, n_heldout_patterns=10)
 
 
 def test_back_to_back_trials_of_different_patterns_are_split():
@@ -56,23 +56,23 @@ def test_back_to_back_trials_of_different_patterns_are_split():
     stimulation[2:4, 0] = 1  # pattern A
     stimulation[4:6, 1] = 1  # pattern B right after
     stimulation[10:12, 0] = 1  # pattern A again
-    session = load_photostim("user", arrays=(np.zeros((20, 3)), stimulation))
+    session = load_photostim("user", data=(np.zeros((20, 3)), stimulation))
     assert session.trial_onsets.tolist() == [2, 4, 10]
     assert session.trial_pattern[0] == session.trial_pattern[2] != session.trial_pattern[1]
     assert session.stim_frames == 2
 
 
 def test_real_source_explains_there_is_no_public_copy():
-    with pytest.raises(ValueError, match="no public copy.*source='user'"):
+    with pytest.raises(ValueError, match="not public.*source='user'"):
         load_photostim("real")
-    with pytest.raises(ValueError, match="'simulated' or 'user'"):
+    with pytest.raises(ValueError, match="'simulated'.*'real'.*'user'"):
         load_photostim("recording")
 
 
 @pytest.mark.parametrize(
     "make, match",
     [
-        (lambda a, s: None, "needs arrays"),
+        (lambda a, s: None, "needs your data"),
         (lambda a, s: (a,), r"\(activity, stimulation\)"),
         (lambda a, s: {"activity": a}, "missing \\['stimulation'\\]"),
         (lambda a, s: (a[:, 0], s), "2-D"),
@@ -87,11 +87,13 @@ def test_real_source_explains_there_is_no_public_copy():
 def test_bad_user_arrays_raise_with_advice(simulated, make, match):
     arrays = make(simulated.activity, simulated.stimulation)
     with pytest.raises(ValueError, match=match):
-        load_photostim("user", arrays=arrays)
+        load_photostim("user", data=arrays)
 
 
 def test_arguments_of_the_other_source_are_refused(simulated):
     with pytest.raises(ValueError, match="only read with source='user'"):
-        load_photostim("simulated", arrays=(simulated.activity, simulated.stimulation))
+        load_photostim("simulated", data=(simulated.activity, simulated.stimulation))
     with pytest.raises(ValueError, match="only apply to source='simulated'"):
-        load_photostim("user", arrays=(simulated.activity, simulated.stimulation), n_neurons=5)
+        load_photostim("user", data=(simulated.activity, simulated.stimulation), n_neurons=5)
+    with pytest.raises(ValueError, match="n_heldout_groups"):
+        load_photostim("simulated", n_heldout_patterns=2, **SMALL)

@@ -120,7 +120,9 @@ def test_bad_sizes_raise(bad, match):
 def test_simulate_trials_records_each_pattern_and_its_true_response(sim):
     clean = dataclasses.replace(sim.dynamics, noise_std=0.0, obs_noise_std=0.0)
     patterns = sim.patterns[:3]
-    activity, stimulation = photostim.simulate_trials(clean, patterns, 2, np.random.default_rng(0), lead_in_frames=20)
+    activity, stimulation = photostim.simulate_trial_block(
+        clean, patterns, 2, seed=np.random.default_rng(0), lead_in_frames=20
+    )
     assert activity.shape == stimulation.shape == (20 + 3 * 2 * 15, 30)
     onsets = 20 + 15 * np.arange(6)
     seen = [int(np.flatnonzero((patterns == stimulation[onset]).all(axis=1))[0]) for onset in onsets]
@@ -134,9 +136,9 @@ def test_simulate_trials_records_each_pattern_and_its_true_response(sim):
 
 
 def test_simulate_trials_is_reproducible_and_noisy(sim):
-    first = photostim.simulate_trials(sim.dynamics, sim.patterns[:2], 3, np.random.default_rng(5))
-    again = photostim.simulate_trials(sim.dynamics, sim.patterns[:2], 3, np.random.default_rng(5))
-    other = photostim.simulate_trials(sim.dynamics, sim.patterns[:2], 3, np.random.default_rng(6))
+    first = photostim.simulate_trial_block(sim.dynamics, sim.patterns[:2], 3, seed=np.random.default_rng(5))
+    again = photostim.simulate_trial_block(sim.dynamics, sim.patterns[:2], 3, seed=np.random.default_rng(5))
+    other = photostim.simulate_trial_block(sim.dynamics, sim.patterns[:2], 3, seed=np.random.default_rng(6))
     np.testing.assert_array_equal(first[0], again[0])
     assert not np.allclose(first[0], other[0])
 
@@ -154,4 +156,4 @@ def test_simulate_trials_is_reproducible_and_noisy(sim):
 )
 def test_simulate_trials_rejects_bad_input(sim, patterns, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        photostim.simulate_trials(sim.dynamics, patterns, 2, np.random.default_rng(0), **kwargs)
+        photostim.simulate_trial_block(sim.dynamics, patterns, 2, seed=np.random.default_rng(0), **kwargs)

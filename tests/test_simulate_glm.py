@@ -49,7 +49,7 @@ def test_truth_table_and_effects():
     assert neuron.position_effect(40.0) == pytest.approx(2.0)
     assert neuron.speed_effect(10.0) == pytest.approx(0.5)
     assert neuron.log_rate(40.0, 10.0) == pytest.approx(3.0)
-    sim = glm.simulate_linear_maze(60.0, 0.02, 0, neurons=[neuron])
+    sim = glm.simulate_linear_maze(60.0, 0.02, seed=0, neurons=[neuron])
     assert sim.truth["speed_weight"].tolist() == [0.05]
 
 

@@ -110,9 +110,9 @@ def test_filter_shapes():
 
 def test_random_graph_edge_cases():
     rng = np.random.default_rng(0)
-    none_asked = population.random_coupling_graph(rng, 5, 0.0, (0.3, 0.6), 0.0)
+    none_asked = population.random_coupling_graph(5, 0.0, (0.3, 0.6), 0.0, seed=rng)
     assert np.count_nonzero(none_asked) == 1 and np.trace(np.abs(none_asked)) == 0
-    inhibitory = population.random_coupling_graph(rng, 6, 0.5, (0.3, 0.6), 1.0)
+    inhibitory = population.random_coupling_graph(6, 0.5, (0.3, 0.6), 1.0, seed=rng)
     assert np.all(inhibitory <= 0) and np.all(np.abs(inhibitory[inhibitory != 0]) >= 0.3)
 
 

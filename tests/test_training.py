@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 from course_utils import config, training
 from course_utils.training import (
     DeviceUnavailableError,
+    GridHistory,
     History,
     TrainingDivergedError,
     fit,
@@ -730,3 +731,18 @@ def test_badly_returned_terms_are_named(returned, match):
             epochs=1,
             progress=False,
         )
+
+
+def test_grid_history_marks_divergence_and_chooses_each_models_best_step():
+    history = GridHistory(3)
+    assert history.diverged.tolist() == [False] * 3 and history.diverged_at.tolist() == [-1] * 3
+    history.mark_diverged(1, 7, "a weight passed the bound")
+    assert history.diverged.tolist() == [False, True, False] and history.diverged_at[1] == 7
+    assert history.reasons == ["", "a weight passed the bound", ""]
+    with pytest.raises(ValueError, match="train with validation data"):
+        history.best_step()
+    history.validation = {"mse": np.array([[3.0, 1.0, 2.0], [2.0, 2.0, 1.5], [2.5, 3.0, 1.0]])}
+    history.validation_steps = np.array([0, 5, 10])
+    assert history.best_step().tolist() == [5, 0, 10]
+    with pytest.raises(ValueError, match="n_models"):
+        GridHistory(0)

@@ -12,9 +12,10 @@ Datasets: ``place_cells`` (Achilles_10252013.nwb, chapter 1), ``current_injectio
 Chapter 6 adds ``evoked_dipole`` (yes_trial_S1_ERP_all_avg.txt), which ships with the package
 (``course_utils/data/files``, with its license notice) and is never downloaded.
 Chapter 4's zebrafish recordings are large and not fetched: :func:`load_assemblies`
-simulates planted assemblies or takes your own binarized array (``source="user"``).
+simulates planted assemblies or takes your own binarized array (``source="user", data=...``).
 Chapter 3's photostimulation recordings are not public: :func:`load_photostim` simulates
-one or takes your own arrays (``source="user"``).
+one or takes your own arrays (``source="user", data=(activity, stimulation)``). Every loader
+also reads your own file or arrays with ``source="user", data=...`` (:mod:`course_utils.data.loaders`).
 :func:`describe_datasets` lists them with citations and licenses.
 
 Environment variables

@@ -50,19 +50,18 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from course_utils.training import BatchedAdam, get_device
+from course_utils.training import BatchedAdam, GridHistory, get_device
 from course_utils.validation import check_positive_ints, check_positive_numbers
 
 __all__ = [
     "PENALTIES",
     "BatchedCRBM",
-    "SweepHistory",
     "drelu_log_partition",
     "drelu_moments",
     "drelu_potential",
@@ -656,46 +655,6 @@ class BatchedCRBM:
 # --------------------------------------------------------------------------- training
 
 
-@dataclass
-class SweepHistory:
-    """What :func:`train_crbms` records, per model.
-
-    Attributes
-    ----------
-    lambdas : numpy.ndarray
-        ``(M,)`` penalty strength of each model.
-    penalty_kind : str
-        ``"l1"`` or ``"l2l1"``.
-    diverged : numpy.ndarray
-        ``(M,)`` boolean: the model's training was stopped because a parameter turned NaN or
-        infinite or a weight passed ``weight_bound``. Its parameters are the last finite ones.
-    diverged_at : numpy.ndarray
-        ``(M,)`` update (from 0) at which it diverged, ``-1`` for the others.
-    reasons : list of str
-        Why each model diverged (empty string for the others).
-    weight_l1 : list of numpy.ndarray
-        Per epoch, the ``(M,)`` mean absolute weight.
-    free_energy_gap : list of numpy.ndarray
-        Per epoch, the ``(M,)`` mean of ``F(data) - F(chains)`` over the epoch's updates: the
-        PCD objective without the penalty (it hovers near zero when the chains track the model).
-    epochs_run, updates_run : int
-        Completed epochs and parameter updates.
-    wall_time_s : float
-        Training time in seconds.
-    """
-
-    lambdas: np.ndarray
-    penalty_kind: str
-    diverged: np.ndarray
-    diverged_at: np.ndarray
-    reasons: list[str]
-    weight_l1: list[np.ndarray] = field(default_factory=list)
-    free_energy_gap: list[np.ndarray] = field(default_factory=list)
-    epochs_run: int = 0
-    updates_run: int = 0
-    wall_time_s: float = 0.0
-
-
 def _check_data(data: object, n_visible: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     array = np.asarray(data)
     if array.ndim != 2 or array.shape[1] != n_visible:
@@ -747,7 +706,7 @@ def train_crbms(
     init_fields: bool = True,
     seed: int = 0,
     progress: bool = True,
-) -> SweepHistory:
+) -> GridHistory:
     """Train every model of ``model`` in place by persistent contrastive divergence with Adam.
 
     All models see the same minibatches of ``data``; each has its own penalty strength,
@@ -788,8 +747,10 @@ def train_crbms(
 
     Returns
     -------
-    SweepHistory
-        Divergence marks and per-epoch summaries.
+    GridHistory
+        Divergence marks, and per epoch ``train["weight_l1"]`` (mean absolute weight) and
+        ``train["free_energy_gap"]`` (mean of ``F(data) - F(chains)`` over the epoch's updates:
+        the PCD objective without the penalty, near zero when the chains track the model).
 
     Raises
     ------
@@ -819,9 +780,8 @@ def train_crbms(
     chains = model.independent_samples(x, n_chains, generator)
 
     M = model.n_models
-    history = SweepHistory(
-        lambdas=lam, penalty_kind=penalty_kind, diverged=np.zeros(M, bool), diverged_at=np.full(M, -1), reasons=[""] * M
-    )
+    history = GridHistory(M)
+    weight_l1, free_energy_gap = [], []
     active = torch.ones(M, dtype=torch.bool, device=model.device)
     adam = BatchedAdam([model.parameters()[name] for name in names])
     n_batches = max(1, x.shape[0] // batch_size)
@@ -840,10 +800,11 @@ def train_crbms(
                 _mark_divergence(model, history, active, nonfinite, weight_bound, history.updates_run)
                 history.updates_run += 1
             history.epochs_run += 1
-            history.weight_l1.append(model.weights.abs().mean(dim=(1, 2)).cpu().numpy())
-            history.free_energy_gap.append((gaps / n_batches).cpu().numpy())
+            weight_l1.append(model.weights.abs().mean(dim=(1, 2)).cpu().numpy())
+            free_energy_gap.append((gaps / n_batches).cpu().numpy())
             bar.set_postfix(diverged=int(history.diverged.sum()))
     history.wall_time_s = time.perf_counter() - start
+    history.train = {"weight_l1": np.stack(weight_l1), "free_energy_gap": np.stack(free_energy_gap)}
     return history
 
 
@@ -891,7 +852,7 @@ def _finite_per_model(model: BatchedCRBM) -> torch.Tensor:
 
 def _mark_divergence(
     model: BatchedCRBM,
-    history: SweepHistory,
+    history: GridHistory,
     active: torch.Tensor,
     nonfinite: torch.Tensor,
     weight_bound: float,
@@ -904,10 +865,9 @@ def _mark_divergence(
         return
     active &= ~newly
     for m in torch.nonzero(newly).flatten().tolist():
-        history.diverged[m] = True
-        history.diverged_at[m] = update
-        history.reasons[m] = (
+        reason = (
             f"a parameter or the objective became NaN or infinite at update {update}"
             if bool(nonfinite[m])
             else f"a weight passed the bound {weight_bound:g} at update {update}"
         )
+        history.mark_diverged(m, update, reason)

@@ -8,9 +8,19 @@ assemblies planted in a simulation.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from course_utils.metrics import rmse
+from course_utils.validation import check_ints, check_positive_ints
+
+if TYPE_CHECKING:
+    import torch
+
+    from course_utils.models.crbm import BatchedCRBM
 
 ArrayLike = np.ndarray
 
@@ -203,3 +213,100 @@ def matrix_nrmse(a: ArrayLike, b: ArrayLike) -> float:
     upper = np.triu_indices(x.shape[0], k=1)
     xa, ya = x[upper], y[upper]
     return nrmse(rmse(xa, ya), 0.0, shuffled_rmse(xa, ya))
+
+
+@dataclass(frozen=True)
+class SamplingPlan:
+    """How a cRBM is sampled to be scored: fresh chains, burn-in, then thinned samples.
+
+    Attributes
+    ----------
+    n_chains
+        Chains per model, started from independent neurons with the training data's rates.
+    n_samples
+        Samples kept per chain.
+    burn_in
+        Gibbs steps discarded before the first kept sample.
+    thin
+        Gibbs steps between kept samples.
+    """
+
+    n_chains: int
+    n_samples: int
+    burn_in: int
+    thin: int
+
+    def __post_init__(self) -> None:
+        check_positive_ints(n_chains=self.n_chains, n_samples=self.n_samples, thin=self.thin)
+        check_ints(minimum=0, burn_in=self.burn_in)
+
+
+def score_models(
+    batch: BatchedCRBM,
+    train: np.ndarray,
+    reference: np.ndarray,
+    plan: SamplingPlan,
+    generator: torch.Generator,
+    *,
+    models: Sequence[int] | None = None,
+    chunk: int | None = None,
+    keep_statistics: bool = False,
+) -> tuple[list[dict[str, float]], list[dict[str, dict[str, np.ndarray]]]]:
+    """Sample models of ``batch`` and score the five nRMSEs of each against ``reference``.
+
+    Parameters
+    ----------
+    batch
+        The trained cRBMs.
+    train
+        ``(T, N)`` training activity: the chains' starting rates, and ``RMSE_opt``'s and
+        ``RMSE_shuffled``'s reference (:func:`crbm_nrmse`).
+    reference
+        ``(T', N)`` activity the models are judged against (validation or test block).
+    plan
+        How each model is sampled.
+    generator
+        The torch generator of the chains (on the batch's device).
+    models
+        Which models to score (default: all). The others, e.g. models that diverged, get NaN
+        nRMSEs, which :func:`is_bad_model` counts as bad.
+    chunk
+        Models sampled at once (default: all), to bound memory.
+    keep_statistics
+        Also return each scored model's statistics (model, reference and training), e.g.
+        for identity plots; they hold ``N^2`` numbers per model and set.
+
+    Returns
+    -------
+    scores
+        Per model of ``batch``, its nRMSE per statistic (:data:`CRBM_STATISTICS`).
+    statistics
+        Per scored model (in the order of ``models``), ``{"model", "reference", "train"}``
+        statistics dicts; empty unless ``keep_statistics``.
+    """
+    selected = list(range(batch.n_models)) if models is None else [int(m) for m in models]
+    if chunk is not None:
+        check_positive_ints(chunk=chunk)
+    n_chunks = 1 if chunk is None else max(1, -(-len(selected) // chunk))
+    scores = [dict.fromkeys(CRBM_STATISTICS, float("nan")) for _ in range(batch.n_models)]
+    kept: list[dict[str, dict[str, np.ndarray]]] = []
+    for group in np.array_split(np.asarray(selected, dtype=int), n_chunks):
+        if group.size == 0:
+            continue
+        part = batch.select(group.tolist())
+        start = part.independent_samples(train, plan.n_chains, generator)
+        samples = part.sample(
+            plan.n_chains, plan.n_samples, burn_in=plan.burn_in, thin=plan.thin, start=start, generator=generator
+        )
+        sets = {"model": samples, "reference": reference, "train": train}
+        hidden = {name: part.hidden_moments(v)[0].cpu().numpy() for name, v in sets.items()}
+        samples = samples.cpu().numpy()
+        for position, m in enumerate(group.tolist()):
+            stats = {
+                name: crbm_statistics(samples[position] if name == "model" else v, hidden[name][position])
+                for name, v in sets.items()
+            }
+            scores[m] = crbm_nrmse(stats["model"], stats["reference"], stats["train"])
+            if keep_statistics:
+                kept.append(stats)
+    return scores, kept

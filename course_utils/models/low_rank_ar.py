@@ -40,14 +40,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from course_utils.training import BatchedAdam
+from course_utils.training import BatchedAdam, GridHistory
 from course_utils.validation import check_positive_ints
 
 __all__ = [
     "LaggedData",
     "ARWeights",
     "CompressedData",
-    "BatchedHistory",
     "FullRankAR",
     "LowRankAR",
     "lag_data",
@@ -675,37 +674,6 @@ class LowRankAR(torch.nn.Module):
 # --------------------------------------------------------------------------- batched training
 
 
-@dataclass
-class BatchedHistory:
-    """What :func:`train_batched` records for each model of the batch.
-
-    Attributes
-    ----------
-    train_mse
-        Mean squared error (per neuron and frame) on the training rows before each step and
-        after the last, shape ``(steps + 1, n_models)``.
-    val_mse
-        The same on the validation rows at ``val_steps``, shape ``(len(val_steps), n_models)``;
-        ``None`` without validation data.
-    val_steps
-        Steps (number of updates done) at which ``val_mse`` was recorded.
-    wall_time_s
-        Duration of the training.
-    """
-
-    train_mse: np.ndarray
-    val_mse: np.ndarray | None
-    val_steps: np.ndarray
-    wall_time_s: float
-
-    @property
-    def best_step(self) -> np.ndarray:
-        """Step with the lowest validation error of each model."""
-        if self.val_mse is None:
-            raise ValueError("No validation data was given to train_batched: there is no best step.")
-        return self.val_steps[np.argmin(self.val_mse, axis=0)]
-
-
 def _per_model(
     name: str, value: float | Sequence[float] | torch.Tensor, n_models: int, device: torch.device
 ) -> torch.Tensor:
@@ -737,7 +705,7 @@ def train_batched(
     eval_every: int = 1,
     betas: tuple[float, float] = (0.9, 0.999),
     eps: float = 1e-8,
-) -> BatchedHistory:
+) -> GridHistory:
     """Train every model of a :class:`LowRankAR` batch at once with full-batch Adam.
 
     Model ``m`` minimizes its own loss: the mean over its group's training rows of the
@@ -767,8 +735,9 @@ def train_batched(
 
     Returns
     -------
-    BatchedHistory
-        Per-step training and validation errors of every model.
+    GridHistory
+        Every model's mean squared error (per neuron and frame): ``train["mse"]`` before each
+        step and after the last, ``validation["mse"]`` at ``validation_steps``.
 
     Raises
     ------
@@ -820,12 +789,12 @@ def train_batched(
         implied = torch.einsum("msij,msj->mi", W.A, x_mean[:, 0]) + torch.einsum("msij,msj->mi", W.B, x_mean[:, 1])
         model.bias.copy_(y_mean - implied)
     wall = time.perf_counter() - start
-    return BatchedHistory(
-        train_mse=torch.stack(train_curve).cpu().numpy(),
-        val_mse=None if val is None else torch.stack(val_curve).cpu().numpy(),
-        val_steps=np.array(val_steps, dtype=int),
-        wall_time_s=wall,
-    )
+    history = GridHistory(M, train={"mse": torch.stack(train_curve).cpu().numpy()}, updates_run=steps, wall_time_s=wall)
+    history.epochs_run = steps  # full batch: one update per pass over the data
+    if val is not None:
+        history.validation = {"mse": torch.stack(val_curve).cpu().numpy()}
+        history.validation_steps = np.array(val_steps, dtype=int)
+    return history
 
 
 # --------------------------------------------------------------------------- analysis

@@ -370,8 +370,8 @@ def tune_low_rank(
             steps=steps,
             eval_every=eval_every,
         )
-        curves = history.val_mse.reshape(len(history.val_steps), n_folds, per).mean(axis=1)
-        return curves, history.val_steps
+        curves = history.validation["mse"].reshape(len(history.validation_steps), n_folds, per).mean(axis=1)
+        return curves, history.validation_steps
 
     middle = float(lambdas[len(lambdas) // 2])
     order_curves, _ = grid_search(k_max, [(middle, max(ranks))] * len(orders), list(orders))

@@ -14,6 +14,8 @@ dipole. This module holds what the chapter needs but does not teach line by line
 :class:`DipoleObjective`
     The RMSE between a target and the trial-averaged, scaled and smoothed simulated dipole,
     as hnn-core's ``Optimizer`` computes it, with every simulated trial cached and counted.
+:class:`SimulationCounter`
+    Counts every simulation run while it is active (a whole chapter, say).
 
 Simulations run on hnn-core's active parallel backend: wrap calls in
 ``with hnn_core.JoblibBackend(n_jobs=...)`` to spread trials over cores.
@@ -256,7 +258,55 @@ def add_erp_drives(net: Any, params: Mapping[str, float], *, event_seed: int = 2
         )
 
 
-def simulate_trials(
+class SimulationCounter:
+    """Counts the trials :func:`simulate_dipole_trials` runs while the counter is active.
+
+    Chapter 6 starts one at its top and compares what it counted, at its end, with the plan
+    the full-scale estimate is built on (:mod:`course_utils.simulate.dipole_plan`). Use it as
+    a context manager, or call :meth:`start` and :meth:`stop` (a notebook spans cells).
+
+    Attributes
+    ----------
+    calls
+        Calls of :func:`simulate_dipole_trials`.
+    trials
+        Trials simulated in all.
+    one_trial_calls
+        Calls that simulated a single trial (they run alone, on one core).
+    """
+
+    _active: list[SimulationCounter] = []  # noqa: RUF012 (the counters listening, normally none)
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.trials = 0
+        self.one_trial_calls = 0
+
+    def start(self) -> SimulationCounter:
+        """Begin counting; return the counter."""
+        if self not in SimulationCounter._active:
+            SimulationCounter._active.append(self)
+        return self
+
+    def stop(self) -> SimulationCounter:
+        """Stop counting (the counts stay); return the counter."""
+        if self in SimulationCounter._active:
+            SimulationCounter._active.remove(self)
+        return self
+
+    def __enter__(self) -> SimulationCounter:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _record(self, n_trials: int) -> None:
+        self.calls += 1
+        self.trials += n_trials
+        self.one_trial_calls += n_trials == 1
+
+
+def simulate_dipole_trials(
     net: Any, *, n_trials: int, tstop: float, dt: float, scale_factor: float, smooth_ms: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Simulate ``n_trials`` trials of ``net`` and return their scaled, smoothed dipoles.
@@ -297,6 +347,8 @@ def simulate_trials(
     check_positive_numbers(tstop=tstop, dt=dt, scale_factor=scale_factor)
     check_numbers(inclusive=True, unit="ms", smooth_ms=smooth_ms)
     dipoles = simulate_dipole(net, tstop=float(tstop), dt=float(dt), n_trials=int(n_trials), verbose=False)
+    for counter in SimulationCounter._active:
+        counter._record(int(n_trials))
     trials = []
     for dipole in dipoles:  # the order of hnn-core's Optimizer: scale, then smooth
         dipole.scale(scale_factor)
@@ -450,7 +502,7 @@ def simulate_planted_dipole(
 
     net = neymotin_2020_model(mesh_shape=mesh_shape)
     add_erp_drives(net, values, event_seed=event_seed)
-    sim_times, trials = simulate_trials(
+    sim_times, trials = simulate_dipole_trials(
         net, n_trials=n_trials, tstop=float(sample_times[-1]), dt=dt, scale_factor=factor, smooth_ms=smooth_ms
     )
     clean = sample_at(sample_times, sim_times, trials.mean(axis=0))
@@ -584,7 +636,7 @@ class DipoleObjective:
         if cached is None or cached.shape[0] < n_trials:
             net = self.net.copy()
             self.set_params(net, dict(values))
-            times, trials = simulate_trials(
+            times, trials = simulate_dipole_trials(
                 net,
                 n_trials=n_trials,
                 tstop=self.tstop,

@@ -180,8 +180,8 @@ def _poisson_spikes(
 def simulate_linear_maze(
     duration_s: float = 1800.0,
     bin_s: float = 0.02,
-    seed: int = 0,
     *,
+    seed: int = 0,
     kinds: Sequence[str] = ("speed", "position", "both"),
     neurons: Sequence[MazeNeuron] | None = None,
     track_length_cm: float = 100.0,
@@ -332,8 +332,8 @@ def _noise_current(
 def simulate_current_injection(
     duration_s: float = 200.0,
     bin_s: float = 0.005,
-    seed: int = 0,
     *,
+    seed: int = 0,
     window_s: float = 0.25,
     sweep_s: float = 10.0,
     gap_s: float = 2.0,

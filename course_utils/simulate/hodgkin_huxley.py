@@ -423,6 +423,7 @@ def simulate(
 
 def sample_conductances(
     n_traces: int,
+    *,
     seed: int,
     g_k_range: tuple[float, float] = (26.0, 46.0),
     g_na_range: tuple[float, float] = (110.0, 130.0),
@@ -444,8 +445,8 @@ def sample_conductances(
 
 def simulate_dataset(
     n_traces: int = 10_000,
-    seed: int = 0,
     *,
+    seed: int = 0,
     g_k_range: tuple[float, float] = (26.0, 46.0),
     g_na_range: tuple[float, float] = (110.0, 130.0),
     current: StepCurrent = StepCurrent(15.0, 10.0),
@@ -474,7 +475,7 @@ def simulate_dataset(
     HHTraces
         ``n_traces`` voltage traces of ``duration_ms / dt_ms`` samples with their conductances.
     """
-    g_k, g_na = sample_conductances(n_traces, seed, g_k_range, g_na_range)
+    g_k, g_na = sample_conductances(n_traces, seed=seed, g_k_range=g_k_range, g_na_range=g_na_range)
     return simulate(
         g_k,
         g_na,

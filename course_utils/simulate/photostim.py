@@ -17,7 +17,7 @@ and tests whether they predict responses to stimulation patterns they have never
 :func:`simulate_photostim`
     Runs the experiment; returns a :class:`PhotostimSimulation` with the true
     :class:`PhotostimDynamics` attached.
-:func:`simulate_trials`
+:func:`simulate_trial_block`
     Records trials of patterns chosen by the caller with given dynamics: the next block of
     an experiment whose patterns are designed as it goes (chapter 3's active learning).
 """
@@ -30,7 +30,7 @@ import numpy as np
 
 from course_utils.validation import check_positive_ints
 
-__all__ = ["PhotostimDynamics", "PhotostimSimulation", "simulate_photostim", "simulate_trials", "make_dynamics"]
+__all__ = ["PhotostimDynamics", "PhotostimSimulation", "simulate_photostim", "simulate_trial_block", "make_dynamics"]
 
 
 @dataclass(frozen=True)
@@ -214,8 +214,8 @@ def make_dynamics(
     n_neurons: int,
     rank: int,
     order: int,
-    rng: np.random.Generator,
     *,
+    seed: int | np.random.Generator,
     group_size: int = 10,
     recurrent_gain: float = 1.5,
     direct_gain: float = 5.0,
@@ -230,8 +230,8 @@ def make_dynamics(
     ----------
     n_neurons, rank, order
         ``d``, ``r`` and ``k``.
-    rng
-        Random generator.
+    seed
+        Seed, or a generator whose stream to continue.
     group_size
         Size of the stimulated groups, used to scale the indirect responses.
     recurrent_gain
@@ -254,6 +254,7 @@ def make_dynamics(
     PhotostimDynamics
         The true model.
     """
+    rng = np.random.default_rng(seed)
     d, r, k = n_neurons, rank, order
     diag_A = np.empty((k, d))
     diag_A[0] = rng.uniform(0.4, 0.7, d)
@@ -395,7 +396,7 @@ def simulate_photostim(
         raise ValueError(f"rank={rank} must be below n_neurons={n_neurons} to be low rank.")
     rng = np.random.default_rng(seed)
     if dynamics is None:
-        dynamics = make_dynamics(n_neurons, rank, order, rng, group_size=group_size, **dynamics_options)
+        dynamics = make_dynamics(n_neurons, rank, order, seed=rng, group_size=group_size, **dynamics_options)
     elif dynamics.n_neurons != n_neurons:
         raise ValueError(f"dynamics are for {dynamics.n_neurons} neurons, not n_neurons={n_neurons}.")
     groups, heldout = _make_groups(rng, n_neurons, group_size, n_groups, n_heldout_groups)
@@ -417,12 +418,12 @@ def simulate_photostim(
     )
 
 
-def simulate_trials(
+def simulate_trial_block(
     dynamics: PhotostimDynamics,
     patterns: np.ndarray,
     n_repeats: int,
-    rng: np.random.Generator,
     *,
+    seed: int | np.random.Generator,
     trial_frames: int = 15,
     stim_frames: int = 3,
     lead_in_frames: int = 30,
@@ -442,8 +443,9 @@ def simulate_trials(
         (1 for a stimulated neuron, 0 otherwise).
     n_repeats
         Trials per pattern.
-    rng
-        Random generator (trial order and noise).
+    seed
+        Seed of the trial order and the noise, or a generator whose stream to continue (an
+        experiment designed block by block draws each block from one generator).
     trial_frames, stim_frames, lead_in_frames
         As in :func:`simulate_photostim`.
 
@@ -459,6 +461,7 @@ def simulate_trials(
         On patterns of the wrong shape, negative or non-finite values, non-positive sizes, or
         a stimulation longer than a trial.
     """
+    rng = np.random.default_rng(seed)
     check_positive_ints(n_repeats=n_repeats, trial_frames=trial_frames, stim_frames=stim_frames)
     if (
         isinstance(lead_in_frames, bool)

@@ -109,18 +109,21 @@ def exponential_filter(lags_s: np.ndarray, amplitude: float, tau_s: float) -> np
 
 
 def random_coupling_graph(
-    rng: np.random.Generator,
     n_neurons: int,
     edge_probability: float,
     weight_range: tuple[float, float],
     inhibitory_fraction: float,
+    *,
+    seed: int | np.random.Generator,
 ) -> np.ndarray:
     """Draw a sparse signed coupling matrix ``[post, pre]`` with an empty diagonal.
 
     Each ordered pair is coupled with probability ``edge_probability``; the weight's magnitude
     is uniform in ``weight_range`` and it is negative with probability ``inhibitory_fraction``.
-    At least one edge is drawn, so edge recovery is always defined.
+    At least one edge is drawn, so edge recovery is always defined. ``seed`` is a seed or a
+    generator whose stream to continue.
     """
+    rng = np.random.default_rng(seed)
     off_diagonal = ~np.eye(n_neurons, dtype=bool)
     edges = (rng.uniform(size=(n_neurons, n_neurons)) < edge_probability) & off_diagonal
     if not edges.any():
@@ -154,8 +157,8 @@ def _check_range(name: str, bounds: tuple[float, float]) -> None:
 def simulate_head_direction_population(
     duration_s: float = 180.0,
     bin_s: float = 0.02,
-    seed: int = 0,
     *,
+    seed: int = 0,
     n_neurons: int = 20,
     edge_probability: float = 0.15,
     coupling_range: tuple[float, float] = (0.3, 0.6),
@@ -259,7 +262,7 @@ def simulate_head_direction_population(
     preferred = np.mod(np.arange(n) * spacing + network_rng.uniform(-0.25, 0.25, n) * spacing, 2 * np.pi)
     peak_rate = network_rng.uniform(*peak_rate_range_hz, size=n)
     concentration = network_rng.uniform(*concentration_range, size=n)
-    weights = random_coupling_graph(network_rng, n, edge_probability, coupling_range, inhibitory_fraction)
+    weights = random_coupling_graph(n, edge_probability, coupling_range, inhibitory_fraction, seed=network_rng)
 
     t = (np.arange(n_bins) + 0.5) * bin_s
     angular_velocity = _ornstein_uhlenbeck(rng, n_bins, 1, angular_speed_sd, angular_tau_s, bin_s)[:, 0]

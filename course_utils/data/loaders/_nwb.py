@@ -1,0 +1,62 @@
+"""Reading pynapple objects out of an NWB file, with errors that say what is missing."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pynapple as nap
+
+from course_utils.data.errors import DatasetFormatError
+from course_utils.data.loaders._contract import refetch_advice
+
+
+@contextlib.contextmanager
+def open_nwb(path: Path) -> Iterator[Any]:
+    """Open an NWB file with pynapple and close it on exit (extract what you need inside)."""
+    with warnings.catch_warnings():
+        # hdmf's notice that the file carries its own copy of the NWB schema: harmless.
+        warnings.filterwarnings("ignore", message="Ignoring cached namespace")
+        data = nap.load_file(str(path))
+    try:
+        yield data
+    finally:
+        data.close()
+
+
+def get(data: Any, key: str, expected: type, path: Path, source: str) -> Any:
+    """``data[key]``, checked to be a pynapple ``expected``."""
+    if key not in data.keys():
+        raise DatasetFormatError(
+            f"{path.name} has no {key!r} (it has: {', '.join(sorted(data.keys()))}). {refetch_advice(path, source)}"
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pynapple warns, then returns the raw NWB object
+        value = data[key]
+    if not isinstance(value, expected):
+        raise DatasetFormatError(
+            f"{path.name}: {key!r} should read as a pynapple {expected.__name__}, got "
+            f"{type(value).__name__}. {refetch_advice(path, source)}"
+        )
+    return value
+
+
+def require_column(obj: Any, column: str, key: str, path: Path, source: str) -> None:
+    """Check that a pynapple object carries a metadata ``column``."""
+    if column not in obj.metadata_columns:
+        raise DatasetFormatError(
+            f"{path.name}: {key!r} has no metadata column {column!r} (it has: "
+            f"{', '.join(obj.metadata_columns) or 'none'}). {refetch_advice(path, source)}"
+        )
+
+
+def has_tag(tags: Any, tag: str) -> bool:
+    """Whether an NWB epoch's ``tags`` hold ``tag``."""
+    # NWB stores each epoch's tags as a list of strings; some conversions store one string.
+    if isinstance(tags, str):
+        return tags == tag
+    return tag in [str(t) for t in np.atleast_1d(tags)]
