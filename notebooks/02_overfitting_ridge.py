@@ -51,7 +51,7 @@
 # **Run time** (measured by `benchmarks/chapters.py`, see
 # {doc}`../book/setup`):
 # <!-- timings:overfitting_ridge -->
-# smoke 55 s (1.2 GB) · default 157 s (1.4 GB) · full: not measured yet · on 2 CPU cores, peak memory in brackets
+# smoke 58 s (1.0 GB) · default 157 s (1.4 GB) · full: not measured yet · on 2 CPU cores, peak memory in brackets
 # <!-- /timings -->
 #
 # **Notebooks to download** (from the book):

@@ -55,7 +55,7 @@
 # **Run time** (measured by `benchmarks/chapters.py`, see
 # {doc}`../book/setup`):
 # <!-- timings:low_rank_ar -->
-# smoke 20 s (0.6 GB) · default 81 s (1.2 GB) · full: not measured yet · on 2 CPU cores, peak memory in brackets
+# smoke 15 s (0.6 GB) · default 89 s (1.4 GB) · full: not measured yet · on 2 CPU cores, peak memory in brackets
 # <!-- /timings -->
 #
 # **Notebooks to download** (from the book):

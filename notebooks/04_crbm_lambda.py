@@ -48,7 +48,7 @@
 # **Run time** (measured by `benchmarks/chapters.py`, see
 # {doc}`../book/setup`):
 # <!-- timings:crbm_lambda -->
-# smoke 19 s (0.6 GB) · default 56 s (0.7 GB) · full: not measured yet · on 2 CPU cores, peak memory in brackets
+# smoke 14 s (0.6 GB) · default 50 s (0.7 GB) · full: not measured yet · on 2 CPU cores, peak memory in brackets
 # <!-- /timings -->
 #
 # **Notebooks to download** (from the book):

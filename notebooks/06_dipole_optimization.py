@@ -49,7 +49,7 @@
 # **Run time** (measured by `benchmarks/chapters.py`, see
 # {doc}`../book/setup`):
 # <!-- timings:dipole_optimization -->
-# smoke 37 s (0.7 GB) · default 300 s (0.7 GB) · full: not measured yet · on 2 CPU cores, peak memory in brackets
+# smoke 20 s (0.7 GB) · default 140 s (0.7 GB) · full: not measured yet · on 2 CPU cores, peak memory in brackets
 # <!-- /timings -->
 #
 # **Notebooks to download** (from the book):
