@@ -116,7 +116,7 @@ def time_simulations(scale: str, repeats: int) -> dict[str, float | int]:
     }
 
 
-def simulation_seconds(plan: dict[str, dict[str, int]], timing: dict[str, float]) -> float:
+def simulation_seconds(plan: dict[str, dict[str, int | bool]], timing: dict[str, float]) -> float:
     """Seconds the simulations of ``plan`` take at the measured ``timing``.
 
     Parameters

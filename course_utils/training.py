@@ -268,7 +268,17 @@ class GridHistory:
         self.reasons = [""] * self.n_models
 
     def mark_diverged(self, model: int, update: int, reason: str) -> None:
-        """Record that ``model`` diverged at ``update``, and why."""
+        """Record that ``model`` diverged at ``update``, and why.
+
+        Parameters
+        ----------
+        model
+            Index of the model in the grid.
+        update
+            Parameter update (from 0) at which it diverged.
+        reason
+            Why, in words.
+        """
         self.diverged[model] = True
         self.diverged_at[model] = update
         self.reasons[model] = reason

@@ -1778,9 +1778,9 @@ plt.show()
 # too long to run where the course is built, is estimated: the simulations each section plans
 # (`course_utils.simulate.dipole_plan`) times the measured cost of one
 # (`benchmarks/dipole_full.py`). That estimate is only as good as the plan, so the chapter
-# has counted every simulation it ran since its first cell, and checks here that the count
-# stays within the plan: a new section that simulates without a line in the plan fails the
-# build.
+# has counted every simulation it ran since its setup, and the book build checks here that
+# the count stays within the plan: a new section that simulates without a line in the plan
+# fails the build. (If you re-ran cells, your count is higher; that is fine.)
 
 # %%
 simulation_count.stop()
@@ -1798,9 +1798,21 @@ planned = dipole_plan.planned_trials(
         profile_points=PROFILE_POINTS,
     )
 )
-assert simulation_count.trials <= planned["trials"], (simulation_count.trials, planned, "update dipole_plan")
-assert simulation_count.one_trial_calls <= planned["one_trial_runs"], (simulation_count.one_trial_calls, planned)
-print(f"{simulation_count.trials} trials simulated (plan: at most {planned['trials']}).")
+within_plan = (
+    simulation_count.trials <= planned["trials"] and simulation_count.one_trial_calls <= planned["one_trial_runs"]
+)
+print(
+    f"{simulation_count.trials} trials simulated, {simulation_count.one_trial_calls} of them alone "
+    f"(plan: at most {planned['trials']} and {planned['one_trial_runs']})."
+)
+# Only the book build (strict checks, each cell run once) holds the chapter to its plan: a
+# learner who re-runs cells, or sends the runs to other processes (SWEEP_BACKEND), counts
+# differently, and only simulations in this process are counted.
+if config.check_mode() == "strict" and SWEEP_BACKEND == "serial":
+    assert within_plan, (
+        f"The chapter simulated {simulation_count.trials} trials ({simulation_count.one_trial_calls} alone), "
+        f"more than course_utils.simulate.dipole_plan plans ({planned}): add the new simulations to the plan."
+    )
 glue("simulated_trials", int(simulation_count.trials), display=False)
 glue("planned_trials", int(planned["trials"]), display=False)
 

@@ -111,7 +111,7 @@ def test_loader_rejects_unknown_source_and_mixed_arguments():
         load_assemblies("simulated", data=np.zeros((10, 3)))
     with pytest.raises(ValueError, match="n_neurons only apply to source='simulated'"):
         load_assemblies("user", data=np.zeros((10, 3)), n_neurons=5)
-    with pytest.raises(ValueError, match="source='user', data='my_activity.npy'"):
+    with pytest.raises(ValueError, match="load 'my_activity.npy' yourself"):
         load_assemblies("my_activity.npy")
 
 

@@ -163,6 +163,12 @@ def test_the_contract_refuses_mixed_arguments(load, tmp_path):
         load("user", data=tmp_path / "absent.nwb")
     with pytest.raises(ValueError, match="source='user', data='session.nwb'"):
         load("session.nwb")
+    with pytest.raises(ValueError, match="seed only apply to source='simulated'"):
+        load("real", seed=3)
+    not_nwb = tmp_path / "notes.nwb"
+    not_nwb.write_text("time,spikes\n")
+    with pytest.raises(DatasetFormatError, match="notes.nwb is not an NWB file pynapple can read.*your file"):
+        load("user", data=not_nwb)
 
 
 def test_tags_as_list_or_string():

@@ -43,10 +43,18 @@ def test_a_counter_counts_only_while_it_is_active():
     with counter:
         assert counter in SimulationCounter._active
     assert counter not in SimulationCounter._active
-    counter.start()
-    counter.start()  # idempotent
-    assert SimulationCounter._active.count(counter) == 1
-    counter.stop().stop()
+    with counter:
+        with counter:  # nested: the inner exit leaves the outer count running
+            pass
+        assert SimulationCounter._active.count(counter) == 1
+    assert counter not in SimulationCounter._active
+    try:
+        with counter:
+            raise RuntimeError("a failed simulation")
+    except RuntimeError:
+        pass
+    assert counter not in SimulationCounter._active  # an error does not leave it listening
+    counter.stop()  # one stop too many is harmless
     assert (counter.calls, counter.trials, counter.one_trial_calls) == (1, 4, 0)
     counter._record(1)
     assert (counter.calls, counter.trials, counter.one_trial_calls) == (2, 5, 1)

@@ -193,17 +193,16 @@ def test_objective_differs_from_hnn_cores_dipole_rmse_only_by_the_resampling(pla
 
 
 def test_objective_caches_trials_and_counts_simulations(objective):
-    counter = ds.SimulationCounter().start()  # what chapter 6 checks its plan with
-    first = objective(LATER)
-    assert objective.n_simulations == 2 and len(objective.history) == 1
-    again = objective(list(LATER.values()))  # a vector in PARAM_NAMES order
-    assert again == first and objective.n_simulations == 2 and len(objective.history) == 2
-    one = objective.trials(LATER, n_trials=1)
-    np.testing.assert_array_equal(one[0], objective.trials(LATER)[0])
-    assert objective.n_simulations == 2  # trial 0 is trial 0 whatever the count
-    objective.trials(LATER, n_trials=3)
-    assert objective.n_simulations == 5
-    counter.stop()
+    with ds.SimulationCounter() as counter:  # what chapter 6 checks its plan with
+        first = objective(LATER)
+        assert objective.n_simulations == 2 and len(objective.history) == 1
+        again = objective(list(LATER.values()))  # a vector in PARAM_NAMES order
+        assert again == first and objective.n_simulations == 2 and len(objective.history) == 2
+        one = objective.trials(LATER, n_trials=1)
+        np.testing.assert_array_equal(one[0], objective.trials(LATER)[0])
+        assert objective.n_simulations == 2  # trial 0 is trial 0 whatever the count
+        objective.trials(LATER, n_trials=3)
+        assert objective.n_simulations == 5
     assert (counter.calls, counter.trials, counter.one_trial_calls) == (2, 5, 0)
     assert objective.rmse(EARLY) < first  # the planted parameters fit better
     assert len(objective.history) == 2  # rmse() does not record

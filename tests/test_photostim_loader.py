@@ -65,8 +65,10 @@ def test_back_to_back_trials_of_different_patterns_are_split():
 def test_real_source_explains_there_is_no_public_copy():
     with pytest.raises(ValueError, match="not public.*source='user'"):
         load_photostim("real")
-    with pytest.raises(ValueError, match="'simulated'.*'real'.*'user'"):
+    with pytest.raises(ValueError, match="'simulated' .*or 'user'"):
         load_photostim("recording")
+    with pytest.raises(ValueError, match="load 'rec.npz' yourself .*data=\\(activity, stimulation\\)"):
+        load_photostim("rec.npz")
 
 
 @pytest.mark.parametrize(

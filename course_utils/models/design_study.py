@@ -58,15 +58,37 @@ class DesignStudy:
         return self.mse.mean(axis=1)
 
     def gain_over(self, baseline: str = "random") -> dict[str, float]:
-        """Each design's mean relative drop of error below ``baseline``'s, in %, over the
-        rounds after the common start."""
+        """Each design's mean relative drop of error below ``baseline``'s, in %.
+
+        Parameters
+        ----------
+        baseline
+            The design compared against.
+
+        Returns
+        -------
+        dict
+            Per design, ``100 * mean(1 - mse / mse_baseline)`` over the rounds after the
+            common start, the errors averaged over the repeats first (0 for the baseline).
+        """
         mean = self.mean_mse()
         reference = mean[1:, self.design_names.index(baseline)]
         return {name: 100 * float(np.mean(1 - mean[1:, i] / reference)) for i, name in enumerate(self.design_names)}
 
     def groups_to_match(self, design: str, baseline: str = "random") -> int | None:
-        """Fewest groups after which ``design``'s mean error is at most ``baseline``'s final one
-        (``None``: not within these rounds)."""
+        """Fewest groups after which ``design``'s mean error is at most ``baseline``'s final one.
+
+        Parameters
+        ----------
+        design, baseline
+            The design that should catch up, and the one whose final error it should reach.
+
+        Returns
+        -------
+        int or None
+            Groups stimulated at the first round where it does; ``None`` if it does not within
+            these rounds.
+        """
         mean = self.mean_mse()
         reached = np.flatnonzero(
             mean[:, self.design_names.index(design)] <= mean[-1, self.design_names.index(baseline)]

@@ -263,7 +263,11 @@ class SimulationCounter:
 
     Chapter 6 starts one at its top and compares what it counted, at its end, with the plan
     the full-scale estimate is built on (:mod:`course_utils.simulate.dipole_plan`). Use it as
-    a context manager, or call :meth:`start` and :meth:`stop` (a notebook spans cells).
+    a context manager, or call :meth:`start` and :meth:`stop` (a notebook spans cells); starts
+    nest, and the counter stops counting when every start has had its stop. Only simulations
+    run in this process are counted: runs sent to other processes (a loky or Dask sweep) are
+    not. The counters listening live in a class attribute, the one piece of state the package
+    keeps outside ``config``, and it is empty unless a counter was started.
 
     Attributes
     ----------
@@ -281,16 +285,19 @@ class SimulationCounter:
         self.calls = 0
         self.trials = 0
         self.one_trial_calls = 0
+        self._depth = 0
 
     def start(self) -> SimulationCounter:
-        """Begin counting; return the counter."""
+        """Begin counting (again, if nested); return the counter."""
+        self._depth += 1
         if self not in SimulationCounter._active:
             SimulationCounter._active.append(self)
         return self
 
     def stop(self) -> SimulationCounter:
-        """Stop counting (the counts stay); return the counter."""
-        if self in SimulationCounter._active:
+        """End one :meth:`start`; after the last, stop counting (the counts stay). Return the counter."""
+        self._depth = max(0, self._depth - 1)
+        if self._depth == 0 and self in SimulationCounter._active:
             SimulationCounter._active.remove(self)
         return self
 

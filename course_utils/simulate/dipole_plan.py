@@ -11,7 +11,7 @@ chapter without its line here fails the build instead of making the estimate wro
 from __future__ import annotations
 
 
-def planned_simulations(sizes: dict) -> dict[str, dict[str, int]]:
+def planned_simulations(sizes: dict) -> dict[str, dict[str, int | bool]]:
     """Count the simulations chapter 6 runs with ``sizes`` (``config.sizes``), per section.
 
     Parameters
@@ -73,7 +73,7 @@ def planned_simulations(sizes: dict) -> dict[str, dict[str, int]]:
     }
 
 
-def totals(plan: dict[str, dict[str, int]]) -> dict[str, int]:
+def totals(plan: dict[str, dict[str, int | bool]]) -> dict[str, int]:
     """Sum a :func:`planned_simulations` count over its sections.
 
     Parameters
@@ -90,8 +90,10 @@ def totals(plan: dict[str, dict[str, int]]) -> dict[str, int]:
 
 
 def planned_trials(sizes: dict) -> dict[str, int]:
-    """The plan in trials, over the sections a counter sees: each evaluation's ``n_trials``
-    plus the one-trial runs.
+    """The plan in trials, over the sections a counter sees.
+
+    Each evaluation counts its ``n_trials`` trials, each one-trial run one; the sections that
+    call hnn-core directly (``"counted": False``) are left out.
 
     Parameters
     ----------

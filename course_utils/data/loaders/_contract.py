@@ -27,6 +27,7 @@ def check_source(
     user_data: str,
     real_missing: str | None = None,
     simulation_options: Mapping[str, Any] | None = None,
+    takes_path: bool = True,
 ) -> str:
     """Check ``source`` and what came with it; return ``source``.
 
@@ -42,6 +43,8 @@ def check_source(
         Why this dataset has no ``"real"`` source and what to do instead; ``None`` when it has one.
     simulation_options
         The simulation options the caller set (those left at ``None`` excluded).
+    takes_path
+        Whether ``data`` is a file path (else arrays, which the caller loads first).
 
     Raises
     ------
@@ -55,10 +58,16 @@ def check_source(
     if not isinstance(source, str) or source not in SOURCES:
         hint = ""
         if isinstance(source, os.PathLike) or (isinstance(source, str) and ("/" in source or "." in source)):
-            hint = f" To read your own file, pass source='user', data={str(source)!r}."
+            hint = (
+                f" To read your own file, pass source='user', data={str(source)!r}."
+                if takes_path
+                else f" To use your own recording, load {str(source)!r} yourself (e.g. with numpy.load) "
+                f"and pass source='user', data={user_data}."
+            )
+        real = "" if real_missing else "'real' (the course's recording), "
         raise ValueError(
-            f"source must be 'simulated' (ground truth, works offline), 'real' (the course's "
-            f"recording) or 'user' (your own: data={user_data}), got {source!r}.{hint}"
+            f"source must be 'simulated' (ground truth, works offline), {real}or 'user' (your own: "
+            f"data={user_data}), got {source!r}.{hint}"
         )
     if source == "real" and real_missing is not None:
         raise ValueError(f"There is no 'real' source for this dataset: {real_missing}")

@@ -16,12 +16,24 @@ from course_utils.data.loaders._contract import refetch_advice
 
 
 @contextlib.contextmanager
-def open_nwb(path: Path) -> Iterator[Any]:
-    """Open an NWB file with pynapple and close it on exit (extract what you need inside)."""
+def open_nwb(path: Path, source: str) -> Iterator[Any]:
+    """Open an NWB file with pynapple and close it on exit (extract what you need inside).
+
+    Raises
+    ------
+    DatasetFormatError
+        If pynapple cannot read the file as NWB (another format, or a damaged file).
+    """
     with warnings.catch_warnings():
         # hdmf's notice that the file carries its own copy of the NWB schema: harmless.
         warnings.filterwarnings("ignore", message="Ignoring cached namespace")
-        data = nap.load_file(str(path))
+        try:
+            data = nap.load_file(str(path))
+        except (OSError, RuntimeError, ValueError, KeyError) as error:
+            raise DatasetFormatError(
+                f"{path.name} is not an NWB file pynapple can read ({type(error).__name__}: {error}). "
+                f"{refetch_advice(path, source)}"
+            ) from None
     try:
         yield data
     finally:

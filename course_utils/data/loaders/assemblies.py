@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from course_utils.data.loaders._contract import check_source
+from course_utils.data.loaders._contract import check_source, default
 from course_utils.validation import check_ints
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ def load_assemblies(
     train_fraction: float = 0.8,
     validation_fraction: float = 0.0,
     gap: int = 0,
-    seed: int = 0,
+    seed: int | None = None,
     **simulation_options: Any,
 ) -> AssemblyData:
     """Load binarized population activity: planted assemblies, or your own recording.
@@ -148,7 +148,7 @@ def load_assemblies(
         Time bins dropped between consecutive blocks, so that activity that lasts a few
         bins (an assembly's event) does not straddle two of them.
     seed
-        Seed of the simulation.
+        Seed of the simulation (default 0).
     **simulation_options
         For ``source="simulated"``: passed to ``simulate_assemblies`` (``n_neurons``,
         ``n_assemblies``, ``n_timepoints``, ``active_fraction``, ``mean_duration``, ...).
@@ -173,12 +173,13 @@ def load_assemblies(
             f"the zebrafish recordings are large and not downloaded by the course: get them from "
             f"{ZEBRAFISH_DATA_URL}, binarize them, and pass source='user', data=<array>."
         ),
-        simulation_options=simulation_options,
+        simulation_options={**simulation_options, "seed": seed},
+        takes_path=False,
     )
     if source == "simulated":
         from course_utils.simulate.assemblies import simulate_assemblies
 
-        sim = simulate_assemblies(train_fraction=train_fraction, seed=seed, **simulation_options)
+        sim = simulate_assemblies(train_fraction=train_fraction, seed=default(seed, 0), **simulation_options)
         if not validation_fraction and not gap:
             return AssemblyData(
                 train=sim.train, test=sim.test, source="simulated", truth=sim, validation=sim.activity[:0]

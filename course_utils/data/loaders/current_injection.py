@@ -53,7 +53,7 @@ def load_current_injection(
     source: str = "simulated",
     *,
     data: str | PathLike | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     duration_s: float | None = None,
     bin_s: float | None = None,
 ) -> CurrentInjectionSession:
@@ -68,7 +68,7 @@ def load_current_injection(
     data
         For ``source="user"``: the path of your NWB file, laid out as the real one.
     seed
-        Seed of the simulation.
+        Seed of the simulation (default 0).
     duration_s, bin_s
         Length (s, default 200) and bin width (s, default 0.005) of the simulation.
 
@@ -89,17 +89,35 @@ def load_current_injection(
     DatasetFormatError
         If the file lacks ``units``, ``stimulus`` or ``epochs`` tagged "Noise 1".
     """
-    options = {"duration_s": duration_s, "bin_s": bin_s}
+    options = {"duration_s": duration_s, "bin_s": bin_s, "seed": seed}
     check_source(source, data, user_data="<path of your NWB file>", simulation_options=options)
     if source == "simulated":
-        return _simulated(seed=seed, duration_s=default(duration_s, 200.0), bin_s=default(bin_s, 0.005))
+        return _simulated(seed=default(seed, 0), duration_s=default(duration_s, 200.0), bin_s=default(bin_s, 0.005))
     path = source_file(source, data, "current_injection", LAYOUT)
     return read_current_injection(path, source)
 
 
 def read_current_injection(path: Path, source: str) -> CurrentInjectionSession:
-    """Read the noise sweeps of an NWB file laid out as ``allen_478498617.nwb``."""
-    with open_nwb(path) as nwb:
+    """Read the noise sweeps of an NWB file laid out as ``allen_478498617.nwb``.
+
+    Parameters
+    ----------
+    path
+        The file.
+    source
+        ``"real"`` or ``"user"``: recorded in the result, and chooses the advice of an error.
+
+    Returns
+    -------
+    CurrentInjectionSession
+        With ``truth=None``; the current in pA.
+
+    Raises
+    ------
+    DatasetFormatError
+        If the file is not NWB or lacks ``units``, ``stimulus`` or ``epochs`` tagged "Noise 1".
+    """
+    with open_nwb(path, source) as nwb:
         units = get(nwb, "units", nap.TsGroup, path, source)
         table = get(nwb, "epochs", nap.IntervalSet, path, source)
         require_column(table, "tags", "epochs", path, source)

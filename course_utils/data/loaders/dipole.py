@@ -49,7 +49,7 @@ def load_evoked_dipole(
     source: str = "simulated",
     *,
     data: str | PathLike | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     params: dict[str, float] | None = None,
     mesh_shape: tuple[int, int] | None = None,
     n_trials: int | None = None,
@@ -73,7 +73,7 @@ def load_evoked_dipole(
         column 1 time (ms), column 2 dipole (nAm); a file of four columns (time, aggregate,
         L2, L5), as hnn-core writes, is read too, keeping the aggregate.
     seed
-        Noise seed of the simulation.
+        Noise seed of the simulation (default 0).
     params
         Planted proximal-2 parameters (keys of
         :data:`course_utils.simulate.dipole.PARAM_NAMES`); default
@@ -111,6 +111,7 @@ def load_evoked_dipole(
         "dt": dt,
         "noise_fraction": noise_fraction,
         "event_seed": event_seed,
+        "seed": seed,
     }
     check_source(source, data, user_data="<path of your dipole text file>", simulation_options=options)
     if source == "simulated":
@@ -122,7 +123,7 @@ def load_evoked_dipole(
             n_trials=default(n_trials, 4),
             dt=default(dt, 0.05),
             noise_fraction=default(noise_fraction, 0.02),
-            seed=seed,
+            seed=default(seed, 0),
             event_seed=default(event_seed, TARGET_EVENT_SEED),
         )
         return EvokedDipole(planted.times, planted.dipole, "simulated", planted)
@@ -133,7 +134,27 @@ def load_evoked_dipole(
 
 
 def read_dipole_text(path: Path, advice: str) -> tuple[np.ndarray, np.ndarray]:
-    """Read HNN's dipole text format; return read-only (times, dipole) arrays."""
+    """Read HNN's dipole text format.
+
+    Parameters
+    ----------
+    path
+        The file: two columns (time in ms, dipole in nAm), or hnn-core's four (time,
+        aggregate, L2, L5), of which the aggregate is kept.
+    advice
+        What to do, appended to every error.
+
+    Returns
+    -------
+    times, dipole : numpy.ndarray
+        Read-only arrays of the sample times (strictly increasing) and the dipole.
+
+    Raises
+    ------
+    DatasetFormatError
+        If the file is not numbers, has the wrong number of columns or fewer than two rows,
+        holds NaN or infinite values, or its times do not increase.
+    """
     try:
         table = np.loadtxt(path, dtype=float, ndmin=2)
     except ValueError as exc:

@@ -56,7 +56,7 @@ def load_head_direction(
     source: str = "simulated",
     *,
     data: str | PathLike | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     duration_s: float | None = None,
     bin_s: float | None = None,
     n_neurons: int | None = None,
@@ -72,7 +72,7 @@ def load_head_direction(
     data
         For ``source="user"``: the path of your NWB file, laid out as the real one.
     seed
-        Seed of the simulation.
+        Seed of the simulation (default 0).
     duration_s, bin_s, n_neurons
         Length (s, default 180), bin width (s, default 0.02) and size (default 20) of the
         simulated population (see
@@ -95,11 +95,11 @@ def load_head_direction(
     DatasetFormatError
         If the file lacks ``units`` (with ``location``), ``ry`` or ``epochs`` tagged "wake".
     """
-    options = {"duration_s": duration_s, "bin_s": bin_s, "n_neurons": n_neurons}
+    options = {"duration_s": duration_s, "bin_s": bin_s, "n_neurons": n_neurons, "seed": seed}
     check_source(source, data, user_data="<path of your NWB file>", simulation_options=options)
     if source == "simulated":
         return _simulated(
-            seed=seed,
+            seed=default(seed, 0),
             duration_s=default(duration_s, 180.0),
             bin_s=default(bin_s, 0.02),
             n_neurons=default(n_neurons, 20),
@@ -109,8 +109,26 @@ def load_head_direction(
 
 
 def read_head_direction(path: Path, source: str) -> HeadDirectionSession:
-    """Read the wake epochs of an NWB file laid out as ``Mouse32-140822.nwb``."""
-    with open_nwb(path) as nwb:
+    """Read the wake epochs of an NWB file laid out as ``Mouse32-140822.nwb``.
+
+    Parameters
+    ----------
+    path
+        The file.
+    source
+        ``"real"`` or ``"user"``: recorded in the result, and chooses the advice of an error.
+
+    Returns
+    -------
+    HeadDirectionSession
+        With ``truth=None``.
+
+    Raises
+    ------
+    DatasetFormatError
+        If the file is not NWB or lacks ``units`` (with ``location``), ``ry`` or ``epochs`` tagged "wake".
+    """
+    with open_nwb(path, source) as nwb:
         units = get(nwb, "units", nap.TsGroup, path, source)
         require_column(units, "location", "units", path, source)
         table = get(nwb, "epochs", nap.IntervalSet, path, source)

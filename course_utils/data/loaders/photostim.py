@@ -112,6 +112,7 @@ def load_photostim(
             "your own with source='user', data=(activity, stimulation)."
         ),
         simulation_options=simulation_options,
+        takes_path=False,
     )
     if source == "simulated":
         if n_heldout_patterns is not None:

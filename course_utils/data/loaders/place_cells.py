@@ -51,7 +51,7 @@ def load_place_cells(
     source: str = "simulated",
     *,
     data: str | PathLike | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     duration_s: float | None = None,
     bin_s: float | None = None,
 ) -> PlaceCellSession:
@@ -66,7 +66,7 @@ def load_place_cells(
         For ``source="user"``: the path of your NWB file, laid out as the real one (``units``
         with ``cell_type``, ``position``, ``trials``).
     seed
-        Seed of the simulation.
+        Seed of the simulation (default 0).
     duration_s, bin_s
         Length (s, default 1800) and bin width (s, default 0.02) of the simulation.
 
@@ -87,17 +87,35 @@ def load_place_cells(
     DatasetFormatError
         If the file lacks ``units`` (with ``cell_type``), ``position`` or ``trials``.
     """
-    options = {"duration_s": duration_s, "bin_s": bin_s}
+    options = {"duration_s": duration_s, "bin_s": bin_s, "seed": seed}
     check_source(source, data, user_data="<path of your NWB file>", simulation_options=options)
     if source == "simulated":
-        return _simulated(seed=seed, duration_s=default(duration_s, 1800.0), bin_s=default(bin_s, 0.02))
+        return _simulated(seed=default(seed, 0), duration_s=default(duration_s, 1800.0), bin_s=default(bin_s, 0.02))
     path = source_file(source, data, "place_cells", LAYOUT)
     return read_place_cells(path, source)
 
 
 def read_place_cells(path: Path, source: str) -> PlaceCellSession:
-    """Read a place-cell session from an NWB file laid out as ``Achilles_10252013.nwb``."""
-    with open_nwb(path) as nwb:
+    """Read a place-cell session from an NWB file laid out as ``Achilles_10252013.nwb``.
+
+    Parameters
+    ----------
+    path
+        The file.
+    source
+        ``"real"`` or ``"user"``: recorded in the result, and chooses the advice of an error.
+
+    Returns
+    -------
+    PlaceCellSession
+        With ``truth=None``.
+
+    Raises
+    ------
+    DatasetFormatError
+        If the file is not NWB or lacks ``units`` (with ``cell_type``), ``position`` or ``trials``.
+    """
+    with open_nwb(path, source) as nwb:
         units = get(nwb, "units", nap.TsGroup, path, source)
         require_column(units, "cell_type", "units", path, source)
         trials = get(nwb, "trials", nap.IntervalSet, path, source)
