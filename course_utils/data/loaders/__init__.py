@@ -1,6 +1,6 @@
 """Loaders of each chapter's data, one module per dataset, all on one contract.
 
-Every loader is called as ``load_<dataset>(source="simulated", *, data=None, seed=0, ...)``:
+Every loader is called as ``load_<dataset>(source="simulated", *, data=None, seed=None, ...)``:
 ``"simulated"`` (the default, offline) returns simulated data with its ground truth in
 ``truth``; ``"real"`` reads the course's recording (downloaded once and verified, or shipped
 with the package); ``"user"`` reads yours, passed as ``data=``. Simulation options apply to

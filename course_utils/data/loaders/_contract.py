@@ -1,6 +1,6 @@
 """The contract every loader keeps: which sources exist and what each one takes.
 
-Every loader is called as ``load_<dataset>(source, *, data=None, seed=0, <simulation options>)``:
+Every loader is called as ``load_<dataset>(source, *, data=None, seed=None, <simulation options>)``:
 
 - ``"simulated"`` (the default) makes the data, with its ground truth in ``truth``; it takes
   the simulation options and no ``data``;
@@ -8,6 +8,9 @@ Every loader is called as ``load_<dataset>(source, *, data=None, seed=0, <simula
   with the package); it takes neither;
 - ``"user"`` reads your own recording, passed as ``data=`` (a file path or arrays, as each
   loader says); it takes no simulation options.
+
+The seed is a simulation option (default 0), except in :func:`load_photostim`, where it also
+chooses which of your patterns are held out.
 """
 
 from __future__ import annotations
