@@ -248,3 +248,23 @@ def test_objective_rejects_bad_targets():
         _ = objective.times
     with pytest.raises(ValueError, match="Expected 3 values"):
         objective([1.0, 2.0])
+
+
+def test_drive_times_show_each_trials_standard_normal_draw(objective):
+    """A one-cell drive arrives at mu + sigma z; z is the trial's, whatever mu and sigma are."""
+    objective(EARLY)
+    objective(dict(LATER, evprox2_sigma=5.0))
+    early, later = (objective.drive_times(params, "evprox2") for params in (EARLY, dict(LATER, evprox2_sigma=5.0)))
+    assert len(early) == len(later) == 2 and all(times.size == 1 for times in early)
+    z_early = [(float(t[0]) - EARLY["evprox2_mu"]) / EARLY["evprox2_sigma"] for t in early]
+    z_later = [(float(t[0]) - LATER["evprox2_mu"]) / 5.0 for t in later]
+    np.testing.assert_allclose(z_early, z_later, atol=1e-9)
+    assert z_early[0] != z_early[1]  # trials draw their own
+    for drive in ("evprox1",):  # chapter 6: a trial's volleys share its z (evdist1 lies past this tstop)
+        spec = ds.ERP_DRIVES[drive]
+        z_drive = [(float(t[0]) - spec["mu"]) / spec["sigma"] for t in objective.drive_times(EARLY, drive)]
+        np.testing.assert_allclose(z_drive, z_early, atol=1e-9)
+    with pytest.raises(KeyError, match="evaluate it first"):
+        objective.drive_times(dict(EARLY, evprox2_mu=31.0), "evprox2")
+    with pytest.raises(KeyError, match="no drive|No drive"):
+        objective.drive_times(EARLY, "evprox9")

@@ -615,6 +615,7 @@ class DipoleObjective:
         self.history: list[tuple[dict[str, float], float]] = []
         self.n_simulations = 0
         self._trials: dict[tuple[float, ...], np.ndarray] = {}
+        self._events: dict[tuple[float, ...], dict[str, list[np.ndarray]]] = {}
         self._times: np.ndarray | None = None
 
     # ------------------------------------------------------------------ simulations
@@ -654,8 +655,42 @@ class DipoleObjective:
             self.n_simulations += n_trials
             self._times = times
             self._trials[key] = trials
+            # hnn-core keeps each drive's spike times, per trial and drive cell, on the network
+            # it simulated (the public ``external_drives[name]["events"]``).
+            self._events[key] = {
+                name: [np.concatenate([np.asarray(cell, dtype=float) for cell in trial]) for trial in drive["events"]]
+                for name, drive in net.external_drives.items()
+            }
             cached = trials
         return cached[:n_trials]
+
+    def drive_times(self, params: Mapping[str, float], drive: str) -> list[np.ndarray]:
+        """The spike times (ms) ``drive``'s cells sent on each trial simulated at ``params``.
+
+        Parameters
+        ----------
+        params
+            A parameter set already simulated (evaluate it first).
+        drive
+            The drive's name, e.g. ``"evprox2"``.
+
+        Returns
+        -------
+        list of numpy.ndarray
+            One array per trial, the spikes of all the drive's cells.
+
+        Raises
+        ------
+        KeyError
+            If ``params`` was not simulated, or the network has no such drive.
+        """
+        key = tuple(round(check_params(params)[name], 10) for name in PARAM_NAMES)
+        if key not in self._events:
+            raise KeyError(f"No simulation at {dict(params)}: evaluate it first (objective(params)).")
+        events = self._events[key]
+        if drive not in events:
+            raise KeyError(f"No drive {drive!r}; the network has {', '.join(sorted(events))}.")
+        return events[drive]
 
     @property
     def times(self) -> np.ndarray:
