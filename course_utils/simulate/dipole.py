@@ -639,7 +639,7 @@ class DipoleObjective:
         values = check_params(params)
         n_trials = self.n_trials if n_trials is None else n_trials
         check_positive_ints(n_trials=n_trials)
-        key = tuple(round(values[name], 10) for name in PARAM_NAMES)
+        key = self._key(values)
         cached = self._trials.get(key)
         if cached is None or cached.shape[0] < n_trials:
             net = self.net.copy()
@@ -664,6 +664,12 @@ class DipoleObjective:
             cached = trials
         return cached[:n_trials]
 
+    @staticmethod
+    def _key(params: Mapping[str, float]) -> tuple[float, ...]:
+        """The cache key of a parameter set: its values, rounded, in :data:`PARAM_NAMES` order."""
+        values = check_params(params)
+        return tuple(round(values[name], 10) for name in PARAM_NAMES)
+
     def drive_times(self, params: Mapping[str, float], drive: str) -> list[np.ndarray]:
         """The spike times (ms) ``drive``'s cells sent on each trial simulated at ``params``.
 
@@ -684,7 +690,7 @@ class DipoleObjective:
         KeyError
             If ``params`` was not simulated, or the network has no such drive.
         """
-        key = tuple(round(check_params(params)[name], 10) for name in PARAM_NAMES)
+        key = self._key(params)
         if key not in self._events:
             raise KeyError(f"No simulation at {dict(params)}: evaluate it first (objective(params)).")
         events = self._events[key]

@@ -72,3 +72,23 @@ def has_tag(tags: Any, tag: str) -> bool:
     if isinstance(tags, str):
         return tags == tag
     return tag in [str(t) for t in np.atleast_1d(tags)]
+
+
+def tagged_epochs(nwb: Any, tag: str, path: Path, source: str) -> nap.IntervalSet:
+    """The epochs of ``nwb`` whose ``tags`` hold ``tag``.
+
+    Raises
+    ------
+    DatasetFormatError
+        If the file has no ``epochs`` with a ``tags`` column, or no epoch is tagged ``tag``
+        (the message lists the tags found).
+    """
+    table = get(nwb, "epochs", nap.IntervalSet, path, source)
+    require_column(table, "tags", "epochs", path, source)
+    chosen = np.array([has_tag(tags, tag) for tags in table.tags], dtype=bool)
+    if not chosen.any():
+        found = sorted({str(name) for tags in table.tags for name in np.atleast_1d(tags)})
+        raise DatasetFormatError(
+            f"{path.name}: no epoch is tagged {tag!r} (tags found: {', '.join(found)}). {refetch_advice(path, source)}"
+        )
+    return nap.IntervalSet(start=table.start[chosen], end=table.end[chosen])

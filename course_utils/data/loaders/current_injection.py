@@ -6,12 +6,10 @@ from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 
-import numpy as np
 import pynapple as nap
 
-from course_utils.data.errors import DatasetFormatError
-from course_utils.data.loaders._contract import check_source, default, refetch_advice, source_file
-from course_utils.data.loaders._nwb import get, has_tag, open_nwb, require_column
+from course_utils.data.loaders._contract import check_source, default, source_file
+from course_utils.data.loaders._nwb import get, open_nwb, tagged_epochs
 from course_utils.simulate.glm import CurrentInjectionSimulation, simulate_current_injection
 
 NOISE_TAG = "Noise 1"
@@ -119,17 +117,8 @@ def read_current_injection(path: Path, source: str) -> CurrentInjectionSession:
     """
     with open_nwb(path, source) as nwb:
         units = get(nwb, "units", nap.TsGroup, path, source)
-        table = get(nwb, "epochs", nap.IntervalSet, path, source)
-        require_column(table, "tags", "epochs", path, source)
         stimulus = get(nwb, "stimulus", nap.Tsd, path, source)
-        is_noise = np.array([has_tag(tags, NOISE_TAG) for tags in table.tags], dtype=bool)
-        if not is_noise.any():
-            found = sorted({str(tag) for tags in table.tags for tag in np.atleast_1d(tags)})
-            raise DatasetFormatError(
-                f"{path.name}: no epoch is tagged {NOISE_TAG!r} (tags found: {', '.join(found)}). "
-                f"{refetch_advice(path, source)}"
-            )
-        epochs = nap.IntervalSet(start=table.start[is_noise], end=table.end[is_noise])
+        epochs = tagged_epochs(nwb, NOISE_TAG, path, source)
         current = stimulus.restrict(epochs) * AMPERE_TO_PICOAMPERE
     return CurrentInjectionSession(units, current, epochs, source, None)
 

@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pynapple as nap
 
-from course_utils.data.errors import DatasetFormatError
-from course_utils.data.loaders._contract import check_source, default, refetch_advice, source_file
-from course_utils.data.loaders._nwb import get, has_tag, open_nwb, require_column
+from course_utils.data.loaders._contract import check_source, default, source_file
+from course_utils.data.loaders._nwb import get, open_nwb, require_column, tagged_epochs
 from course_utils.simulate.population import HeadDirectionPopulation, simulate_head_direction_population
 
 WAKE_TAG = "wake"
@@ -131,16 +130,7 @@ def read_head_direction(path: Path, source: str) -> HeadDirectionSession:
     with open_nwb(path, source) as nwb:
         units = get(nwb, "units", nap.TsGroup, path, source)
         require_column(units, "location", "units", path, source)
-        table = get(nwb, "epochs", nap.IntervalSet, path, source)
-        require_column(table, "tags", "epochs", path, source)
-        is_wake = np.array([has_tag(tags, WAKE_TAG) for tags in table.tags], dtype=bool)
-        if not is_wake.any():
-            found = sorted({str(tag) for tags in table.tags for tag in np.atleast_1d(tags)})
-            raise DatasetFormatError(
-                f"{path.name}: no epoch is tagged {WAKE_TAG!r} (tags found: {', '.join(found)}). "
-                f"{refetch_advice(path, source)}"
-            )
-        epochs = nap.IntervalSet(start=table.start[is_wake], end=table.end[is_wake])
+        epochs = tagged_epochs(nwb, WAKE_TAG, path, source)
         heading = get(nwb, "ry", nap.Tsd, path, source).restrict(epochs)
     return HeadDirectionSession(units, heading, heading.time_support, source, None)
 
