@@ -301,7 +301,8 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
         # 0.025 ms). The target averages more trials than an evaluation (a recording averages
         # about 100). Every solver runs from n_starts starts (the hand-tuned one first) with
         # `budget` evaluations each, on parameters scaled to [0, 1]; the polish refines the
-        # best point; real_budget evaluations fit the MEG recording from the hand-tuned start.
+        # best point; real_budget evaluations fit the MEG recording from the hand-tuned start;
+        # the planted and tuned points are scored on up to fidelity_factor x n_trials trials.
         # Smoke runs a 2 x 2 column and two starts (CI's 60 s); default and full run three
         # and four starts.
         "smoke": dict(
@@ -316,6 +317,7 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
             slice_grid=3,
             real_budget=5,
             profile_points=3,
+            fidelity_factor=4,
         ),
         "default": dict(
             mesh_shape=(3, 3),
@@ -329,6 +331,7 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
             slice_grid=5,
             real_budget=16,
             profile_points=7,
+            fidelity_factor=8,
         ),
         "full": dict(
             mesh_shape=(10, 10),
@@ -342,6 +345,7 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
             slice_grid=7,
             real_budget=50,
             profile_points=11,
+            fidelity_factor=8,
         ),
     },
 }

@@ -11,7 +11,17 @@ from course_utils.simulate.dipole import SimulationCounter
 
 @pytest.mark.parametrize(
     "size",
-    ["n_trials", "target_trials", "budget", "n_starts", "polish_budget", "slice_grid", "real_budget", "profile_points"],
+    [
+        "n_trials",
+        "target_trials",
+        "budget",
+        "n_starts",
+        "polish_budget",
+        "slice_grid",
+        "real_budget",
+        "profile_points",
+        "fidelity_factor",
+    ],
 )
 def test_every_size_that_sets_simulations_is_counted(size):
     sizes = config.sizes("dipole_optimization", "default")
