@@ -250,7 +250,7 @@ def diagnose(answer: Any, expected: Any, *, rtol: float = 1e-4, atol: float = 1e
         for key, value in expected.items():
             found = diagnose(answer[key], value, rtol=rtol, atol=atol)
             if not found.ok:
-                return found.located(f"[{key!r}]")
+                return found.located(f"key {key!r}")
         return CORRECT
     if isinstance(expected, (tuple, list)) and not _is_numeric_sequence(expected):
         if is_unanswered(answer):
