@@ -43,8 +43,8 @@
 # **Prerequisites.** Python and NumPy; what an evoked response (ERP) and a current dipole
 # are; the idea of minimizing an objective within bounds. No NEURON knowledge is needed.
 #
-# **Time to learn.** About 60 minutes, 30 more for the exercises, and 15 for Going further
-# (common random numbers).
+# **Time to learn.** About 60 minutes, 30 more for the exercises, and 25 for Going further
+# (common random numbers; how many trials it takes to tell two parameter sets apart).
 #
 # **Run time** (measured by `benchmarks/chapters.py`, see
 # {doc}`../book/setup`):
