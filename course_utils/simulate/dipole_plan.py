@@ -49,10 +49,6 @@ def planned_simulations(sizes: dict) -> dict[str, dict[str, int | bool]]:
         },
         "polish (start cached)": {"evaluations": polish - 1, "one_trial_runs": 0},
         "held-out trials of the planted and tuned points": {"evaluations": 2 * target_call, "one_trial_runs": 0},
-        "the planted and tuned points on more trials per evaluation": {
-            "evaluations": 2 * sizes["fidelity_factor"],
-            "one_trial_runs": 0,
-        },
         "2-D slice": {"evaluations": sizes["slice_grid"] ** 2, "one_trial_runs": 0},
         # Its own objective, so the hand-tuned start is simulated again.
         "the recording: start, run and polish": {"evaluations": 1 + real_budget - 1 + polish - 1, "one_trial_runs": 0},
@@ -72,6 +68,11 @@ def planned_simulations(sizes: dict) -> dict[str, dict[str, int | bool]]:
         },
         "Going further: the mu profile (planted point cached)": {
             "evaluations": sizes["profile_points"] - 1,
+            "one_trial_runs": 0,
+        },
+        # One call of fidelity_factor x n_trials trials per point, simulated anew.
+        "Going further: the planted and tuned points on more trials per evaluation": {
+            "evaluations": 2 * sizes["fidelity_factor"],
             "one_trial_runs": 0,
         },
     }
