@@ -1035,8 +1035,7 @@ glue(
 # of the fit, traded against the budget: each evaluation here costs {glue:text}`n_trials`
 # simulations. (Going further asks how many trials it takes to tell the tuned point from the
 # planted one.)
-
-# %% [markdown]
+#
 # ### Identifiability: a 2-D slice of the objective
 #
 # Which parameters do the data pin down, and which trade off against each other? A slice
