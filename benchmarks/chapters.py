@@ -110,7 +110,7 @@ TIME_TO_LEARN = {
     "03_low_rank_ar": "60 min + 30 min exercises (+ 25 min going further)",
     "04_crbm_lambda": "60 min + 30 min exercises (+ 15 min going further)",
     "05_beta_vae_hh": "60 min + 30 min exercises (+ 10 min going further)",
-    "06_dipole_optimization": "60 min + 30 min exercises (+ 25 min going further)",
+    "06_dipole_optimization": "60 min + 30 min exercises (+ 35 min going further)",
 }
 TITLES = {
     "01_glm_basics": ("GLM basics", "nemos, pynapple"),

@@ -298,22 +298,30 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "dipole_optimization": {
         # A 0.1 ms step halves every simulation against 0.05 ms (the full scale keeps hnn-core's
-        # 0.025 ms). The target averages more trials than an evaluation (a recording averages
-        # about 100). Every solver runs from n_starts starts (the hand-tuned one first) with
-        # `budget` evaluations each, on parameters scaled to [0, 1]; the polish refines the
-        # best point; real_budget evaluations fit the MEG recording from the hand-tuned start;
-        # the planted and tuned points are scored on up to fidelity_factor x n_trials trials.
+        # 0.025 ms). The target averages many more trials than an evaluation, as a recording
+        # does (about 100). Every solver runs from n_starts starts (the hand-tuned one first)
+        # with `budget` evaluations each, on parameters scaled to [0, 1]; the polish refines the
+        # best point; trials n_trials + 1 to held_out_trials score two points on draws no fit
+        # used; the stratified-draw fit runs COBYLA from stratified_starts starts with
+        # stratified_budget evaluations each and polishes the two best; real_budget evaluations
+        # fit the MEG recording from the hand-tuned start; the planted and tuned points are
+        # scored on up to fidelity_factor x n_trials trials;
+        # the stratified fit is repeated on recovery_targets more targets (Going further).
         # Smoke runs a 2 x 2 column and two starts (CI's 60 s); default and full run three
         # and four starts.
         "smoke": dict(
             mesh_shape=(2, 2),
             dt_ms=0.1,
             n_trials=2,
-            target_trials=4,
+            target_trials=8,
+            held_out_trials=4,
             budget=5,
             cma_popsize=5,
             n_starts=2,
             polish_budget=5,
+            stratified_starts=2,
+            stratified_budget=5,
+            recovery_targets=1,
             slice_grid=3,
             real_budget=5,
             profile_points=3,
@@ -323,11 +331,15 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
             mesh_shape=(3, 3),
             dt_ms=0.1,
             n_trials=4,
-            target_trials=12,
+            target_trials=96,
+            held_out_trials=12,
             budget=12,
             cma_popsize=6,
             n_starts=3,
             polish_budget=12,
+            stratified_starts=6,
+            stratified_budget=12,
+            recovery_targets=2,
             slice_grid=5,
             real_budget=16,
             profile_points=7,
@@ -337,11 +349,15 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
             mesh_shape=(10, 10),
             dt_ms=0.025,
             n_trials=5,
-            target_trials=20,
+            target_trials=100,
+            held_out_trials=20,
             budget=50,
             cma_popsize=10,
             n_starts=4,
             polish_budget=20,
+            stratified_starts=8,
+            stratified_budget=20,
+            recovery_targets=2,
             slice_grid=7,
             real_budget=50,
             profile_points=11,

@@ -268,3 +268,78 @@ def test_drive_times_show_each_trials_standard_normal_draw(objective):
         objective.drive_times(dict(EARLY, evprox2_mu=31.0), "evprox2")
     with pytest.raises(KeyError, match="no drive|No drive"):
         objective.drive_times(EARLY, "evprox9")
+
+
+# --------------------------------------------------------------------------- stratified draws
+
+
+def test_stratified_draws_have_the_normals_mean_and_spread():
+    for n in (2, 4, 7):
+        draws = ds.stratified_normal_draws(n)
+        assert draws.shape == (n,) and np.all(np.diff(draws) > 0)
+        np.testing.assert_allclose(draws, -draws[::-1], atol=1e-12)  # symmetric
+        assert abs(draws.mean()) < 1e-12 and np.isclose(np.mean(draws**2), 1.0)
+    np.testing.assert_array_equal(ds.stratified_normal_draws(1), [0.0])
+    with pytest.raises(ValueError, match="n_draws"):
+        ds.stratified_normal_draws(0)
+
+
+def test_a_fixed_draw_reproduces_the_random_trial_that_drew_it(objective):
+    """Trial 0 of hnn-core's random draws is the one-trial simulation at its own z."""
+    random_trial = objective.trials(EARLY)[0]
+    z = (float(objective.drive_times(EARLY, "evprox2")[0][0]) - EARLY["evprox2_mu"]) / EARLY["evprox2_sigma"]
+    net = neymotin_2020_model(mesh_shape=MESH)
+    ds.add_erp_drives(net, EARLY, event_seed=987)  # another seed: the fixed times must not depend on it
+    ds.fix_drive_times(net, z)
+    _, fixed = ds.simulate_dipole_trials(
+        net, n_trials=1, tstop=objective.tstop, dt=0.1, scale_factor=objective.scale_factor, smooth_ms=10.0
+    )
+    np.testing.assert_allclose(fixed[0], random_trial, rtol=1e-9, atol=1e-9)
+
+
+def test_fix_drive_times_refuses_drives_it_cannot_fix():
+    net = neymotin_2020_model(mesh_shape=MESH)
+    net.add_poisson_drive("background", rate_constant=10.0, weights_ampa={"L5_pyramidal": 0.01}, location="proximal")
+    with pytest.raises(ValueError, match="cannot be fixed"):
+        ds.fix_drive_times(net, 0.5)
+    with pytest.raises(ValueError, match="z"):
+        ds.fix_drive_times(neymotin_2020_model(mesh_shape=MESH), float("nan"))
+
+
+def test_stratified_objective_simulates_its_draws_once_and_counts_them(planted):
+    def make(n_jobs):
+        return ds.DipoleObjective(
+            neymotin_2020_model(mesh_shape=MESH),
+            set_params,
+            planted.times,
+            planted.dipole,
+            n_trials=3,
+            dt=0.1,
+            scale_factor=planted.scale_factor,
+            smooth_ms=10.0,
+            draws="stratified",
+            n_jobs=n_jobs,
+        )
+
+    serial, spread = make(1), make(2)
+    with ds.SimulationCounter() as counter:
+        value = serial(EARLY)
+        assert serial(EARLY) == value and serial.n_simulations == 3  # cached, deterministic
+    assert (counter.calls, counter.trials) == (1, 3)  # one batch of three trials
+    times = [float(t[0]) for t in serial.drive_times(EARLY, "evprox2")]
+    expected = EARLY["evprox2_mu"] + EARLY["evprox2_sigma"] * ds.stratified_normal_draws(3)
+    np.testing.assert_allclose(times, expected)
+    np.testing.assert_allclose(spread.trials(EARLY), serial.trials(EARLY), rtol=1e-12)  # workers agree
+    assert serial.trials(EARLY, n_trials=1).shape[0] == 1 and serial.n_simulations == 4  # the median draw
+    with pytest.raises(ValueError, match="draws must be"):
+        ds.DipoleObjective(
+            neymotin_2020_model(mesh_shape=MESH),
+            set_params,
+            [0.0, 1.0],
+            [0.0, 1.0],
+            n_trials=1,
+            dt=0.1,
+            scale_factor=1.0,
+            smooth_ms=0.0,
+            draws="sobol",
+        )

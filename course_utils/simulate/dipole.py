@@ -14,6 +14,9 @@ dipole. This module holds what the chapter needs but does not teach line by line
 :class:`DipoleObjective`
     The RMSE between a target and the trial-averaged, scaled and smoothed simulated dipole,
     as hnn-core's ``Optimizer`` computes it, with every simulated trial cached and counted.
+:func:`stratified_normal_draws` and :func:`fix_drive_times`
+    Trials at chosen standard-normal draws instead of random ones (stratified sampling of
+    the drive times), which :class:`DipoleObjective` uses with ``draws="stratified"``.
 :class:`SimulationCounter`
     Counts every simulation run while it is active (a whole chapter, say).
 
@@ -312,6 +315,13 @@ class SimulationCounter:
         self.trials += n_trials
         self.one_trial_calls += n_trials == 1
 
+    @classmethod
+    def record(cls, n_trials: int) -> None:
+        """Count one call of ``n_trials`` trials on every active counter (run by this module's
+        simulations; a batch spread over worker processes is counted once, here)."""
+        for counter in cls._active:
+            counter._record(n_trials)
+
 
 def simulate_dipole_trials(
     net: Any, *, n_trials: int, tstop: float, dt: float, scale_factor: float, smooth_ms: float
@@ -347,15 +357,22 @@ def simulate_dipole_trials(
     ValueError
         If a size or step is not positive.
     """
-    import_hnn_core()
-    from hnn_core import simulate_dipole
-
     check_positive_ints(n_trials=n_trials)
     check_positive_numbers(tstop=tstop, dt=dt, scale_factor=scale_factor)
     check_numbers(inclusive=True, unit="ms", smooth_ms=smooth_ms)
+    result = _run_trials(net, n_trials=n_trials, tstop=tstop, dt=dt, scale_factor=scale_factor, smooth_ms=smooth_ms)
+    SimulationCounter.record(int(n_trials))
+    return result
+
+
+def _run_trials(
+    net: Any, *, n_trials: int, tstop: float, dt: float, scale_factor: float, smooth_ms: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`simulate_dipole_trials` without the checks and the counting."""
+    import_hnn_core()
+    from hnn_core import simulate_dipole
+
     dipoles = simulate_dipole(net, tstop=float(tstop), dt=float(dt), n_trials=int(n_trials), verbose=False)
-    for counter in SimulationCounter._active:
-        counter._record(int(n_trials))
     trials = []
     for dipole in dipoles:  # the order of hnn-core's Optimizer: scale, then smooth
         dipole.scale(scale_factor)
@@ -363,6 +380,96 @@ def simulate_dipole_trials(
             dipole.smooth(smooth_ms)
         trials.append(np.asarray(dipole.data["agg"], dtype=float))
     return np.asarray(dipoles[0].times, dtype=float), np.stack(trials)
+
+
+def stratified_normal_draws(n_draws: int) -> np.ndarray:
+    """``n_draws`` standard-normal values placed at the normal's quantiles, not at random.
+
+    Draw ``i`` is the quantile at ``(i + 1/2) / n_draws`` (midpoint stratification), and the
+    draws are then rescaled so that their root mean square is exactly 1: their mean is 0 and
+    their standard deviation 1, as the distribution's are. An average over trials at these
+    draws estimates the expected trial far more precisely than an average over as many
+    random draws, and gives the same answer every time (a deterministic objective).
+
+    Parameters
+    ----------
+    n_draws
+        How many draws, a positive integer (one draw is the median, 0).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n_draws,)``, increasing, symmetric about 0.
+
+    Raises
+    ------
+    ValueError
+        If ``n_draws`` is not a positive integer.
+    """
+    import scipy.stats
+
+    check_positive_ints(n_draws=n_draws)
+    draws = scipy.stats.norm.ppf((np.arange(n_draws) + 0.5) / n_draws)
+    if n_draws > 1:
+        draws = draws / np.sqrt(np.mean(draws**2))
+    return draws
+
+
+def fix_drive_times(net: Any, z: float) -> None:
+    """Make every evoked drive of ``net`` arrive at ``mu + sigma * z`` on every trial, in place.
+
+    :func:`add_erp_drives`'s drives send one spike per trial at ``mu + sigma z``, with the
+    same standard-normal ``z`` for all three drives on a trial (they share their seed). This
+    sets each drive's ``mu`` to ``mu + sigma * z`` and its ``sigma`` to 0 (hnn-core then
+    draws exactly ``mu``), so a one-trial simulation of ``net`` is the trial whose draw was
+    ``z``.
+
+    Parameters
+    ----------
+    net
+        An hnn-core ``Network`` whose drives are all evoked, one drive cell each, one spike
+        per trial, shared by the cells (as :func:`add_erp_drives` makes them).
+    z
+        The standard-normal draw, a finite number.
+
+    Raises
+    ------
+    ValueError
+        If ``z`` is not finite, or a drive is of another kind (its times could not be fixed
+        by one draw).
+    """
+    check_numbers(minimum=-math.inf, z=z)
+    for name, drive in net.external_drives.items():
+        dynamics = drive["dynamics"]
+        one_volley = (
+            drive["type"] == "evoked"
+            and drive["n_drive_cells"] == 1
+            and not drive["cell_specific"]
+            and dynamics.get("numspikes") == 1
+        )
+        if not one_volley:
+            raise ValueError(
+                f"Drive {name!r} is not an evoked drive of one cell and one spike per trial "
+                "(add_erp_drives's kind): its times cannot be fixed by one standard-normal draw."
+            )
+        dynamics["mu"] = float(dynamics["mu"] + dynamics["sigma"] * z)
+        dynamics["sigma"] = 0.0
+
+
+def _simulate_at_draw(
+    net: Any, z: float, *, tstop: float, dt: float, scale_factor: float, smooth_ms: float
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """One trial of ``net`` with its drives fixed at draw ``z``: times, processed dipole, spike times.
+
+    Module-level so that joblib can send it to worker processes.
+    """
+    fix_drive_times(net, z)
+    times, trials = _run_trials(net, n_trials=1, tstop=tstop, dt=dt, scale_factor=scale_factor, smooth_ms=smooth_ms)
+    events = {
+        name: np.concatenate([np.asarray(cell, dtype=float) for cell in drive["events"][0]])
+        for name, drive in net.external_drives.items()
+    }
+    return times, trials[0], events
 
 
 def sample_at(times: np.ndarray, sim_times: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -567,6 +674,17 @@ class DipoleObjective:
         Hamming smoothing window in ms.
     tstop
         Simulated duration in ms; default: the last target time.
+    draws
+        How a parameter set's trials draw their drive times. ``"random"`` (hnn-core's way):
+        ``simulate_dipole`` draws them from the drives' seeds, so the average is a Monte
+        Carlo estimate of the expected dipole. ``"stratified"``: trial ``i`` of ``n`` is
+        simulated at the draw :func:`stratified_normal_draws` gives (:func:`fix_drive_times`),
+        so the average estimates the expected dipole with much less error, and the first
+        ``n`` trials change with ``n``. Stratified draws need ``set_params`` to add drives
+        of :func:`add_erp_drives`'s kind.
+    n_jobs
+        Processes the stratified trials are spread over (joblib); random trials use
+        hnn-core's active backend instead.
 
     Attributes
     ----------
@@ -588,6 +706,8 @@ class DipoleObjective:
         scale_factor: float,
         smooth_ms: float,
         tstop: float | None = None,
+        draws: str = "random",
+        n_jobs: int = 1,
     ) -> None:
         times = np.asarray(target_times, dtype=float)
         values = np.asarray(target_dipole, dtype=float)
@@ -602,7 +722,11 @@ class DipoleObjective:
             raise ValueError("target_times must be strictly increasing (ms).")
         if not callable(set_params):
             raise ValueError("set_params must be a function set_params(net, params).")
-        check_positive_ints(n_trials=n_trials)
+        check_positive_ints(n_trials=n_trials, n_jobs=n_jobs)
+        if draws not in ("random", "stratified"):
+            raise ValueError(f"draws must be 'random' or 'stratified', got {draws!r}.")
+        self.draws = draws
+        self.n_jobs = int(n_jobs)
         self.net = net
         self.set_params = set_params
         self.target_times = times
@@ -634,12 +758,16 @@ class DipoleObjective:
         -------
         numpy.ndarray
             Shape ``(n_trials, n_times)``, in nAm, on the simulation's time grid
-            (:attr:`times`). Trial ``k`` is the same whatever ``n_trials`` is asked for.
+            (:attr:`times`). With random draws, trial ``k`` is the same whatever ``n_trials``
+            is asked for; with stratified draws, the trials are those at the ``n_trials``
+            draws of :func:`stratified_normal_draws`.
         """
         values = check_params(params)
         n_trials = self.n_trials if n_trials is None else n_trials
         check_positive_ints(n_trials=n_trials)
         key = self._key(values)
+        if self.draws == "stratified":
+            return self._stratified_trials(values, key, n_trials)
         cached = self._trials.get(key)
         if cached is None or cached.shape[0] < n_trials:
             net = self.net.copy()
@@ -664,6 +792,27 @@ class DipoleObjective:
             cached = trials
         return cached[:n_trials]
 
+    def _stratified_trials(self, values: dict[str, float], key: tuple[float, ...], n_trials: int) -> np.ndarray:
+        """The trials at the ``n_trials`` stratified draws, simulated over ``n_jobs`` processes."""
+        from joblib import Parallel, delayed
+
+        stratified_key = (*key, n_trials)
+        if stratified_key not in self._trials:
+            net = self.net.copy()
+            self.set_params(net, dict(values))
+            settings = dict(tstop=self.tstop, dt=self.dt, scale_factor=self.scale_factor, smooth_ms=self.smooth_ms)
+            draws = stratified_normal_draws(n_trials)
+            fix_drive_times(net.copy(), 0.0)  # a drive of another kind fails here, not in a worker
+            runs = Parallel(n_jobs=min(self.n_jobs, n_trials))(
+                delayed(_simulate_at_draw)(net.copy(), float(z), **settings) for z in draws
+            )
+            SimulationCounter.record(n_trials)
+            self.n_simulations += n_trials
+            self._times = runs[0][0]
+            self._trials[stratified_key] = np.stack([trial for _, trial, _ in runs])
+            self._events[stratified_key] = {name: [events[name] for _, _, events in runs] for name in runs[0][2]}
+        return self._trials[stratified_key]
+
     @staticmethod
     def _key(params: Mapping[str, float]) -> tuple[float, ...]:
         """The cache key of a parameter set: its values, rounded, in :data:`PARAM_NAMES` order."""
@@ -676,7 +825,8 @@ class DipoleObjective:
         Parameters
         ----------
         params
-            A parameter set already simulated (evaluate it first).
+            A parameter set already simulated (evaluate it first; with stratified draws,
+            with the objective's ``n_trials``).
         drive
             The drive's name, e.g. ``"evprox2"``.
 
@@ -691,6 +841,8 @@ class DipoleObjective:
             If ``params`` was not simulated, or the network has no such drive.
         """
         key = self._key(params)
+        if self.draws == "stratified":
+            key = (*key, self.n_trials)
         if key not in self._events:
             raise KeyError(f"No simulation at {dict(params)}: evaluate it first (objective(params)).")
         events = self._events[key]

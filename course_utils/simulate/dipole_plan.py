@@ -34,9 +34,11 @@ def planned_simulations(sizes: dict) -> dict[str, dict[str, int | bool]]:
     n_trials, budget, starts = sizes["n_trials"], sizes["budget"], sizes["n_starts"]
     polish, real_budget = sizes["polish_budget"], sizes["real_budget"]
     cma_evaluations = max(1, budget // sizes["cma_popsize"]) * sizes["cma_popsize"]  # whole generations
-    # A call of target_trials trials (the target; a point's held-out trials, simulated anew
-    # from the first) counts as many evaluations as its trials fill.
+    # A call of target_trials trials (the target), or of held_out_trials (a point's held-out
+    # trials, simulated anew from the first), counts as many evaluations as its trials fill.
     target_call = -(-sizes["target_trials"] // n_trials)
+    held_out_call = -(-sizes["held_out_trials"] // n_trials)
+    stratified_fit = sizes["stratified_starts"] * sizes["stratified_budget"] + 2 * polish
     return {
         "target and hand-tuned start": {"evaluations": target_call + 1, "one_trial_runs": 0},
         "Bayesian runs (hand-tuned start cached), planted point": {
@@ -48,13 +50,17 @@ def planned_simulations(sizes: dict) -> dict[str, dict[str, int | bool]]:
             "one_trial_runs": 0,
         },
         "polish (start cached)": {"evaluations": polish - 1, "one_trial_runs": 0},
-        "held-out trials of the planted and tuned points": {"evaluations": 2 * target_call, "one_trial_runs": 0},
+        "held-out trials of the planted and tuned points": {"evaluations": 2 * held_out_call, "one_trial_runs": 0},
         "2-D slice": {"evaluations": sizes["slice_grid"] ** 2, "one_trial_runs": 0},
+        # Its own objective (stratified draws): nothing cached, n_trials trials spread over the cores.
+        "stratified draws: planted and tuned points, COBYLA from its starts, two polishes": {
+            "evaluations": 2 + stratified_fit,
+            "one_trial_runs": 0,
+        },
         # Its own objective, so the hand-tuned start is simulated again.
         "the recording: start, run and polish": {"evaluations": 1 + real_budget - 1 + polish - 1, "one_trial_runs": 0},
-        "parallelism timing": {"evaluations": 1, "one_trial_runs": n_trials},
         "exercise 1 (one-trial fit, then both fits on held-out trials)": {
-            "evaluations": 2 * target_call,
+            "evaluations": 2 * held_out_call,
             "one_trial_runs": budget - 1,
         },
         "exercise 2 (two parameter sets, then the check's; hnn-core's simulate_dipole)": {
@@ -75,6 +81,12 @@ def planned_simulations(sizes: dict) -> dict[str, dict[str, int | bool]]:
             "evaluations": 2 * sizes["fidelity_factor"],
             "one_trial_runs": 0,
         },
+        # Each new target, the stratified fit to it (its own objective, nothing cached), the planted point.
+        "Going further: the stratified fit on other targets": {
+            "evaluations": sizes["recovery_targets"] * (target_call + stratified_fit + 1),
+            "one_trial_runs": 0,
+        },
+        "Going further: parallelism timing": {"evaluations": 1, "one_trial_runs": n_trials},
     }
 
 
