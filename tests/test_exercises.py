@@ -138,6 +138,18 @@ def test_hints_follow_the_diagnosis_and_a_live_reference_needs_no_record(tmp_pat
     assert checks.value("rate", 20.0, expected=20.0).ok
 
 
+def test_a_close_answer_without_its_own_hint_gets_the_general_one(tmp_path, capsys):
+    checks = ExerciseChecks("ch", mode="lenient", scale="smoke", folder=tmp_path)
+    general = {"wrong": "average the trials before you score them"}
+    assert checks.value("rmse", 10.5, expected=10.0, hints=general).code == "tolerance"
+    assert "Hint: average the trials before you score them" in capsys.readouterr().out
+    checks.value("rmse", 10.5, expected=10.0, hints={**general, "tolerance": "round later"})
+    out = capsys.readouterr().out
+    assert "Hint: round later" in out and "average the trials" not in out
+    checks.value("rmse", 10.5, expected=10.0, hints={"scale": "per bin?"})
+    assert "Hint" not in capsys.readouterr().out  # no hint that does not fit
+
+
 def test_missing_answers(tmp_path, capsys):
     ExerciseChecks("ch", mode="record", scale="smoke", folder=tmp_path).value("a", 1.0)
     with pytest.raises(ExerciseCheckError, match="record-answers ch --scale smoke"):

@@ -91,7 +91,8 @@ class ExerciseChecks:
             The tolerance of numeric comparisons.
         hints
             A hint for each diagnosis code (:data:`~course_utils.exercises.diagnose.CODES`),
-            shown after the diagnosis.
+            shown after the diagnosis; a ``"tolerance"`` diagnosis without a hint of its own
+            shows the ``"wrong"`` one.
         """
         if expected is not None:
             return self._report(name, diagnose(answer, expected, rtol=rtol, atol=atol), hints)
@@ -245,7 +246,10 @@ class ExerciseChecks:
         if found.ok:
             print(f"✓ {name}: correct.")
             return found
-        hint = (hints or {}).get(found.code)
+        hints = hints or {}
+        # A close answer with no hint of its own gets the general one: a near miss is often a
+        # step of the method done differently, which the general hint lists.
+        hint = hints.get(found.code) or (hints.get("wrong") if found.code == "tolerance" else None)
         text = f"{name}{where}: {found.message}" + (f"\n  Hint: {hint}" if hint else "")
         if self.mode in ("strict", "record"):
             raise ExerciseCheckError(f"the solution fails its own check: {text}")
