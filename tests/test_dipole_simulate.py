@@ -40,18 +40,23 @@ def planted() -> ds.PlantedDipole:
     )
 
 
-@pytest.fixture
-def objective(planted) -> ds.DipoleObjective:
+def make_objective(planted: ds.PlantedDipole, n_trials: int = 2, **options) -> ds.DipoleObjective:
     return ds.DipoleObjective(
         neymotin_2020_model(mesh_shape=MESH),
         set_params,
         planted.times,
         planted.dipole,
-        n_trials=2,
+        n_trials=n_trials,
         dt=0.1,
         scale_factor=planted.scale_factor,
         smooth_ms=10.0,
+        **options,
     )
+
+
+@pytest.fixture
+def objective(planted) -> ds.DipoleObjective:
+    return make_objective(planted)
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -307,21 +312,7 @@ def test_fix_drive_times_refuses_drives_it_cannot_fix():
 
 
 def test_stratified_objective_simulates_its_draws_once_and_counts_them(planted):
-    def make(n_jobs):
-        return ds.DipoleObjective(
-            neymotin_2020_model(mesh_shape=MESH),
-            set_params,
-            planted.times,
-            planted.dipole,
-            n_trials=3,
-            dt=0.1,
-            scale_factor=planted.scale_factor,
-            smooth_ms=10.0,
-            draws="stratified",
-            n_jobs=n_jobs,
-        )
-
-    serial, spread = make(1), make(2)
+    serial, spread = (make_objective(planted, n_trials=3, draws="stratified", n_jobs=n) for n in (1, 2))
     with ds.SimulationCounter() as counter:
         value = serial(EARLY)
         assert serial(EARLY) == value and serial.n_simulations == 3  # cached, deterministic
