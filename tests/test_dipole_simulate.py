@@ -309,6 +309,11 @@ def test_fix_drive_times_refuses_drives_it_cannot_fix():
         ds.fix_drive_times(net, 0.5)
     with pytest.raises(ValueError, match="z"):
         ds.fix_drive_times(neymotin_2020_model(mesh_shape=MESH), float("nan"))
+    mixed = neymotin_2020_model(mesh_shape=MESH)
+    ds.add_erp_drives(mixed, EARLY)
+    mixed.external_drives["evdist1"]["event_seed"] = 5
+    with pytest.raises(ValueError, match="different event seeds"):
+        ds.fix_drive_times(mixed, 0.5)
 
 
 def test_stratified_objective_simulates_its_draws_once_and_counts_them(planted):
