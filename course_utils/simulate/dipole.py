@@ -475,11 +475,19 @@ def _simulate_at_draw(
     """
     fix_drive_times(net, z)
     times, trials = _run_trials(net, n_trials=1, tstop=tstop, dt=dt, scale_factor=scale_factor, smooth_ms=smooth_ms)
-    events = {
-        name: np.concatenate([np.asarray(cell, dtype=float) for cell in drive["events"][0]])
+    return times, trials[0], {name: trials_events[0] for name, trials_events in _drive_events(net).items()}
+
+
+def _drive_events(net: Any) -> dict[str, list[np.ndarray]]:
+    """Each drive's spike times on each trial ``net`` simulated, its drive cells' spikes together.
+
+    hnn-core keeps them, per trial and drive cell, on the network it simulated (the public
+    ``external_drives[name]["events"]``).
+    """
+    return {
+        name: [np.concatenate([np.asarray(cell, dtype=float) for cell in trial]) for trial in drive["events"]]
         for name, drive in net.external_drives.items()
     }
-    return times, trials[0], events
 
 
 def sample_at(times: np.ndarray, sim_times: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -689,7 +697,7 @@ class DipoleObjective:
         ``simulate_dipole`` draws them from the drives' seeds, so the average is a Monte
         Carlo estimate of the expected dipole. ``"stratified"``: trial ``i`` of ``n`` is
         simulated at the draw :func:`stratified_normal_draws` gives (:func:`fix_drive_times`),
-        so the average estimates the expected dipole with much less error, and the first
+        so the average has no sampling noise (a quadrature error remains), and the first
         ``n`` trials change with ``n``. Stratified draws need ``set_params`` to add drives
         of :func:`add_erp_drives`'s kind.
     n_jobs
@@ -793,12 +801,7 @@ class DipoleObjective:
             self.n_simulations += n_trials
             self._times = times
             self._trials[key] = trials
-            # hnn-core keeps each drive's spike times, per trial and drive cell, on the network
-            # it simulated (the public ``external_drives[name]["events"]``).
-            self._events[key] = {
-                name: [np.concatenate([np.asarray(cell, dtype=float) for cell in trial]) for trial in drive["events"]]
-                for name, drive in net.external_drives.items()
-            }
+            self._events[key] = _drive_events(net)
             cached = trials
         return cached[:n_trials]
 
