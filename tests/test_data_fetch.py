@@ -358,7 +358,7 @@ def test_disk_full_mid_download(http_server, data_cache, register, monkeypatch):
 def test_corrupted_cached_file_is_downloaded_again(http_server, data_cache, register):
     register("tiny", BODY, (http_server.route("tiny.bin", http_server.file(BODY)),))
     data_cache.mkdir()
-    (data_cache / "tiny.bin").write_bytes(BODY[:-1] + b"!")
+    (data_cache / "tiny.bin").write_bytes(BODY[:-1] + bytes([BODY[-1] ^ 0xFF]))  # always differs from BODY
     assert not is_cached("tiny")
     with pytest.warns(UserWarning, match="does not match the sha256"):
         path = fetch("tiny", **FAST)
